@@ -1,0 +1,1 @@
+"""Small shared building blocks: errors, atomic files, URLs, the .env schema, OCI config."""

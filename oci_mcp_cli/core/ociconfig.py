@@ -1,0 +1,255 @@
+"""Admin credentials and OCI client construction: the one path every OCI client goes through.
+
+Credentials come from a standard OCI config file/profile (API key or session token) or from
+instance/resource principals. A profile may carry one extra key, ``oci_mcp_endpoint``: the base
+URL that serves every OCI API (the sandbox writes it). When present, regional clients
+(IdentityClient, ObjectStorageClient, …) use it as their ``service_endpoint``. There is no other
+sandbox-specific code path.
+
+Heavy imports (``oci``) stay inside functions so ``oci-mcp --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from oci_mcp_cli.core.errors import RemoteError, UserError
+from oci_mcp_cli.core.urls import require_secure_url
+
+ENDPOINT_KEY = "oci_mcp_endpoint"
+DEFAULT_CONFIG_FILE = "~/.oci/config"
+DEFAULT_PROFILE = "DEFAULT"
+AuthMode = Literal["config", "instance_principal", "resource_principal"]
+AUTH_MODES: tuple[str, ...] = ("config", "instance_principal", "resource_principal")
+
+C = TypeVar("C")
+
+
+@dataclass
+class OciAuth:
+    """Resolved admin credentials: an SDK config dict, an optional signer, an endpoint override."""
+
+    config: dict[str, Any]
+    signer: Any | None = None
+    service_endpoint: str | None = None
+    config_file: str | None = None
+    profile: str | None = None
+    mode: str = "api_key"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tenancy_id(self) -> str:
+        return str(self.config.get("tenancy") or getattr(self.signer, "tenancy_id", "") or "")
+
+    @property
+    def region(self) -> str | None:
+        return self.config.get("region") or getattr(self.signer, "region", None)
+
+
+def resolve_config_location(config_file: str | None, profile: str | None) -> tuple[str, str]:
+    """Flag, then OCI_CLI_CONFIG_FILE / OCI_CLI_PROFILE, then the SDK defaults."""
+    file = config_file or os.environ.get("OCI_CLI_CONFIG_FILE") or DEFAULT_CONFIG_FILE
+    prof = profile or os.environ.get("OCI_CLI_PROFILE") or DEFAULT_PROFILE
+    return str(Path(file).expanduser()), prof
+
+
+def load_oci_auth(
+    config_file: str | None = None,
+    profile: str | None = None,
+    auth: str = "config",
+) -> OciAuth:
+    """Load admin credentials; every failure is a UserError with the cause and the fix."""
+    import oci
+
+    if auth not in AUTH_MODES:
+        raise UserError(f"unknown --auth {auth!r}", hint=f"use one of: {', '.join(AUTH_MODES)}")
+    if auth == "instance_principal":
+        try:
+            signer = oci.auth.signers.InstancePrincipalsSecurityTokenSigner()
+        except Exception as exc:  # the SDK raises many types when not on an OCI instance
+            raise UserError(
+                f"instance principal authentication failed: {exc}",
+                hint="run this inside an OCI compute instance with a dynamic group policy, "
+                "or use --config-file/--profile",
+            ) from exc
+        return OciAuth(config={"region": signer.region, "tenancy": signer.tenancy_id}, signer=signer,
+                       mode="instance_principal")
+    if auth == "resource_principal":
+        try:
+            signer = oci.auth.signers.get_resource_principals_signer()
+        except Exception as exc:
+            raise UserError(
+                f"resource principal authentication failed: {exc}",
+                hint="run this inside an OCI function/job with OCI_RESOURCE_PRINCIPAL_* set",
+            ) from exc
+        return OciAuth(config={"region": signer.region, "tenancy": signer.tenancy_id}, signer=signer,
+                       mode="resource_principal")
+
+    file, prof = resolve_config_location(config_file, profile)
+    if not Path(file).exists():
+        raise UserError(
+            f"OCI config file {file} not found",
+            hint="pass --config-file, set OCI_CLI_CONFIG_FILE, or run `oci setup config`",
+        )
+    try:
+        config = oci.config.from_file(file_location=file, profile_name=prof)
+    except oci.exceptions.ProfileNotFound as exc:
+        raise UserError(
+            f"profile {prof!r} not found in {file}",
+            hint="pass --profile with a profile name from that file",
+        ) from exc
+    except oci.exceptions.InvalidConfig as exc:
+        raise UserError(f"OCI config {file} [{prof}] is invalid: {exc}") from exc
+    except Exception as exc:
+        raise UserError(f"cannot read OCI config {file} [{prof}]: {exc}") from exc
+
+    endpoint = config.get(ENDPOINT_KEY)
+    if endpoint:
+        require_secure_url(endpoint, what=f"{ENDPOINT_KEY} in [{prof}]")
+        endpoint = endpoint.rstrip("/")
+
+    signer = None
+    mode = "api_key"
+    if config.get("security_token_file"):
+        signer = _security_token_signer(config, file, prof)
+        mode = "security_token"
+    else:
+        _check_key_file(config, file, prof)
+    return OciAuth(config=config, signer=signer, service_endpoint=endpoint, config_file=file,
+                   profile=prof, mode=mode)
+
+
+def _check_key_file(config: dict[str, Any], file: str, prof: str) -> None:
+    import oci
+
+    try:
+        oci.config.validate_config(config)
+    except oci.exceptions.InvalidConfig as exc:
+        raise UserError(f"OCI config {file} [{prof}] is invalid: {exc}") from exc
+    if config.get("key_content"):
+        return
+    key_file = Path(str(config.get("key_file", ""))).expanduser()
+    if not key_file.is_file():
+        raise UserError(
+            f"key_file {key_file} of profile [{prof}] does not exist",
+            hint="fix key_file in the OCI config or re-run `oci setup config`",
+        )
+    try:
+        oci.signer.load_private_key_from_file(str(key_file), config.get("pass_phrase"))
+    except Exception as exc:
+        raise UserError(
+            f"key_file {key_file} of profile [{prof}] is not a usable private key: {exc}",
+            hint="point key_file at the PEM private key of the API key (and set pass_phrase if it has one)",
+        ) from exc
+
+
+def _security_token_signer(config: dict[str, Any], file: str, prof: str) -> Any:
+    import oci
+
+    token_path = Path(str(config["security_token_file"])).expanduser()
+    key_path = Path(str(config.get("key_file", ""))).expanduser()
+    try:
+        token = token_path.read_text(encoding="utf-8").strip()
+        key = oci.signer.load_private_key_from_file(str(key_path), config.get("pass_phrase"))
+    except Exception as exc:
+        raise UserError(
+            f"session-token profile [{prof}] in {file} is unusable: {exc}",
+            hint="run `oci session authenticate` (or `oci session refresh`) for this profile",
+        ) from exc
+    return oci.auth.signers.SecurityTokenSigner(token, key)
+
+
+def retry_strategy() -> Any:
+    """Retries for 429/5xx and connection errors with short exponential backoff.
+
+    ``OCI_MCP_RETRY_BASE_SECONDS`` tunes the first wait (tests use a small value).
+    """
+    import oci
+
+    base = float(os.environ.get("OCI_MCP_RETRY_BASE_SECONDS", "1"))
+    return oci.retry.RetryStrategyBuilder(
+        max_attempts=5,
+        total_elapsed_time_seconds=120,
+        retry_base_sleep_time_seconds=base,
+        retry_max_wait_between_calls_seconds=max(base * 8, 1),
+        service_error_retry_on_any_5xx=True,
+    ).get_retry_strategy()
+
+
+def _client_kwargs(auth: OciAuth, signer: Any | None) -> dict[str, Any]:
+    import oci
+
+    kwargs: dict[str, Any] = {
+        "retry_strategy": retry_strategy(),
+        "circuit_breaker_strategy": oci.circuit_breaker.NoCircuitBreakerStrategy(),
+        "timeout": (10, 60),
+    }
+    chosen = signer or auth.signer
+    if chosen is not None:
+        kwargs["signer"] = chosen
+    return kwargs
+
+
+def oci_client(
+    client_cls: type[C],
+    auth: OciAuth,
+    *,
+    region: str | None = None,
+    signer: Any | None = None,
+) -> C:
+    """Build a regional OCI client (IdentityClient, ObjectStorageClient, …) for ``auth``.
+
+    ``signer`` overrides the admin signer (e.g. a per-user TokenExchangeSigner).
+    """
+    config = dict(auth.config)
+    if region:
+        config["region"] = region
+    kwargs = _client_kwargs(auth, signer)
+    if auth.service_endpoint:
+        kwargs["service_endpoint"] = auth.service_endpoint
+    if signer is not None or auth.signer is not None:
+        config.setdefault("tenancy", auth.tenancy_id)
+    return client_cls(config, **kwargs)  # type: ignore[call-arg]
+
+
+def identity_domains_client(auth: OciAuth, domain_url: str) -> Any:
+    """An IdentityDomainsClient for one domain URL (the SCIM admin API)."""
+    from oci.identity_domains import IdentityDomainsClient
+
+    return IdentityDomainsClient(auth.config, domain_url, **_client_kwargs(auth, None))
+
+
+def service_error_detail(exc: Any) -> str:
+    """The most useful text of an ``oci.exceptions.ServiceError``: SCIM ``detail`` or OCI message."""
+    data = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
+    return str(data.get("detail") or getattr(exc, "message", None) or data.get("message") or exc)
+
+
+def to_remote_error(exc: Exception, operation: str) -> RemoteError | UserError:
+    """Turn an SDK/transport exception into a clear error: which call, why, how to fix."""
+    import oci
+    import requests
+
+    if isinstance(exc, oci.exceptions.ServiceError):
+        detail = service_error_detail(exc)
+        hint = None
+        if exc.status in (401, 403):
+            hint = (
+                "the admin user needs the Identity Domain Administrator role "
+                "(or Application Administrator + Security Administrator) in this domain"
+            )
+        return RemoteError(
+            f"{operation} failed: HTTP {exc.status}: {detail}",
+            hint=hint,
+            request_id=getattr(exc, "request_id", None),
+            status=exc.status,
+        )
+    if isinstance(exc, oci.exceptions.RequestException | requests.exceptions.ConnectionError):
+        return UserError(
+            f"{operation} failed: cannot reach the endpoint ({exc.__class__.__name__})",
+            hint="check the URL / network, or that the sandbox is running",
+        )
+    return RemoteError(f"{operation} failed: {exc}")
