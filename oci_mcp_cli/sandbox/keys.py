@@ -1,0 +1,74 @@
+"""Key material helpers for the sandbox: RSA keys, self-signed certs, fingerprints, JWKs."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+
+def new_rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def private_pem(key: rsa.RSAPrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def public_pem(key: rsa.RSAPrivateKey | rsa.RSAPublicKey) -> str:
+    pub = key.public_key() if isinstance(key, rsa.RSAPrivateKey) else key
+    return pub.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+
+
+def load_private_pem(data: bytes) -> rsa.RSAPrivateKey:
+    key = serialization.load_pem_private_key(data, password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return key
+
+
+def fingerprint(key: rsa.RSAPrivateKey | rsa.RSAPublicKey) -> str:
+    """OCI API-key fingerprint: colon-separated MD5 of the DER SubjectPublicKeyInfo."""
+    pub = key.public_key() if isinstance(key, rsa.RSAPrivateKey) else key
+    der = pub.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    digest = hashlib.md5(der).hexdigest()  # noqa: S324 - OCI defines the fingerprint as MD5
+    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
+
+
+def self_signed_cert(key: rsa.RSAPrivateKey, common_name: str) -> bytes:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=3650))
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def b64url_uint(value: int) -> str:
+    raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def rsa_jwk(key: rsa.RSAPrivateKey | rsa.RSAPublicKey) -> dict[str, Any]:
+    """Public JWK members ``kty``, ``n``, ``e``."""
+    pub = key.public_key() if isinstance(key, rsa.RSAPrivateKey) else key
+    numbers = pub.public_numbers()
+    return {"kty": "RSA", "n": b64url_uint(numbers.n), "e": b64url_uint(numbers.e)}

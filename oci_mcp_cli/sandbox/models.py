@@ -1,0 +1,148 @@
+"""Sandbox state: plain dataclasses, serialisable to JSON. No wire format and no routing here.
+
+SCIM resources (apps, trusts, settings) are stored in their wire form (camelCase dicts) because the
+SCIM layer reads and writes them as such; everything else is typed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class User:
+    """A domain user (SCIM User) who is also an IAM principal with compartment visibility."""
+
+    id: str  # SCIM id, 32 hex
+    ocid: str  # ocid1.user.oc1..…
+    user_name: str
+    display_name: str
+    password: str
+    email: str
+    visible_compartments: list[str] = field(default_factory=list)  # compartment OCIDs
+    active: bool = True
+
+
+@dataclass
+class Domain:
+    """An identity domain: its SCIM resources, users and RS256 signing key."""
+
+    ocid: str  # ocid1.domain.oc1..…
+    guid: str  # idcs-<32 hex>; the URL path segment on the sandbox
+    display_name: str
+    type: str  # DEFAULT | SECONDARY
+    description: str
+    time_created: str
+    signing_key_file: str  # PEM file name inside the state dir
+    signing_cert_file: str  # self-signed X.509 (PEM) for x5c/x5t
+    apps: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> SCIM App
+    trusts: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> SCIM trust
+    settings: dict[str, Any] = field(default_factory=dict)  # the singleton Settings resource
+    users: dict[str, User] = field(default_factory=dict)  # id -> User
+
+
+@dataclass
+class Compartment:
+    id: str
+    name: str
+    parent_id: str
+    description: str
+    time_created: str
+
+
+@dataclass
+class Bucket:
+    name: str
+    compartment_id: str
+    namespace: str
+    time_created: str
+    created_by: str
+
+
+@dataclass
+class ApiKey:
+    """A registered API signing key: keyId = tenancy/user/fingerprint."""
+
+    tenancy_id: str
+    user_ocid: str
+    fingerprint: str
+    public_key_pem: str
+
+    @property
+    def key_id(self) -> str:
+        return f"{self.tenancy_id}/{self.user_ocid}/{self.fingerprint}"
+
+
+@dataclass
+class Admin:
+    """The IAM admin user whose API key goes into the written OCI config profile."""
+
+    ocid: str
+    name: str
+    private_key_file: str  # PEM file name inside the state dir
+
+
+@dataclass
+class SandboxState:
+    """Everything the sandbox persists across restarts."""
+
+    tenancy_id: str
+    tenancy_name: str
+    home_region: str
+    regions: list[dict[str, str]]  # [{"key": "IAD", "name": "us-ashburn-1"}, …]
+    namespace: str
+    admin: Admin
+    api_keys: list[ApiKey]
+    upst_key_file: str  # PEM: the "authService" key that signs UPSTs
+    domains: dict[str, Domain] = field(default_factory=dict)  # guid -> Domain
+    compartments: dict[str, Compartment] = field(default_factory=dict)  # ocid -> Compartment
+    buckets: list[Bucket] = field(default_factory=list)
+    oauth: dict[str, Any] = field(default_factory=dict)  # OAuth runtime (refresh tokens, revocations)
+    schema_version: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SandboxState:
+        domains = {}
+        for guid, raw in data.get("domains", {}).items():
+            users = {uid: User(**u) for uid, u in raw.get("users", {}).items()}
+            domains[guid] = Domain(**{**raw, "users": users})
+        return cls(
+            tenancy_id=data["tenancy_id"],
+            tenancy_name=data["tenancy_name"],
+            home_region=data["home_region"],
+            regions=list(data["regions"]),
+            namespace=data["namespace"],
+            admin=Admin(**data["admin"]),
+            api_keys=[ApiKey(**k) for k in data.get("api_keys", [])],
+            upst_key_file=data["upst_key_file"],
+            domains=domains,
+            compartments={k: Compartment(**c) for k, c in data.get("compartments", {}).items()},
+            buckets=[Bucket(**b) for b in data.get("buckets", [])],
+            oauth=dict(data.get("oauth", {})),
+            schema_version=int(data.get("schema_version", 1)),
+        )
+
+    # Queries shared by several layers.
+    def domain_by_guid(self, guid: str) -> Domain | None:
+        return self.domains.get(guid)
+
+    def find_user_by_ocid(self, ocid: str) -> tuple[Domain, User] | None:
+        for domain in self.domains.values():
+            for user in domain.users.values():
+                if user.ocid == ocid:
+                    return domain, user
+        return None
+
+    def api_key(self, key_id: str) -> ApiKey | None:
+        return next((k for k in self.api_keys if k.key_id == key_id), None)
+
+    def visible_compartments(self, principal_ocid: str) -> set[str] | None:
+        """Compartment OCIDs a principal may see; None means everything (the admin)."""
+        if principal_ocid == self.admin.ocid:
+            return None
+        found = self.find_user_by_ocid(principal_ocid)
+        return set(found[1].visible_compartments) if found else set()

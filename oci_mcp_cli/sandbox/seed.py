@@ -1,0 +1,146 @@
+"""Seed data of a fresh sandbox (see docs/architecture.md, "Sandbox contract")."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import uuid
+from typing import TYPE_CHECKING
+
+from oci_mcp_cli.sandbox import keys
+from oci_mcp_cli.sandbox.models import (
+    Admin,
+    ApiKey,
+    Bucket,
+    Compartment,
+    Domain,
+    SandboxState,
+    User,
+)
+
+if TYPE_CHECKING:
+    from oci_mcp_cli.sandbox.store import StateStore
+
+HOME_REGION = "us-ashburn-1"
+REGIONS = [{"key": "IAD", "name": "us-ashburn-1"}, {"key": "PHX", "name": "us-phoenix-1"}]
+NAMESPACE = "sandboxns"
+ADMIN_KEY_FILE = "admin_api_key.pem"
+UPST_KEY_FILE = "upst_signing_key.pem"
+SETTINGS_SCHEMA = "urn:ietf:params:scim:schemas:oracle:idcs:Settings"
+
+# username -> (password, compartment names they can see)
+DEFAULT_DOMAIN_USERS = {
+    "alice": ("alice-Sandbox-1", ["engineering", "engineering-dev", "shared"]),
+    "bob": ("bob-Sandbox-1", ["finance", "shared"]),
+}
+SECONDARY_DOMAIN_USERS = {"carol": ("carol-Sandbox-1", ["shared"])}
+COMPARTMENTS = [  # (name, parent name or None for the tenancy)
+    ("engineering", None),
+    ("engineering-dev", "engineering"),
+    ("finance", None),
+    ("shared", None),
+]
+BUCKETS = [
+    ("eng-artifacts", "engineering"),
+    ("eng-logs", "engineering"),
+    ("dev-scratch", "engineering-dev"),
+    ("fin-reports", "finance"),
+    ("shared-docs", "shared"),
+]
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def ocid(kind: str, region: str = "") -> str:
+    return f"ocid1.{kind}.oc1.{region}.aaaaaaaa{secrets.token_hex(26)}"
+
+
+def hex32() -> str:
+    return uuid.uuid4().hex
+
+
+def default_settings() -> dict:
+    return {
+        "schemas": [SETTINGS_SCHEMA],
+        "id": "Settings",
+        "csrAccess": "none",
+        "signingCertPublicAccess": False,
+        "issuer": "https://identity.oraclecloud.com/",
+        "iamUpstSessionExpiry": 3600,
+        "meta": {"resourceType": "Settings", "created": now_iso(), "lastModified": now_iso(),
+                 "version": hex32()},
+    }
+
+
+def _domain(store: StateStore, display_name: str, type_: str, users: dict) -> Domain:
+    guid = "idcs-" + hex32()
+    key = keys.new_rsa_key()
+    key_file = f"domain_{guid}_signing.pem"
+    cert_file = f"domain_{guid}_cert.pem"
+    store.write_secret_file(key_file, keys.private_pem(key))
+    store.write_secret_file(cert_file, keys.self_signed_cert(key, f"{guid}.identity.sandbox"))
+    domain = Domain(
+        ocid=ocid("domain"),
+        guid=guid,
+        display_name=display_name,
+        type=type_,
+        description=f"{display_name} identity domain (sandbox)",
+        time_created=now_iso(),
+        signing_key_file=key_file,
+        signing_cert_file=cert_file,
+        settings=default_settings(),
+    )
+    for user_name, (password, _) in users.items():
+        user = User(
+            id=hex32(),
+            ocid=ocid("user"),
+            user_name=user_name,
+            display_name=user_name.capitalize(),
+            password=password,
+            email=f"{user_name}@example.com",
+        )
+        domain.users[user.id] = user
+    return domain
+
+
+def seed_state(store: StateStore) -> SandboxState:
+    """Create keys, domains, users, compartments and buckets for a new sandbox."""
+    tenancy_id = ocid("tenancy")
+    admin_key = keys.new_rsa_key()
+    store.write_secret_file(ADMIN_KEY_FILE, keys.private_pem(admin_key))
+    store.write_secret_file(UPST_KEY_FILE, keys.private_pem(keys.new_rsa_key()))
+    admin = Admin(ocid=ocid("user"), name="sandbox-admin", private_key_file=ADMIN_KEY_FILE)
+    state = SandboxState(
+        tenancy_id=tenancy_id,
+        tenancy_name="sandbox-tenancy",
+        home_region=HOME_REGION,
+        regions=list(REGIONS),
+        namespace=NAMESPACE,
+        admin=admin,
+        api_keys=[ApiKey(tenancy_id, admin.ocid, keys.fingerprint(admin_key), keys.public_pem(admin_key))],
+        upst_key_file=UPST_KEY_FILE,
+    )
+    by_name: dict[str, str] = {}
+    for name, parent in COMPARTMENTS:
+        comp = Compartment(
+            id=ocid("compartment"),
+            name=name,
+            parent_id=by_name[parent] if parent else tenancy_id,
+            description=f"{name} (sandbox)",
+            time_created=now_iso(),
+        )
+        state.compartments[comp.id] = comp
+        by_name[name] = comp.id
+    for bucket, comp_name in BUCKETS:
+        state.buckets.append(Bucket(bucket, by_name[comp_name], NAMESPACE, now_iso(), admin.ocid))
+    for display, type_, users in (
+        ("Default", "DEFAULT", DEFAULT_DOMAIN_USERS),
+        ("Secondary", "SECONDARY", SECONDARY_DOMAIN_USERS),
+    ):
+        domain = _domain(store, display, type_, users)
+        for user in domain.users.values():
+            user.visible_compartments = [by_name[c] for c in users[user.user_name][1]]
+        state.domains[domain.guid] = domain
+    return state

@@ -1,0 +1,73 @@
+"""Persistence of the sandbox state: ``state.json`` + PEM files in the state dir, atomic, 0600."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from oci_mcp_cli.core.files import ensure_private_dir, write_private
+from oci_mcp_cli.sandbox.models import SandboxState
+
+STATE_FILE = "state.json"
+
+
+class StateStore:
+    """Owns the state of one sandbox. ``read()`` / ``mutate()`` are thread-safe; mutations persist."""
+
+    def __init__(self, state_dir: Path):
+        self.dir = ensure_private_dir(Path(state_dir))
+        self._lock = threading.RLock()
+        self._state: SandboxState | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.dir / STATE_FILE
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def load_or_seed(self) -> SandboxState:
+        """Load the saved state, or seed a fresh one (and save it)."""
+        from oci_mcp_cli.sandbox.seed import seed_state
+
+        with self._lock:
+            if self.exists():
+                self._state = SandboxState.from_dict(json.loads(self.path.read_text("utf-8")))
+            else:
+                self._state = seed_state(self)
+                self._save()
+            return self._state
+
+    @property
+    def state(self) -> SandboxState:
+        if self._state is None:
+            return self.load_or_seed()
+        return self._state
+
+    @contextmanager
+    def read(self) -> Iterator[SandboxState]:
+        with self._lock:
+            yield self.state
+
+    @contextmanager
+    def mutate(self) -> Iterator[SandboxState]:
+        """Change the state under the lock; it is saved atomically when the block exits cleanly."""
+        with self._lock:
+            yield self.state
+            self._save()
+
+    def _save(self) -> None:
+        assert self._state is not None
+        write_private(self.path, json.dumps(self._state.to_dict(), indent=1, sort_keys=True))
+
+    # Key files
+    def write_secret_file(self, name: str, data: str | bytes) -> Path:
+        path = self.dir / name
+        write_private(path, data)
+        return path
+
+    def read_file(self, name: str) -> bytes:
+        return (self.dir / name).read_bytes()
