@@ -1,0 +1,72 @@
+"""The package skeleton: entry points, lazy imports, templates shipped in the wheel."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_py(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+
+
+def test_help_does_not_import_heavy_dependencies() -> None:
+    code = (
+        "import sys, json\n"
+        "from typer.testing import CliRunner\n"
+        "from oci_mcp_cli.cli.app import app\n"
+        "result = CliRunner().invoke(app, ['--help'])\n"
+        "heavy = [m for m in ('oci', 'fastmcp', 'mcp', 'uvicorn', 'cryptography') if m in sys.modules]\n"
+        "print(json.dumps({'code': result.exit_code, 'heavy': heavy, 'out': result.output}))\n"
+    )
+    data = json.loads(run_py(code).stdout)
+    assert data["code"] == 0
+    assert data["heavy"] == []
+    for command in ("init", "trust", "serve", "test-client", "demo", "sandbox", "doctor"):
+        assert command in data["out"]
+
+
+def test_python_dash_m_runs_the_cli() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "oci_mcp_cli", "--version"], capture_output=True, text=True
+    )
+    assert result.returncode == 0
+    assert result.stdout.startswith("oci-mcp ")
+
+
+def test_unknown_option_is_a_usage_error() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "oci_mcp_cli", "--no-such-flag"], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+
+
+def test_wheel_ships_templates(tmp_path: Path) -> None:
+    pytest.importorskip("hatchling")
+    subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(tmp_path)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    wheel = next(tmp_path.glob("*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "oci_mcp_cli/templates/env.template" in names
+    assert "oci_mcp_cli/cli/app.py" in names
+
+
+def test_env_template_uses_the_schema_keys() -> None:
+    from oci_mcp_cli.core import envfile
+    from oci_mcp_cli.core.templates import read_template
+
+    text = read_template("env.template")
+    for key in (envfile.IAM_DOMAIN, envfile.IAM_CLIENT_ID, envfile.MCP_REDIRECT_PATH):
+        assert f"{key}=" in text
+    assert f"{envfile.MCP_REDIRECT_PATH}={envfile.DEFAULT_REDIRECT_PATH}" in text
