@@ -1,17 +1,54 @@
-"""`oci-mcp client-config` (not implemented yet)."""
+"""`oci-mcp client-config`: print or write the config that connects an MCP client to the server."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from oci_mcp_cli.cli.output import err
+from oci_mcp_cli.cli.output import emit_json, err, out, run
 
 
 def register(app: typer.Typer) -> None:
     """Attach the command to the root app."""
 
     @app.command("client-config")
-    def command() -> None:
-        """Not implemented yet."""
-        err.print("`oci-mcp client-config` is not implemented yet")
-        raise typer.Exit(1)
+    def command(
+        client: str = typer.Option(
+            ...,
+            "--for",
+            help="claude-desktop | claude-code | vscode | cursor | mcp-remote | inspector",
+        ),
+        url: str = typer.Option(
+            None, "--url", help="Server base URL (default: MCP_SERVER_URL from the .env)."
+        ),
+        name: str = typer.Option("oci-mcp", "--name", help="Server entry name in the client."),
+        write: bool = typer.Option(
+            False, "--write", help="Merge into the client's config file (backup first)."
+        ),
+        path: Path = typer.Option(
+            None, "--path", help="Config file to write instead of the client's usual one."
+        ),
+        env_file: Path = typer.Option(Path(".env"), "--env-file", help="The .env to read."),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    ) -> None:
+        """Print (or --write) the config that connects an MCP client to {MCP_SERVER_URL}/mcp."""
+        from oci_mcp_cli import clientconfig
+
+        spec = run(clientconfig.client_spec, client)
+        mcp = run(clientconfig.resolve_mcp_url, url, env_file)
+        if write:
+            result = run(clientconfig.write_config, spec, name=name, url=mcp, path=path)
+            if as_json:
+                emit_json(result.to_dict())
+                return
+            out.print(f"{spec.title}: {result.action} server {name!r} in {result.path}")
+            if result.backup:
+                out.print(f"backup: {result.backup}")
+            err.print(f"restart {spec.title} to pick up the change")
+            return
+        snippet = run(clientconfig.render_snippet, spec, name=name, url=mcp)
+        if as_json:
+            emit_json({"client": spec.key, "url": mcp, "name": name, "snippet": snippet})
+            return
+        out.print(snippet, markup=False)

@@ -1,17 +1,236 @@
-"""`oci-mcp init` (not implemented yet)."""
+"""`oci-mcp init`: provision the identity domain (plan → confirm → apply) and write .env."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
 
-from oci_mcp_cli.cli.output import err
+from oci_mcp_cli.cli.output import cli_errors, emit_json, err, is_interactive
+from oci_mcp_cli.cli.plan_view import (
+    AuthOpt,
+    ConfigFileOpt,
+    DomainUrlOpt,
+    DryRunOpt,
+    EnvFileOpt,
+    JsonOpt,
+    ProfileOpt,
+    YesOpt,
+    ask_yes_no,
+    confirm_or_stop,
+    console_for,
+    render_plan,
+    spinner,
+)
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from oci_mcp_cli.provisioning.domains import DomainInfo
+    from oci_mcp_cli.provisioning.init import InitRun
+
+JWKS_QUESTION = (
+    "Anonymous JWKS access (signingCertPublicAccess) is off. Turning it on is a domain-wide "
+    "change; the MCP server needs it to verify sign-ins. Turn it on?"
+)
+
+
+def _choose_domain(domains: list[DomainInfo]) -> DomainInfo:
+    import questionary
+
+    choice = questionary.select(
+        "Which identity domain?",
+        choices=[questionary.Choice(d.label, value=d) for d in domains],
+    ).ask()
+    if choice is None:
+        raise KeyboardInterrupt
+    return choice
+
+
+def _render_summary(run: InitRun, console: Console, show_secrets: bool) -> None:
+    from oci_mcp_cli.core.envfile import mask
+
+    summary = run.summary(show_secrets)
+    secret = run.env_updates().get("IAM_CLIENT_SECRET") if run.app is not None else None
+    console.print(f"domain     {summary['domain_url']}")
+    console.print(f"client id  {summary['client_id']}")
+    if secret:
+        console.print(f"secret     {mask(secret, show_secrets)}")
+    if summary["trust_id"]:
+        console.print(f"trust      {summary['trust_id']}")
+    console.print(f"env file   {summary['env_file']} (mode 0600)")
+    env_flag = "" if str(run.options.env_file) == ".env" else f" --env-file {run.options.env_file}"
+    console.print("\nNext steps:")
+    console.print(f"  oci-mcp serve{env_flag}         # run the MCP server behind OCI IAM sign-in")
+    console.print(f"  oci-mcp test-client{env_flag}   # sign in and call the tools")
+
+
+def _launch(env_file: Path, server_url: str) -> None:
+    """Start `oci-mcp serve` in the background, wait until it answers, run `oci-mcp test-client`."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    base = [sys.executable, "-m", "oci_mcp_cli"]
+    server = subprocess.Popen([*base, "serve", "--env-file", str(env_file)])
+    try:
+        deadline = time.monotonic() + 60
+        with err.status("waiting for the MCP server …"):
+            while server.poll() is None and time.monotonic() < deadline:
+                try:
+                    httpx.get(server_url, timeout=1)
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.3)
+        if server.poll() is not None:
+            err.print(f"`oci-mcp serve` exited with code {server.returncode}")
+            return
+        subprocess.run([*base, "test-client", "--env-file", str(env_file)], check=False)
+        err.print("the MCP server is still running — press Ctrl-C to stop it")
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            server.wait(timeout=10)
 
 
 def register(app: typer.Typer) -> None:
     """Attach the command to the root app."""
 
     @app.command("init")
-    def command() -> None:
-        """Not implemented yet."""
-        err.print("`oci-mcp init` is not implemented yet")
-        raise typer.Exit(1)
+    def command(
+        domain_url: DomainUrlOpt = None,
+        domain: Annotated[
+            str | None,
+            typer.Option(
+                "--domain",
+                help="Identity domain display name (else pick interactively, else DEFAULT).",
+            ),
+        ] = None,
+        server_url: Annotated[
+            str,
+            typer.Option(
+                "--server-url", help="Public base URL of the MCP server (http only on loopback)."
+            ),
+        ] = "http://localhost:8000",
+        redirect_path: Annotated[
+            str, typer.Option("--redirect-path", help="OAuth callback path (FastMCP's default).")
+        ] = "/auth/callback",
+        app_name: Annotated[
+            str, typer.Option("--app-name", help="Display name of the app.")
+        ] = "oci-mcp-server",
+        exchange_app: Annotated[
+            str | None,
+            typer.Option(
+                "--exchange-app",
+                help="Use a separate client_credentials-only app of this name for "
+                "the token exchange.",
+            ),
+        ] = None,
+        trust: Annotated[
+            bool,
+            typer.Option(
+                "--trust/--no-trust", help="Create or join the identity propagation trust."
+            ),
+        ] = True,
+        client_claim: Annotated[
+            str,
+            typer.Option(
+                "--client-claim",
+                help="Trust client claim: client_id (strict) or iss (seed's form).",
+            ),
+        ] = "client_id",
+        prune: Annotated[
+            bool,
+            typer.Option(
+                "--prune", help="Remove redirect URIs of the app that we did not ask for."
+            ),
+        ] = False,
+        open_jwks: Annotated[
+            bool | None,
+            typer.Option(
+                "--open-jwks/--no-open-jwks",
+                help="Turn on public JWKS access if it is off (asked interactively; default yes).",
+                show_default=False,
+            ),
+        ] = None,
+        launch: Annotated[
+            bool | None,
+            typer.Option(
+                "--launch/--no-launch",
+                help="Start `serve` + `test-client` afterwards (asked interactively).",
+                show_default=False,
+            ),
+        ] = None,
+        env_file: EnvFileOpt = Path(".env"),
+        config_file: ConfigFileOpt = None,
+        profile: ProfileOpt = None,
+        auth: AuthOpt = "config",
+        dry_run: DryRunOpt = False,
+        yes: YesOpt = False,
+        json_out: JsonOpt = False,
+        show_secrets: Annotated[
+            bool, typer.Option("--show-secrets", help="Print the client secret (masked otherwise).")
+        ] = False,
+    ) -> None:
+        """Create or reconcile the OAuth app, JWKS access and trust; write .env. Safe to re-run."""
+        from oci_mcp_cli.provisioning.init import InitOptions, plan_init
+
+        console = console_for(json_out)
+        interactive = is_interactive()
+        options = InitOptions(
+            env_file=env_file,
+            config_file=config_file,
+            profile=profile,
+            auth=auth,
+            domain_url=domain_url,
+            domain_name=domain,
+            server_url=server_url,
+            redirect_path=redirect_path,
+            app_name=app_name,
+            exchange_app=exchange_app,
+            trust=trust,
+            client_claim=client_claim,
+            prune=prune,
+            open_jwks=open_jwks,
+        )
+        with cli_errors():
+            with err.status("reading the identity domain …"):
+                run = plan_init(
+                    options,
+                    choose_domain=_choose_domain if interactive else None,
+                    confirm_jwks=(lambda: ask_yes_no(JWKS_QUESTION, True))
+                    if interactive and not yes
+                    else None,
+                )
+            render_plan(run.plan, console)
+            if dry_run:
+                _finish(run, json_out, show_secrets, dry_run=True)
+                return
+            confirm_or_stop(run.plan, yes=yes)
+            run.apply(spinner)  # unchanged steps re-check with reads only
+            render_plan(run.plan, console, done=True)
+            _finish(run, json_out, show_secrets, dry_run=False)
+        if launch is None:
+            launch = (
+                interactive
+                and not json_out
+                and ask_yes_no("Launch `oci-mcp serve` and `oci-mcp test-client` now?", False)
+            )
+        if launch:
+            _launch(env_file, run.options.server_url)
+
+
+def _finish(run: InitRun, json_out: bool, show_secrets: bool, *, dry_run: bool) -> None:
+    summary: dict[str, Any] = run.summary(show_secrets) | {"dry_run": dry_run}
+    if json_out:
+        emit_json(summary)
+    elif not dry_run:
+        _render_summary(run, console_for(False), show_secrets)
+    else:
+        console_for(False).print("dry run: nothing was written")

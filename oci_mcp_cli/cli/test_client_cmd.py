@@ -1,17 +1,116 @@
-"""`oci-mcp test-client` (not implemented yet)."""
+"""`oci-mcp test-client`: sign in to an oci-mcp server, list its tools and call some."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import typer
 
-from oci_mcp_cli.cli.output import err
+from oci_mcp_cli.cli.output import emit_json, err, fail, out, run, state
+from oci_mcp_cli.core.errors import UserError
+
+
+def parse_args(pairs: list[str]) -> dict[str, Any]:
+    """``key=value`` pairs; a value that parses as JSON (number, bool, list…) is used as such."""
+    args: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UserError(
+                f"--arg {pair!r} is not key=value", hint="e.g. --arg region=us-ashburn-1"
+            )
+        try:
+            args[key] = json.loads(value)
+        except ValueError:
+            args[key] = value
+    return args
+
+
+def default_url(env_file: Path) -> str:
+    """``{MCP_SERVER_URL}/mcp`` from the .env file."""
+    from oci_mcp_cli.core.envfile import MCP_SERVER_URL, load_env
+
+    env = load_env(env_file)
+    if not env.get(MCP_SERVER_URL):
+        raise UserError(
+            f"no --url given and {env_file} has no {MCP_SERVER_URL}",
+            hint="pass --url http://host:port/mcp or run `oci-mcp init`",
+        )
+    return env.server_url + "/mcp"
+
+
+def render(report: Any) -> None:
+    """Tools table, then each call's result (JSON), then errors."""
+    from rich.table import Table
+
+    table = Table(title="tools")
+    table.add_column("name")
+    for name in report.tools:
+        table.add_row(name)
+    out.print(table)
+    for name, value in report.calls.items():
+        out.print(f"[bold]{name}[/]")
+        out.print_json(json.dumps(value, default=str))
+    for name, message in report.errors.items():
+        err.print(f"[bold red]{name} failed:[/] {message}", markup=True)
 
 
 def register(app: typer.Typer) -> None:
     """Attach the command to the root app."""
 
     @app.command("test-client")
-    def command() -> None:
-        """Not implemented yet."""
-        err.print("`oci-mcp test-client` is not implemented yet")
-        raise typer.Exit(1)
+    def command(
+        url: str | None = typer.Option(
+            None, "--url", help="MCP endpoint (default {MCP_SERVER_URL}/mcp)."
+        ),
+        env_file: Path = typer.Option(
+            Path(".env"), "--env-file", help=".env to read MCP_SERVER_URL from."
+        ),
+        no_browser: bool = typer.Option(
+            False, "--no-browser", help="Print the sign-in URL instead."
+        ),
+        relogin: bool = typer.Option(
+            False, "--relogin", help="Ignore cached tokens and sign in again."
+        ),
+        username: str | None = typer.Option(
+            None,
+            "--username",
+            envvar="OCI_MCP_USERNAME",
+            help="Sandbox user: sign in without a browser.",
+        ),
+        password: str | None = typer.Option(
+            None, "--password", envvar="OCI_MCP_PASSWORD", help="Password of --username."
+        ),
+        call: list[str] = typer.Option([], "--call", help="Tool to call (repeatable)."),
+        arg: list[str] = typer.Option([], "--arg", help="key=value argument for the --call tools."),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON object {tools, calls}."),
+    ) -> None:
+        """Sign in, list the tools and call whoami, get_namespace, list_compartments (or --call)."""
+        from oci_mcp_cli.client.session import ClientOptions, run_test_client
+        from oci_mcp_cli.core.urls import require_secure_url
+
+        target = url or run(default_url, env_file)
+        run(require_secure_url, target, what="--url")
+        args = run(parse_args, arg)
+        calls = [(name, args) for name in call] if call else None
+        if arg and not call:
+            raise fail(UserError("--arg needs --call", hint="e.g. --call list_buckets --arg k=v"))
+        options = ClientOptions(
+            url=target,
+            username=username,
+            password=password,
+            no_browser=no_browser,
+            relogin=relogin,
+            calls=calls,
+        )
+        if as_json:
+            report = run(run_test_client, options, verbose=state.debug)
+            emit_json(report.as_json())
+        else:
+            with err.status(f"connecting to {target}…"):
+                report = run(run_test_client, options, verbose=state.debug)
+            render(report)
+        if not report.ok:
+            raise typer.Exit(1)

@@ -231,7 +231,11 @@ def service_error_detail(exc: Any) -> str:
 def to_remote_error(exc: Exception, operation: str) -> RemoteError | UserError:
     """Turn an SDK/transport exception into a clear error: which call, why, how to fix."""
     import oci
-    import requests
+
+    try:
+        import requests
+    except ImportError:  # the SDK vendors its own copy of requests
+        from oci._vendor import requests
 
     if isinstance(exc, oci.exceptions.ServiceError):
         detail = service_error_detail(exc)

@@ -41,6 +41,18 @@ class SandboxContext:
     request_log: list[dict[str, Any]] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    # Each domain also listens on its own loopback port, because IdentityDomainsClient (oci
+    # 2.189.0) rejects a service_endpoint with a path: guid -> port. The middleware rewrites a
+    # request on a domain port to the /<guid>/... route, so every route is written path-first.
+    domain_ports: dict[str, int] = field(default_factory=dict)
+    host: str = "127.0.0.1"  # host part of the URLs we hand out
 
     def domain_url(self, guid: str) -> str:
+        """The domain's base URL: ``http://127.0.0.1:<domain port>`` (path form as fallback)."""
+        port = self.domain_ports.get(guid)
+        if port is not None:
+            return f"http://{self.host}:{port}"
         return f"{self.base_url}/{guid}"
+
+    def guid_for_port(self, port: int | None) -> str | None:
+        return next((g for g, p in self.domain_ports.items() if p == port), None)

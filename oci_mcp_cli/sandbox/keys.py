@@ -41,7 +41,9 @@ def load_private_pem(data: bytes) -> rsa.RSAPrivateKey:
 def fingerprint(key: rsa.RSAPrivateKey | rsa.RSAPublicKey) -> str:
     """OCI API-key fingerprint: colon-separated MD5 of the DER SubjectPublicKeyInfo."""
     pub = key.public_key() if isinstance(key, rsa.RSAPrivateKey) else key
-    der = pub.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    der = pub.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     digest = hashlib.md5(der).hexdigest()  # noqa: S324 - OCI defines the fingerprint as MD5
     return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
 

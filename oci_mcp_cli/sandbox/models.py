@@ -98,7 +98,9 @@ class SandboxState:
     domains: dict[str, Domain] = field(default_factory=dict)  # guid -> Domain
     compartments: dict[str, Compartment] = field(default_factory=dict)  # ocid -> Compartment
     buckets: list[Bucket] = field(default_factory=list)
-    oauth: dict[str, Any] = field(default_factory=dict)  # OAuth runtime (refresh tokens, revocations)
+    oauth: dict[str, Any] = field(
+        default_factory=dict
+    )  # OAuth runtime (refresh tokens, revocations)
     schema_version: int = 1
 
     def to_dict(self) -> dict[str, Any]:

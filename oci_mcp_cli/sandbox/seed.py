@@ -69,8 +69,12 @@ def default_settings() -> dict:
         "signingCertPublicAccess": False,
         "issuer": "https://identity.oraclecloud.com/",
         "iamUpstSessionExpiry": 3600,
-        "meta": {"resourceType": "Settings", "created": now_iso(), "lastModified": now_iso(),
-                 "version": hex32()},
+        "meta": {
+            "resourceType": "Settings",
+            "created": now_iso(),
+            "lastModified": now_iso(),
+            "version": hex32(),
+        },
     }
 
 
@@ -119,7 +123,9 @@ def seed_state(store: StateStore) -> SandboxState:
         regions=list(REGIONS),
         namespace=NAMESPACE,
         admin=admin,
-        api_keys=[ApiKey(tenancy_id, admin.ocid, keys.fingerprint(admin_key), keys.public_pem(admin_key))],
+        api_keys=[
+            ApiKey(tenancy_id, admin.ocid, keys.fingerprint(admin_key), keys.public_pem(admin_key))
+        ],
         upst_key_file=UPST_KEY_FILE,
     )
     by_name: dict[str, str] = {}

@@ -15,7 +15,7 @@ STATE_FILE = "state.json"
 
 
 class StateStore:
-    """Owns the state of one sandbox. ``read()`` / ``mutate()`` are thread-safe; mutations persist."""
+    """Owns one sandbox's state. ``read()``/``mutate()`` are thread-safe; mutations persist."""
 
     def __init__(self, state_dir: Path):
         self.dir = ensure_private_dir(Path(state_dir))
@@ -61,7 +61,15 @@ class StateStore:
 
     def _save(self) -> None:
         assert self._state is not None
-        write_private(self.path, json.dumps(self._state.to_dict(), indent=1, sort_keys=True))
+        # no sort_keys: dict order (domains: Default first) must survive a restart
+        write_private(self.path, json.dumps(self._state.to_dict(), indent=1))
+
+    def reset(self) -> None:
+        """Forget everything: remove the state file and the key files (a fresh seed follows)."""
+        with self._lock:
+            for path in [self.path, *self.dir.glob("*.pem")]:
+                path.unlink(missing_ok=True)
+            self._state = None
 
     # Key files
     def write_secret_file(self, name: str, data: str | bytes) -> Path:

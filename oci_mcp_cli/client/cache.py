@@ -1,0 +1,75 @@
+"""The test client's token cache: Fernet-encrypted files, one directory per (server URL, user).
+
+The Fernet key lives in ``<data dir>/client/key`` (0600). The data dir is
+``$OCI_MCP_DATA_DIR`` or the platform's user data dir (``~/.local/share/oci-mcp`` on Linux).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from oci_mcp_cli.core.files import ensure_private_dir, write_private
+
+DATA_DIR_ENV = "OCI_MCP_DATA_DIR"
+
+
+def data_dir(root: Path | None = None) -> Path:
+    """Where oci-mcp keeps per-user client state (``root`` overrides everything)."""
+    if root is not None:
+        return Path(root)
+    override = os.environ.get(DATA_DIR_ENV)
+    if override:
+        return Path(override).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("oci-mcp"))
+
+
+def cache_dir(url: str, user: str | None, root: Path | None = None) -> Path:
+    """The cache directory of one server URL and user (``default`` for browser sign-ins)."""
+    digest = hashlib.sha256(f"{url.rstrip('/')}\n{user or 'default'}".encode()).hexdigest()[:24]
+    return data_dir(root) / "client" / "tokens" / digest
+
+
+def _fernet_key(root: Path | None) -> bytes:
+    from cryptography.fernet import Fernet
+
+    path = ensure_private_dir(ensure_private_dir(data_dir(root)) / "client") / "key"
+    if path.exists():
+        return path.read_bytes().strip()
+    key = Fernet.generate_key()
+    write_private(path, key)
+    return key
+
+
+def clear_tokens(url: str, user: str | None, root: Path | None = None) -> None:
+    """Forget cached tokens of (url, user): the next run signs in again."""
+    shutil.rmtree(cache_dir(url, user, root), ignore_errors=True)
+
+
+def token_store(url: str, user: str | None, root: Path | None = None) -> Any:
+    """An encrypted on-disk ``AsyncKeyValue`` for FastMCP's ``OAuth(token_storage=…)``."""
+    from cryptography.fernet import Fernet
+    from key_value.aio.stores.filetree import (
+        FileTreeStore,
+        FileTreeV1CollectionSanitizationStrategy,
+        FileTreeV1KeySanitizationStrategy,
+    )
+    from key_value.aio.wrappers.encryption import FernetEncryptionWrapper
+
+    directory = cache_dir(url, user, root)
+    ensure_private_dir(directory.parent.parent)
+    ensure_private_dir(directory.parent)
+    ensure_private_dir(directory)
+    store = FileTreeStore(
+        data_directory=directory,
+        key_sanitization_strategy=FileTreeV1KeySanitizationStrategy(directory),
+        collection_sanitization_strategy=FileTreeV1CollectionSanitizationStrategy(directory),
+    )
+    return FernetEncryptionWrapper(
+        key_value=store, fernet=Fernet(_fernet_key(root)), raise_on_decryption_error=False
+    )

@@ -1,0 +1,169 @@
+"""The test client: connect to an oci-mcp server with OAuth, list tools, call tools.
+
+Sign-in is FastMCP's client OAuth: the system browser by default, the printed URL with
+``no_browser``, or the headless sandbox sign-in with a username/password. Tokens are cached
+encrypted per (server URL, user), so a second run needs no sign-in.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from oci_mcp_cli.core.errors import OciMcpError, RemoteError
+
+DEFAULT_CALLS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("whoami", {}),
+    ("get_namespace", {}),
+    ("list_compartments", {}),
+)
+
+
+@dataclass
+class ClientOptions:
+    """What to connect to, how to sign in, and which tools to call (None = the default set)."""
+
+    url: str
+    username: str | None = None
+    password: str | None = None
+    no_browser: bool = False
+    relogin: bool = False
+    calls: list[tuple[str, dict[str, Any]]] | None = None
+    on_url: Callable[[str], None] | None = None
+    cache_root: Path | None = None  # default: $OCI_MCP_DATA_DIR or the user data dir
+
+
+@dataclass
+class ClientReport:
+    """Tool names, per-tool results, per-tool errors."""
+
+    tools: list[str] = field(default_factory=list)
+    calls: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def as_json(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {"tools": self.tools, "calls": self.calls}
+        if self.errors:
+            payload["errors"] = self.errors
+        return payload
+
+
+def make_oauth(options: ClientOptions) -> Any:
+    """The OAuth provider for ``options`` with the encrypted per-user token cache."""
+    from fastmcp.client.auth import OAuth
+
+    from oci_mcp_cli.client.cache import clear_tokens, token_store
+
+    if options.relogin:
+        clear_tokens(options.url, options.username, options.cache_root)
+    kwargs: dict[str, Any] = {
+        "client_name": "oci-mcp test-client",
+        "token_storage": token_store(options.url, options.username, options.cache_root),
+        "callback_host": "127.0.0.1",
+    }
+    if options.username:
+        from oci_mcp_cli.client.headless import headless_oauth
+
+        return headless_oauth(options.username, options.password or "", **kwargs)
+    if options.no_browser:
+        show = options.on_url or (
+            lambda url: print(f"Open this URL to sign in:\n{url}", file=sys.stderr)
+        )
+
+        class PrintingOAuth(OAuth):
+            async def redirect_handler(self, authorization_url: str) -> None:
+                show(authorization_url)
+
+        return PrintingOAuth(**kwargs)
+    return OAuth(**kwargs)
+
+
+def make_client(options: ClientOptions) -> Any:
+    """A FastMCP ``Client`` (not yet connected) for ``options``."""
+    from fastmcp import Client
+
+    return Client(options.url, auth=make_oauth(options), timeout=120)
+
+
+def result_value(result: Any) -> Any:
+    """The JSON value of a CallToolResult (structured content, unwrapped; else the text)."""
+    structured = getattr(result, "structured_content", None)
+    if isinstance(structured, dict):
+        if set(structured) == {"result"}:
+            return structured["result"]
+        return structured
+    texts = [getattr(block, "text", "") for block in getattr(result, "content", []) or []]
+    return "\n".join(t for t in texts if t)
+
+
+async def call_tool(client: Any, name: str, args: dict[str, Any]) -> tuple[bool, Any]:
+    """Call one tool; (ok, value or error message)."""
+    result = await client.call_tool(name, args, raise_on_error=False)
+    value = result_value(result)
+    if getattr(result, "is_error", False):
+        return False, value if isinstance(value, str) else str(value)
+    return True, value
+
+
+async def run_session(options: ClientOptions) -> ClientReport:
+    """Connect, list tools, call the requested tools; failures of single calls go to ``errors``."""
+    report = ClientReport()
+    client = make_client(options)
+    try:
+        async with client:
+            report.tools = [tool.name for tool in await client.list_tools()]
+            calls = options.calls if options.calls is not None else list(DEFAULT_CALLS)
+            for name, args in calls:
+                if name not in report.tools:
+                    report.errors[name] = f"the server has no tool {name!r}"
+                    continue
+                ok, value = await call_tool(client, name, args)
+                if ok:
+                    report.calls[name] = value
+                else:
+                    report.errors[name] = value
+    except OciMcpError:
+        raise
+    except Exception as exc:
+        raise _connect_error(options.url, exc) from None
+    return report
+
+
+def _connect_error(url: str, exc: BaseException) -> OciMcpError:
+    from oci_mcp_cli.server.errors import redact
+
+    inner = exc
+    while isinstance(inner, BaseExceptionGroup) and inner.exceptions:
+        inner = inner.exceptions[0]
+    cause: BaseException | None = inner
+    while cause is not None:  # our own clear error, raised inside the OAuth flow and wrapped
+        if isinstance(cause, OciMcpError):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    name = inner.__class__.__name__
+    detail = redact(str(inner))[:300]
+    if "Connect" in name:
+        return RemoteError(
+            f"cannot connect to the MCP server at {url} ({name})",
+            hint="start it with `oci-mcp serve` (or check --url)",
+        )
+    return RemoteError(f"MCP session with {url} failed: {name}: {detail}")
+
+
+def run_test_client(options: ClientOptions, *, verbose: bool = False) -> ClientReport:
+    """Synchronous entry point for the CLI; library logs stay quiet unless ``verbose``."""
+    import logging
+
+    import anyio
+
+    if not verbose:
+        for name in ("mcp", "fastmcp", "httpx", "httpx2"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+    return anyio.run(run_session, options)

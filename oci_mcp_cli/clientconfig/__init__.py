@@ -1,0 +1,24 @@
+"""Client configuration for MCP clients (Claude, VS Code, Cursor, mcp-remote, Inspector)."""
+
+from oci_mcp_cli.clientconfig.clients import (
+    CLIENTS,
+    ClientSpec,
+    client_spec,
+    mcp_url,
+    resolve_mcp_url,
+)
+from oci_mcp_cli.clientconfig.render import render_command, render_json, render_snippet
+from oci_mcp_cli.clientconfig.write import WriteResult, write_config
+
+__all__ = [
+    "CLIENTS",
+    "ClientSpec",
+    "WriteResult",
+    "client_spec",
+    "mcp_url",
+    "render_command",
+    "render_json",
+    "render_snippet",
+    "resolve_mcp_url",
+    "write_config",
+]

@@ -1,0 +1,67 @@
+"""Run the doctor checks in order with the right credentials; no check is ever passed by default."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from oci_mcp_cli.core import envfile as E
+from oci_mcp_cli.core.errors import OciMcpError
+from oci_mcp_cli.doctor.checks import CHECKS, CheckResult, DoctorContext
+
+HTTP_TIMEOUT_S = 10.0
+
+
+def _admin_credentials(
+    ctx: DoctorContext, config_file: str | None, profile: str | None, auth: str
+) -> None:
+    """Load admin credentials from flags (errors propagate: exit 2), else from .env / OCI_CLI_*.
+
+    With none configured anywhere, ``ctx.admin`` stays None and the checks needing it are skipped.
+    """
+    from oci_mcp_cli.core.ociconfig import load_oci_auth
+
+    if auth != "config" or config_file or profile:
+        ctx.admin_source = "flags"
+        ctx.admin = load_oci_auth(config_file, profile, auth)
+        return
+    env_file, env_profile = ctx.env.get(E.OCI_CONFIG_FILE), ctx.env.get(E.OCI_PROFILE)
+    if env_file or env_profile:
+        ctx.admin_source = f"{E.OCI_CONFIG_FILE}/{E.OCI_PROFILE} in {ctx.env.path}"
+    elif os.environ.get("OCI_CLI_CONFIG_FILE") or os.environ.get("OCI_CLI_PROFILE"):
+        ctx.admin_source = "OCI_CLI_CONFIG_FILE/OCI_CLI_PROFILE"
+    else:
+        return
+    try:
+        ctx.admin = load_oci_auth(env_file, env_profile, "config")
+    except OciMcpError as exc:
+        ctx.admin_error = exc
+
+
+def run_doctor(
+    env_file: Path | str = E.DEFAULT_ENV_FILE,
+    *,
+    config_file: str | None = None,
+    profile: str | None = None,
+    auth: str = "config",
+    on_check: Callable[[str], None] | None = None,
+) -> list[CheckResult]:
+    """Run every check in order and return their results."""
+    import httpx
+
+    env = E.load_env(env_file)
+    with httpx.Client(timeout=HTTP_TIMEOUT_S, follow_redirects=False) as http:
+        ctx = DoctorContext(env=env, http=http)
+        _admin_credentials(ctx, config_file, profile, auth)
+        results = []
+        for check in CHECKS:
+            if on_check:
+                on_check(check.__name__.removeprefix("check_").replace("_", "-"))
+            results.append(check(ctx))
+    return results
+
+
+def all_passed(results: list[CheckResult]) -> bool:
+    """True only when every check passed (a skipped check is not a pass)."""
+    return all(result.ok is True for result in results)

@@ -1,0 +1,370 @@
+"""`oci-mcp init`: read the domain, plan every step, apply (each step re-checks before writing)."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from oci_mcp_cli.core import envfile as E
+from oci_mcp_cli.core.errors import OciMcpError, RemoteError, UserError
+from oci_mcp_cli.core.urls import normalize_server_url
+from oci_mcp_cli.provisioning import apps, settings, trust
+from oci_mcp_cli.provisioning.domains import (
+    Discovery,
+    DomainChooser,
+    DomainInfo,
+    fetch_discovery,
+    home_region,
+    resolve_domain,
+)
+from oci_mcp_cli.provisioning.plan import Action, Plan, Step, StepHook, apply_plan
+from oci_mcp_cli.provisioning.session import DomainSession, recorded_credentials, resolve_auth
+
+DEFAULT_SERVER_URL = "http://localhost:8000"
+DEFAULT_APP_NAME = "oci-mcp-server"
+PENDING = "<new client id>"
+
+
+@dataclass
+class InitOptions:
+    """Every input of ``init`` (each prompt has a flag)."""
+
+    env_file: Path = E.DEFAULT_ENV_FILE
+    config_file: str | None = None
+    profile: str | None = None
+    auth: str = "config"
+    domain_url: str | None = None
+    domain_name: str | None = None
+    server_url: str = DEFAULT_SERVER_URL
+    redirect_path: str = E.DEFAULT_REDIRECT_PATH
+    app_name: str = DEFAULT_APP_NAME
+    exchange_app: str | None = None
+    trust: bool = True
+    client_claim: str = "client_id"
+    prune: bool = False
+    open_jwks: bool | None = None  # None: ask when interactive, else yes
+
+    def validate(self) -> None:
+        """Check the inputs before any network call (bad input → exit 2)."""
+        self.server_url = normalize_server_url(self.server_url)
+        if not self.redirect_path.startswith("/"):
+            raise UserError(
+                f"--redirect-path must start with '/' (got {self.redirect_path!r})",
+                hint=f"for FastMCP use {E.DEFAULT_REDIRECT_PATH}",
+            )
+        if not self.app_name.strip():
+            raise UserError("--app-name is empty")
+        if self.exchange_app is not None and self.exchange_app.strip() in ("", self.app_name):
+            raise UserError("--exchange-app must name a second app, different from --app-name")
+        if self.client_claim not in trust.CLIENT_CLAIMS:
+            raise UserError(
+                f"unknown --client-claim {self.client_claim!r}",
+                hint="use client_id (strict, default) or iss",
+            )
+
+
+@dataclass
+class InitRun:
+    """A planned (then applied) init: inputs, what was read, and what apply produced."""
+
+    options: InitOptions
+    session: DomainSession
+    domain: DomainInfo
+    env: E.EnvFile
+    region: str | None
+    plan: Plan
+    discovery: Discovery | None = None
+    app: Any = None
+    exchange_app: Any = None
+    trust_id: str | None = None
+    trust_created: bool = False
+    jwks_opened: bool = False
+    signing_key: str = field(default_factory=lambda: secrets.token_urlsafe(48))
+
+    # -- values -----------------------------------------------------------------------------
+    @property
+    def client_id(self) -> str | None:
+        return getattr(self.app, "name", None)
+
+    @property
+    def exchange_client_id(self) -> str | None:
+        return getattr(self.exchange_app or self.app, "name", None)
+
+    def _secret(self, app: Any, key: str) -> str:
+        value = getattr(app, "client_secret", None)
+        if value:
+            return str(value)
+        if self.env.get(
+            E.IAM_CLIENT_ID if key == E.IAM_CLIENT_SECRET else E.IAM_TOKENEXCHANGE_CLIENT_ID
+        ) == app.name and self.env.get(key):
+            return str(self.env.get(key))
+        raise RemoteError(
+            f"the domain did not return the client secret of app {app.display_name!r}",
+            hint="regenerate the secret in the console and put it in " + key,
+        )
+
+    def env_updates(self) -> dict[str, str]:
+        """The ``.env`` values this run provisions (known once the apps exist)."""
+        o, auth = self.options, self.session.auth
+        values = {
+            E.IAM_DOMAIN: self.domain.url,
+            E.MCP_SERVER_URL: o.server_url,
+            E.MCP_REDIRECT_PATH: o.redirect_path,
+            E.MCP_JWT_SIGNING_KEY: self.env.get(E.MCP_JWT_SIGNING_KEY) or self.signing_key,
+        }
+        if self.domain.guid:
+            values[E.IAM_GUID] = self.domain.guid
+        if self.region:
+            values[E.OCI_REGION] = self.region
+        if auth.config_file:
+            values[E.OCI_CONFIG_FILE] = auth.config_file
+            values[E.OCI_PROFILE] = auth.profile or ""
+        if auth.service_endpoint:
+            values[E.OCI_SERVICE_ENDPOINT] = auth.service_endpoint
+        if self.app is not None:
+            exchange = self.exchange_app or self.app
+            values |= {
+                E.IAM_CLIENT_ID: self.app.name,
+                E.IAM_CLIENT_SECRET: self._secret(self.app, E.IAM_CLIENT_SECRET),
+                E.IAM_TOKENEXCHANGE_CLIENT_ID: exchange.name,
+                E.IAM_TOKENEXCHANGE_CLIENT_SECRET: self._secret(
+                    exchange, E.IAM_TOKENEXCHANGE_CLIENT_SECRET
+                ),
+                E.OCI_MCP_APP_ID: self.app.id,
+            }
+            if self.exchange_app is not None:
+                values[E.OCI_MCP_EXCHANGE_APP_ID] = self.exchange_app.id
+        if self.trust_id:
+            values[E.OCI_MCP_TRUST_ID] = self.trust_id
+            values[E.OCI_MCP_TRUST_CREATED] = "true" if self.trust_created else "false"
+        if self.jwks_opened or self.env.get(E.OCI_MCP_JWKS_OPENED) == "true":
+            values[E.OCI_MCP_JWKS_OPENED] = "true"
+        order = {key: i for i, key in enumerate(E.PROVISIONED_KEYS)}
+        return dict(sorted(values.items(), key=lambda item: order.get(item[0], len(order))))
+
+    def env_changes(self) -> list[str]:
+        """Names of the keys whose value would change (never the values)."""
+        updates = self.env_updates()
+        changed = [k for k, v in updates.items() if self.env.values.get(k) != v]
+        if self.app is None:
+            changed += [E.IAM_CLIENT_ID, E.IAM_CLIENT_SECRET]
+        return sorted(set(changed))
+
+    def summary(self, show_secrets: bool = False) -> dict[str, Any]:
+        """The --json object (secrets only with ``show_secrets``)."""
+        data: dict[str, Any] = {
+            "domain_url": self.domain.url,
+            "domain_name": self.domain.display_name,
+            "client_id": self.client_id,
+            "exchange_client_id": self.exchange_client_id,
+            "trust_id": self.trust_id,
+            "server_url": self.options.server_url,
+            "redirect_uri": f"{self.options.server_url}{self.options.redirect_path}",
+            "region": self.region,
+            "env_file": str(self.options.env_file),
+            "steps": [s.to_dict() for s in self.plan.steps],
+        }
+        if show_secrets and self.app is not None:
+            data["client_secret"] = self._secret(self.app, E.IAM_CLIENT_SECRET)
+        return data
+
+    def apply(self, around_step: StepHook | None = None) -> Plan:
+        """Apply the plan. If a step fails, what earlier steps provisioned is still recorded in
+        ``.env`` (atomically) so a re-run or ``teardown`` knows about it; then the error goes on."""
+        try:
+            return apply_plan(self.plan, around_step)
+        except OciMcpError:
+            env_step = self.plan.step("env")
+            done = [s for s in self.plan.steps if s.result is not None and s.result.is_change]
+            if done and env_step.result is None:
+                with contextlib.suppress(OciMcpError):
+                    env_step.result = self._apply_env()
+            raise
+
+    # -- apply steps ------------------------------------------------------------------------
+    def _apply_app(self) -> Action:
+        desired = apps.DesiredApp.login(
+            self.options.app_name, self.options.server_url, self.options.redirect_path
+        )
+        action, self.app = apps.ensure_app(self.session, desired, self.options.prune)
+        return action
+
+    def _apply_exchange_app(self) -> Action:
+        assert self.options.exchange_app
+        desired = apps.DesiredApp.exchange(self.options.exchange_app)
+        action, self.exchange_app = apps.ensure_app(self.session, desired)
+        return action
+
+    def _apply_jwks(self) -> Action:
+        action = settings.set_jwks_public(self.session, True)
+        self.jwks_opened = self.jwks_opened or action == Action.UPDATED
+        return action
+
+    def _apply_trust(self) -> Action:
+        assert self.discovery and self.client_id and self.exchange_client_id
+        desired = trust.DesiredTrust(
+            self.discovery.issuer,
+            self.discovery.jwks_uri,
+            self.exchange_client_id,
+            self.client_id,
+            self.options.client_claim,
+        )
+        result = trust.ensure_trust(self.session, desired)
+        self.trust_id = result.trust.id
+        self.trust_created = self.trust_created or trust.created_by_us(
+            result, self.env.get(E.OCI_MCP_TRUST_ID), self.env.get(E.OCI_MCP_TRUST_CREATED)
+        )
+        return result.action
+
+    def _apply_env(self) -> Action:
+        updates = self.env_updates()
+        if self.env.exists and all(self.env.values.get(k) == v for k, v in updates.items()):
+            return Action.UNCHANGED
+        remove = [] if self.session.auth.service_endpoint else [E.OCI_SERVICE_ENDPOINT]
+        E.save_env(self.options.env_file, updates, remove=remove)
+        return Action.UPDATED if self.env.exists else Action.CREATED
+
+
+def _app_step(
+    run: InitRun, name: str, desired: apps.DesiredApp, prune: bool, apply: Callable[[], Action]
+) -> tuple[Step, Any]:
+    found = apps.find_app(run.session, desired.display_name)
+    if found is None:
+        return Step(
+            name,
+            Action.CREATED,
+            f"no app named {desired.display_name!r} in the domain",
+            apply=apply,
+        ), None
+    diff = apps.diff_app(found, desired, prune)
+    if diff.empty:
+        return Step(
+            name, Action.UNCHANGED, f"app {desired.display_name!r} exists and matches", apply=apply
+        ), found
+    return Step(
+        name,
+        Action.UPDATED,
+        f"app {desired.display_name!r} drifted",
+        changes=diff.changes,
+        apply=apply,
+    ), found
+
+
+def _jwks_step(run: InitRun, confirm_jwks: Callable[[], bool] | None) -> Step:
+    if settings.jwks_public(run.session):
+        return Step("jwks", Action.UNCHANGED, "the JWKS is already public", apply=run._apply_jwks)
+    wanted = run.options.open_jwks
+    if wanted is None:
+        wanted = confirm_jwks() if confirm_jwks else True
+    if not wanted:
+        return Step(
+            "jwks",
+            Action.SKIPPED,
+            "left closed (--no-open-jwks): the MCP server cannot "
+            "verify sign-ins until signingCertPublicAccess is on",
+        )
+    return Step(
+        "jwks",
+        Action.UPDATED,
+        "domain-wide change: turn on signingCertPublicAccess so the "
+        "MCP server can fetch the signing keys",
+        changes=["signingCertPublicAccess: true"],
+        apply=run._apply_jwks,
+    )
+
+
+def _trust_step(run: InitRun) -> Step:
+    if not run.options.trust:
+        return Step("trust", Action.SKIPPED, "--no-trust")
+    run.discovery = fetch_discovery(run.domain.url)
+    desired = trust.DesiredTrust(
+        run.discovery.issuer,
+        run.discovery.jwks_uri,
+        run.exchange_client_id or PENDING,
+        run.client_id or PENDING,
+        run.options.client_claim,
+    )
+    action, reason, changes = trust.plan_ensure(run.session, desired)
+    return Step("trust", action, reason, changes=changes, apply=run._apply_trust)
+
+
+def _env_step(run: InitRun) -> Step:
+    path = run.options.env_file
+    if not run.env.exists:
+        return Step("env", Action.CREATED, f"write {path} (mode 0600)", apply=run._apply_env)
+    changed = run.env_changes()
+    if not changed:
+        return Step("env", Action.UNCHANGED, f"{path} is up to date", apply=run._apply_env)
+    return Step(
+        "env",
+        Action.UPDATED,
+        f"update {path} (backup kept)",
+        changes=[f"set {k}" for k in changed],
+        apply=run._apply_env,
+    )
+
+
+def _region(run_auth: Any) -> str | None:
+    try:
+        return home_region(run_auth)
+    except RemoteError:
+        return run_auth.region  # no permission to read subscriptions: the profile's region
+
+
+def plan_init(
+    options: InitOptions,
+    *,
+    choose_domain: DomainChooser | None = None,
+    confirm_jwks: Callable[[], bool] | None = None,
+) -> InitRun:
+    """Read the current state and build the plan. Makes no write call."""
+    options.validate()
+    env = E.load_env(options.env_file)
+    auth = resolve_auth(
+        options.config_file, options.profile, options.auth, recorded_credentials(env)
+    )
+    domain = resolve_domain(
+        auth, domain_url=options.domain_url, domain_name=options.domain_name, choose=choose_domain
+    )
+    run = InitRun(
+        options=options,
+        session=DomainSession(auth, domain.url),
+        domain=domain,
+        env=env,
+        region=_region(auth),
+        plan=Plan(f"init {domain.display_name or domain.url}"),
+    )
+    step, run.app = _app_step(
+        run,
+        "app",
+        apps.DesiredApp.login(options.app_name, options.server_url, options.redirect_path),
+        options.prune,
+        run._apply_app,
+    )
+    run.plan.add(step)
+    if options.exchange_app:
+        step, run.exchange_app = _app_step(
+            run,
+            "exchange-app",
+            apps.DesiredApp.exchange(options.exchange_app),
+            False,
+            run._apply_exchange_app,
+        )
+        run.plan.add(step)
+    else:
+        run.plan.add(
+            Step(
+                "exchange-app",
+                Action.SKIPPED,
+                "the sign-in app also does the exchange "
+                "(pass --exchange-app NAME for a separate client)",
+            )
+        )
+    run.plan.add(_jwks_step(run, confirm_jwks))
+    run.plan.add(_trust_step(run))
+    run.plan.add(_env_step(run))
+    return run

@@ -1,0 +1,91 @@
+"""Plan objects shared by init, trust and teardown: steps with an action, a reason and an apply."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Action(StrEnum):
+    """What a step does (plan) or did (result)."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    SKIPPED = "skipped"
+    DELETED = "deleted"
+
+    @property
+    def is_change(self) -> bool:
+        return self in (Action.CREATED, Action.UPDATED, Action.DELETED)
+
+    @property
+    def verb(self) -> str:
+        """The plan-table wording (future tense)."""
+        return {
+            Action.CREATED: "create",
+            Action.UPDATED: "update",
+            Action.UNCHANGED: "unchanged",
+            Action.SKIPPED: "skip",
+            Action.DELETED: "delete",
+        }[self]
+
+
+@dataclass
+class Step:
+    """One step of a plan. ``apply`` re-checks state and returns the action actually taken."""
+
+    name: str
+    action: Action
+    reason: str
+    changes: list[str] = field(default_factory=list)
+    apply: Callable[[], Action] | None = None
+    result: Action | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "name": self.name,
+            "action": (self.result or self.action).value,
+            "reason": self.reason,
+        }
+        if self.changes:
+            data["changes"] = list(self.changes)
+        return data
+
+
+@dataclass
+class Plan:
+    """Ordered steps plus a title; ``has_changes`` decides whether confirmation is needed."""
+
+    title: str
+    steps: list[Step] = field(default_factory=list)
+
+    def add(self, step: Step) -> Step:
+        self.steps.append(step)
+        return step
+
+    @property
+    def has_changes(self) -> bool:
+        return any(step.action.is_change for step in self.steps)
+
+    def step(self, name: str) -> Step:
+        return next(s for s in self.steps if s.name == name)
+
+
+StepHook = Callable[[Step], Any]
+"""Called around each applied step; returns a context manager (e.g. a spinner)."""
+
+
+def apply_plan(plan: Plan, around_step: StepHook | None = None) -> Plan:
+    """Run every step's ``apply`` in order; a step without ``apply`` keeps its planned action."""
+    from contextlib import nullcontext
+
+    for step in plan.steps:
+        if step.apply is None:
+            step.result = step.action
+            continue
+        with around_step(step) if around_step else nullcontext():
+            step.result = step.apply()
+    return plan

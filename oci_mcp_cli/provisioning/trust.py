@@ -1,0 +1,244 @@
+"""The identity propagation trust (JWT → UPST): one per issuer, created, shared or detached."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from oci_mcp_cli.core.errors import OciMcpError, UserError
+from oci_mcp_cli.provisioning.plan import Action
+from oci_mcp_cli.provisioning.scim import Op, eq_filter, merged, patch_op
+from oci_mcp_cli.provisioning.session import DomainSession, is_status
+
+TRUST_SCHEMA = "urn:ietf:params:scim:schemas:oracle:idcs:IdentityPropagationTrust"
+DEFAULT_TRUST_NAME = "oci-mcp token exchange"
+CLIENT_CLAIMS = ("client_id", "iss")
+
+
+@dataclass(frozen=True)
+class DesiredTrust:
+    """The trust oci-mcp wants: strict ``client_id`` claim by default, ``iss`` as the seed did."""
+
+    issuer: str
+    jwks_uri: str
+    exchange_client_id: str
+    login_client_id: str
+    client_claim: str = "client_id"
+    name: str = DEFAULT_TRUST_NAME
+
+    def __post_init__(self) -> None:
+        if self.client_claim not in CLIENT_CLAIMS:
+            raise UserError(
+                f"unknown --client-claim {self.client_claim!r}",
+                hint="use client_id (strict, default) or iss (the seed's looser form)",
+            )
+
+    @property
+    def claim_values(self) -> list[str]:
+        return [self.login_client_id] if self.client_claim == "client_id" else [self.issuer]
+
+    def body(self) -> Any:
+        from oci.identity_domains.models import IdentityPropagationTrust
+
+        return IdentityPropagationTrust(
+            schemas=[TRUST_SCHEMA],
+            name=self.name,
+            type="JWT",
+            issuer=self.issuer,
+            active=True,
+            public_key_endpoint=self.jwks_uri,
+            subject_claim_name="sub",
+            subject_mapping_attribute="userName",
+            subject_type="User",
+            client_claim_name=self.client_claim,
+            client_claim_values=self.claim_values,
+            allow_impersonation=False,
+            oauth_clients=[self.exchange_client_id],
+        )
+
+
+def list_trusts(session: DomainSession, issuer: str | None = None) -> list[Any]:
+    """Trusts of the domain (optionally only the one for ``issuer``)."""
+    kwargs = {"filter": eq_filter("issuer", issuer)} if issuer else {}
+    data = session.call(
+        "list IdentityPropagationTrusts (IdentityDomainsClient.list_identity_propagation_trusts)",
+        "list_identity_propagation_trusts",
+        **kwargs,
+    )
+    trusts = list(data.resources or [])
+    return [t for t in trusts if t.issuer == issuer] if issuer else trusts
+
+
+def find_trust(session: DomainSession, issuer: str) -> Any | None:
+    found = list_trusts(session, issuer)
+    return found[0] if found else None
+
+
+def get_trust_or_none(session: DomainSession, trust_id: str) -> Any | None:
+    try:
+        return session.call(
+            "get IdentityPropagationTrust (IdentityDomainsClient.get_identity_propagation_trust)",
+            "get_identity_propagation_trust",
+            trust_id,
+        )
+    except OciMcpError as exc:
+        if is_status(exc, 404):
+            return None
+        raise
+
+
+def diff_trust(trust: Any, desired: DesiredTrust) -> tuple[list[Op], list[str]]:
+    """What an existing trust for our issuer lacks: our clients, activation, the JWKS URL."""
+    ops: list[Op] = []
+    changes: list[str] = []
+    clients = list(trust.oauth_clients or [])
+    if desired.exchange_client_id not in clients:
+        ops.append(("REPLACE", "oauthClients", merged(clients, [desired.exchange_client_id])))
+        changes.append(f"add client {desired.exchange_client_id} to oauthClients")
+    values = list(trust.client_claim_values or [])
+    if trust.client_claim_name == "client_id" and desired.login_client_id not in values:
+        ops.append(("REPLACE", "clientClaimValues", merged(values, [desired.login_client_id])))
+        changes.append(f"add {desired.login_client_id} to clientClaimValues")
+    if not trust.active:
+        ops.append(("REPLACE", "active", True))
+        changes.append("activate the trust")
+    if not trust.public_key_endpoint:
+        ops.append(("REPLACE", "publicKeyEndpoint", desired.jwks_uri))
+        changes.append(f"set publicKeyEndpoint {desired.jwks_uri}")
+    return ops, changes
+
+
+def _patch(session: DomainSession, trust_id: str, ops: list[Op]) -> Any:
+    return session.call(
+        "update IdentityPropagationTrust (IdentityDomainsClient.patch_identity_propagation_trust)",
+        "patch_identity_propagation_trust",
+        trust_id,
+        patch_op=patch_op(ops),
+    )
+
+
+@dataclass
+class TrustResult:
+    action: Action
+    trust: Any
+    created: bool
+    changes: list[str]
+
+
+def ensure_trust(session: DomainSession, desired: DesiredTrust) -> TrustResult:
+    """Create the trust, or add our clients to the one that already holds the issuer."""
+    trust = find_trust(session, desired.issuer)
+    if trust is None:
+        try:
+            trust = session.call(
+                "create IdentityPropagationTrust "
+                "(IdentityDomainsClient.create_identity_propagation_trust)",
+                "create_identity_propagation_trust",
+                identity_propagation_trust=desired.body(),
+            )
+            return TrustResult(Action.CREATED, trust, True, [f"create trust for {desired.issuer}"])
+        except OciMcpError as exc:
+            # 409: the issuer is taken (a retried create that landed, or a concurrent one).
+            if not is_status(exc, 409):
+                raise
+            trust = find_trust(session, desired.issuer)
+            if trust is None:
+                raise
+    ops, changes = diff_trust(trust, desired)
+    if not ops:
+        return TrustResult(Action.UNCHANGED, trust, False, [])
+    trust = _patch(session, trust.id, ops)
+    return TrustResult(Action.UPDATED, trust, False, changes)
+
+
+def detach_plan(
+    trust: Any, exchange_client_id: str | None, login_client_id: str | None, created_by_us: bool
+) -> tuple[Action, list[Op], str]:
+    """How to remove our clients from ``trust``: delete it, patch it, or leave it."""
+    clients = list(trust.oauth_clients or [])
+    others = [c for c in clients if c != exchange_client_id]
+    if created_by_us and not others:
+        return Action.DELETED, [], "oci-mcp created it and no other client uses it"
+    ops: list[Op] = []
+    if exchange_client_id in clients:
+        ops.append(
+            ("REPLACE", "oauthClients", others) if others else ("REMOVE", "oauthClients", None)
+        )
+    values = list(trust.client_claim_values or [])
+    rest = [v for v in values if v != login_client_id]
+    if trust.client_claim_name == "client_id" and login_client_id in values and rest:
+        ops.append(("REPLACE", "clientClaimValues", rest))
+    if not ops:
+        return Action.UNCHANGED, [], "our client is not on this trust"
+    why = (
+        f"shared with {len(others)} other client(s): only our client is removed"
+        if others
+        else "not created by oci-mcp: only our client is removed"
+    )
+    return Action.UPDATED, ops, why
+
+
+def detach_trust(
+    session: DomainSession,
+    trust_id: str,
+    exchange_client_id: str | None,
+    login_client_id: str | None,
+    created_by_us: bool,
+) -> Action:
+    """Apply :func:`detach_plan` to the current state of the trust."""
+    trust = get_trust_or_none(session, trust_id)
+    if trust is None:
+        return Action.UNCHANGED
+    action, ops, _ = detach_plan(trust, exchange_client_id, login_client_id, created_by_us)
+    if action == Action.DELETED:
+        session.call(
+            "delete IdentityPropagationTrust "
+            "(IdentityDomainsClient.delete_identity_propagation_trust)",
+            "delete_identity_propagation_trust",
+            trust_id,
+            force_delete=True,
+        )
+    elif ops:
+        _patch(session, trust_id, ops)
+    return action
+
+
+def plan_ensure(session: DomainSession, desired: DesiredTrust) -> tuple[Action, str, list[str]]:
+    """Plan-time view of :func:`ensure_trust`: (action, reason, changes). Reads only."""
+    existing = find_trust(session, desired.issuer)
+    if existing is None:
+        return Action.CREATED, f"no trust for issuer {desired.issuer}", []
+    ops, changes = diff_trust(existing, desired)
+    if not ops:
+        return Action.UNCHANGED, f"trust {existing.id} already lets our client exchange tokens", []
+    return (
+        Action.UPDATED,
+        f"a trust for {desired.issuer} exists ({existing.name}); reuse it",
+        changes,
+    )
+
+
+def created_by_us(
+    result: TrustResult, recorded_id: str | None, recorded_created: str | None
+) -> bool:
+    """Whether oci-mcp created the trust: now, or in the run that recorded it in ``.env``."""
+    if result.created:
+        return True
+    return recorded_id == result.trust.id and recorded_created == "true"
+
+
+def plan_detach(
+    session: DomainSession,
+    trust_id: str | None,
+    exchange_client_id: str | None,
+    login_client_id: str | None,
+    created: bool,
+) -> tuple[Action, str]:
+    """Plan-time view of :func:`detach_trust`: (action, reason). Reads only."""
+    if not trust_id:
+        return Action.SKIPPED, "no trust recorded in .env"
+    current = get_trust_or_none(session, trust_id)
+    if current is None:
+        return Action.UNCHANGED, f"trust {trust_id} no longer exists"
+    action, _, why = detach_plan(current, exchange_client_id, login_client_id, created)
+    return action, why

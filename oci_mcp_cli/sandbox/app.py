@@ -1,0 +1,56 @@
+"""Routing: one Starlette app serving every endpoint family of the sandbox on one origin."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from oci_mcp_cli.sandbox import hooks, identity_api, objectstorage_api
+from oci_mcp_cli.sandbox.scim import routes as scim_routes
+from oci_mcp_cli.sandbox.wire import error_body_for_path, json_response
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from oci_mcp_cli.sandbox.context import SandboxContext
+
+
+def oauth_routes(ctx: SandboxContext) -> list[Route]:
+    """S2's OAuth/OIDC routes, when that sub-package exists (mounted first: it owns SigningCert)."""
+    try:
+        from oci_mcp_cli.sandbox import oauth
+    except ImportError as exc:
+        if exc.name not in ("oci_mcp_cli.sandbox.oauth",):
+            raise
+        return []
+    return list(oauth.routes(ctx))
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    status = getattr(exc, "status_code", 404)
+    code = "NotAuthorizedOrNotFound" if status == 404 else "MethodNotAllowed"
+    message = f"no {request.method} {request.url.path} on the oci-mcp sandbox"
+    return json_response(
+        request, error_body_for_path(request.url.path, status, code, message), status
+    )
+
+
+def build_app(ctx: SandboxContext, info: Callable[[], dict[str, Any]]) -> Starlette:
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+
+    routes = [
+        *oauth_routes(ctx),
+        *scim_routes.routes(ctx),
+        *identity_api.routes(ctx),
+        *objectstorage_api.routes(ctx),
+        *hooks.routes(ctx, info),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(hooks.SandboxMiddleware, ctx=ctx)],
+        exception_handlers={404: _not_found, 405: _not_found},
+    )

@@ -1,0 +1,235 @@
+"""Sandbox-only test hooks (no auth, never part of OCI) and the fault/log middleware.
+
+Hooks: ``GET /_sandbox/health``, ``GET /_sandbox/info``, ``GET|DELETE /_sandbox/requests``,
+``POST|DELETE /_sandbox/faults``, ``GET|POST /_sandbox/config``.
+The middleware is pure ASGI: it never reads the request body, so handlers still get the raw bytes
+they need for signature verification.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from dataclasses import asdict, fields
+from typing import TYPE_CHECKING, Any
+
+from oci_mcp_cli.sandbox.context import Fault, SandboxConfig
+from oci_mcp_cli.sandbox.wire import error_body_for_path, request_id
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+    from oci_mcp_cli.sandbox.context import SandboxContext
+
+HOOK_PREFIX = "/_sandbox/"
+MAX_LOG = 10_000
+_FAULT_CODES = {
+    429: "TooManyRequests",
+    500: "InternalServerError",
+    502: "BadGateway",
+    503: "ServiceUnavailable",
+    504: "GatewayTimeout",
+    401: "NotAuthenticated",
+    404: "NotAuthorizedOrNotFound",
+    409: "Conflict",
+    400: "InvalidParameter",
+}
+
+
+def principal_fields(value: Any) -> dict[str, Any]:
+    """Log form of ``request.state.principal``: a Principal, a dict or a plain string."""
+    if value is None:
+        return {"principal": None}
+    if hasattr(value, "user_name"):
+        return {
+            "principal": value.user_name,
+            "principal_ocid": getattr(value, "ocid", None),
+            "auth": getattr(value, "kind", None),
+        }
+    if isinstance(value, dict):
+        return {
+            "principal": value.get("user_name") or value.get("name") or str(value),
+            **{k: v for k, v in value.items() if k in ("ocid", "kind")},
+        }
+    return {"principal": str(value)}
+
+
+def _guid_of(path: str) -> str | None:
+    first = path.split("/")[1] if path.count("/") > 1 else ""
+    return first if first.startswith("idcs-") else None
+
+
+def take_fault(ctx: SandboxContext, method: str, path: str) -> Fault | None:
+    """The first fault matching ``method path``; its count is used up."""
+    with ctx.lock:
+        for fault in ctx.faults:
+            method_ok = fault.method in ("*", method.upper())
+            if fault.path.endswith("*"):
+                path_ok = path.startswith(fault.path[:-1])
+            else:
+                path_ok = path.rstrip("/") == fault.path.rstrip("/") or path == fault.path
+            if method_ok and path_ok:
+                fault.count -= 1
+                if fault.count <= 0:
+                    ctx.faults.remove(fault)
+                return fault
+    return None
+
+
+class SandboxMiddleware:
+    """Injects configured faults and records every non-hook request in ``ctx.request_log``."""
+
+    def __init__(self, app: ASGIApp, ctx: SandboxContext):
+        self.app, self.ctx = app, ctx
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(HOOK_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        method, path = scope["method"], scope["path"]
+        guid = self.ctx.guid_for_port((scope.get("server") or (None, None))[1])
+        if guid is not None:  # a domain port: route as /<guid>/...; raw_path stays as sent
+            scope = {**scope, "path": f"/{guid}{path}"}
+        status = {"code": 500}
+
+        async def record_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        fault = take_fault(self.ctx, method, path) or (
+            take_fault(self.ctx, method, scope["path"]) if guid else None
+        )
+        try:
+            if fault and fault.delay_s > 0:
+                await asyncio.sleep(fault.delay_s)
+            if fault and fault.status:
+                await self._fault_response(scope, fault)(scope, receive, record_send)
+            else:
+                await self.app(scope, receive, record_send)
+        finally:
+            entry = {
+                "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+                "method": method,
+                "path": path,
+                "domain": guid or _guid_of(path),
+                "status": status["code"],
+                **principal_fields(state.get("principal")),
+                "grant_type": state.get("grant_type"),
+                "fault": bool(fault and fault.status),
+            }
+            with self.ctx.lock:
+                self.ctx.request_log.append(entry)
+                del self.ctx.request_log[:-MAX_LOG]
+
+    @staticmethod
+    def _fault_response(scope: Scope, fault: Fault) -> Response:
+        from starlette.requests import Request
+        from starlette.responses import JSONResponse
+
+        code = _FAULT_CODES.get(fault.status, "InjectedFault")
+        body = error_body_for_path(
+            scope["path"],
+            fault.status,
+            code,
+            f"fault injected by the sandbox (HTTP {fault.status})",
+        )
+        headers = {"opc-request-id": request_id(Request(scope))}
+        if fault.status == 429:
+            headers["Retry-After"] = "1"
+        return JSONResponse(body, status_code=fault.status, headers=headers)
+
+
+def _bad(message: str) -> Response:
+    from starlette.responses import JSONResponse
+
+    return JSONResponse({"code": "InvalidParameter", "message": message}, status_code=400)
+
+
+async def _json(request: Request) -> dict[str, Any] | None:
+    try:
+        data = json.loads(await request.body() or b"{}")
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def routes(ctx: SandboxContext, info: Any) -> list[Route]:
+    """Hook routes; ``info()`` returns the ready-line dict."""
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "url": ctx.base_url})
+
+    async def get_info(request: Request) -> Response:
+        return JSONResponse(info())
+
+    async def requests_(request: Request) -> Response:
+        if request.method == "DELETE":
+            with ctx.lock:
+                ctx.request_log.clear()
+            return Response(status_code=204)
+        with ctx.lock:
+            return JSONResponse(list(ctx.request_log))
+
+    async def faults(request: Request) -> Response:
+        if request.method == "DELETE":
+            with ctx.lock:
+                ctx.faults.clear()
+            return Response(status_code=204)
+        data = await _json(request)
+        if data is None:
+            return _bad("body must be a JSON object {method, path, status, count, delay_s}")
+        try:
+            fault = Fault(
+                method=str(data.get("method", "*")).upper(),
+                path=str(data["path"]),
+                status=int(data.get("status") or 0),
+                count=int(data.get("count", 1)),
+                delay_s=float(data.get("delay_s", 0)),
+            )
+        except (KeyError, TypeError, ValueError):
+            return _bad("path is required; status and count must be integers, delay_s a number")
+        if (
+            not fault.path.startswith("/")
+            or fault.count < 1
+            or fault.delay_s < 0
+            or not (fault.status == 0 or 400 <= fault.status <= 599)
+        ):
+            return _bad("path must start with '/', count >= 1, delay_s >= 0, status 0 or 400-599")
+        with ctx.lock:
+            ctx.faults.append(fault)
+        return JSONResponse(asdict(fault), status_code=201)
+
+    async def config(request: Request) -> Response:
+        if request.method == "POST":
+            data = await _json(request)
+            names = {f.name for f in fields(SandboxConfig)}
+            if data is None or set(data) - names:
+                return _bad(
+                    f"body must be a JSON object with fields from: {', '.join(sorted(names))}"
+                )
+            try:
+                values = {k: int(v) for k, v in data.items()}
+            except (TypeError, ValueError):
+                return _bad("config values must be integers")
+            if any(v <= 0 for v in values.values()):
+                return _bad("config values must be positive")
+            with ctx.lock:
+                for key, value in values.items():
+                    setattr(ctx.config, key, value)
+        return JSONResponse(asdict(ctx.config))
+
+    return [
+        Route("/_sandbox/health", health, methods=["GET"]),
+        Route("/_sandbox/info", get_info, methods=["GET"]),
+        Route("/_sandbox/requests", requests_, methods=["GET", "DELETE"]),
+        Route("/_sandbox/faults", faults, methods=["POST", "DELETE"]),
+        Route("/_sandbox/config", config, methods=["GET", "POST"]),
+    ]

@@ -1,0 +1,148 @@
+"""The JWT → UPST token exchange (reference §10): each failed rule is an OAuth error naming it.
+
+Rule order: grant/token types → ``public_key`` → subject token readable → an **active** JWT trust
+of this domain whose ``issuer`` equals the token's ``iss`` and whose ``oauthClients`` holds the
+caller → the trust's ``publicKeyEndpoint`` is this domain's JWKS → signature → expiry (+ the
+trust's ``clockSkewSeconds``) → revocation → client claim → subject mapping → active user.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jwt
+
+from oci_mcp_cli.sandbox.context import SandboxContext
+from oci_mcp_cli.sandbox.models import Domain, SandboxState, User
+from oci_mcp_cli.sandbox.oauth import tokens
+from oci_mcp_cli.sandbox.oauth.errors import invalid_grant, invalid_request
+from oci_mcp_cli.sandbox.oauth.runtime import is_revoked
+from oci_mcp_cli.sandbox.oauth.users import UnknownAttribute, find_user
+
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+UPST_TOKEN_TYPE = "urn:oci:token-type:oci-upst"
+
+
+def _find_trust(domain: Domain, issuer: str, client_id: str) -> dict[str, Any]:
+    same_issuer = [t for t in domain.trusts.values() if t.get("issuer") == issuer]
+    if not same_issuer:
+        raise invalid_grant(f"no identity propagation trust in this domain has issuer {issuer}")
+    active = [t for t in same_issuer if t.get("active") is True]
+    if not active:
+        raise invalid_grant(
+            f"no active identity propagation trust for issuer {issuer} and client {client_id}: "
+            f"the trust {same_issuer[0].get('name')!r} is inactive"
+        )
+    trust = next((t for t in active if client_id in (t.get("oauthClients") or [])), None)
+    if trust is None:
+        raise invalid_grant(
+            f"no active identity propagation trust for issuer {issuer} and client {client_id}: "
+            f"client {client_id} is not in the trust's oauthClients"
+        )
+    if trust.get("type") != "JWT":
+        raise invalid_grant(
+            f"identity propagation trust {trust.get('name')!r} has type "
+            f"{trust.get('type')}; subject_token_type jwt needs a JWT trust"
+        )
+    return trust
+
+
+def _verified_subject_claims(
+    ctx: SandboxContext,
+    state: SandboxState,
+    domain: Domain,
+    trust: dict[str, Any],
+    subject_token: str,
+) -> dict[str, Any]:
+    jwks = f"{ctx.domain_url(domain.guid)}/admin/v1/SigningCert/jwk"
+    endpoint = (trust.get("publicKeyEndpoint") or "").rstrip("/")
+    if endpoint != jwks:
+        raise invalid_grant(
+            f"identity propagation trust {trust.get('name')!r} publicKeyEndpoint "
+            f"{endpoint or '(unset)'} is not this domain's JWKS {jwks}; the sandbox verifies "
+            "subject tokens only against it"
+        )
+    try:
+        claims = tokens.verify_domain_token(tokens.domain_material(ctx, domain), subject_token)
+    except tokens.TokenInvalid as exc:
+        raise invalid_grant(f"subject_token signature check failed: {exc}") from exc
+    skew = trust.get("clockSkewSeconds") or 0
+    if tokens.is_expired(claims, leeway_s=skew if isinstance(skew, int) else 0):
+        raise invalid_grant("subject_token has expired")
+    if is_revoked(state, claims.get("jti")):
+        raise invalid_grant("subject_token has been revoked")
+    return claims
+
+
+def _check_client_claim(trust: dict[str, Any], claims: dict[str, Any]) -> None:
+    name = trust.get("clientClaimName")
+    if not name:
+        return
+    values = trust.get("clientClaimValues") or []
+    actual = claims.get(name)
+    present = actual if isinstance(actual, list) else [actual] if actual is not None else []
+    if not any(v in values for v in present):
+        raise invalid_grant(
+            f"client claim check failed: claim {name!r} of the subject_token is "
+            f"{actual!r}, not one of the trust's clientClaimValues {values}"
+        )
+
+
+def _map_subject(domain: Domain, trust: dict[str, Any], claims: dict[str, Any]) -> User:
+    claim = trust.get("subjectClaimName") or "sub"
+    subject = claims.get(claim)
+    if not isinstance(subject, str) or not subject:
+        raise invalid_grant(f"subject_token has no {claim!r} claim (the trust's subjectClaimName)")
+    subject_type = trust.get("subjectType") or "User"
+    if subject_type != "User":
+        raise invalid_grant(f"subjectType {subject_type} is not emulated; the sandbox maps Users")
+    attribute = trust.get("subjectMappingAttribute") or "userName"
+    try:
+        user = find_user(domain, attribute, subject)
+    except UnknownAttribute:
+        raise invalid_grant(
+            f"subjectMappingAttribute {attribute!r} is not a user attribute the sandbox can "
+            "match (userName, emails.value, id, ocid)"
+        ) from None
+    if user is None:
+        raise invalid_grant(
+            f"no user in this domain has {attribute} = {subject!r} (subject mapping failed)"
+        )
+    if not user.active:
+        raise invalid_grant(f"user {user.user_name!r} is not active")
+    return user
+
+
+def exchange_for_upst(
+    ctx: SandboxContext,
+    state: SandboxState,
+    domain: Domain,
+    app: dict[str, Any],
+    form: dict[str, str],
+) -> str:
+    """Validate the exchange request for the authenticated client ``app``; return the UPST."""
+    if form.get("requested_token_type") != UPST_TOKEN_TYPE:
+        raise invalid_request(f"requested_token_type must be {UPST_TOKEN_TYPE}")
+    subject_token = form.get("subject_token")
+    if not subject_token:
+        raise invalid_request("subject_token is required")
+    if form.get("subject_token_type") != "jwt":
+        raise invalid_request("subject_token_type must be jwt (saml/spnego/aws are not emulated)")
+    if not form.get("public_key"):
+        raise invalid_request("public_key is required (base64 DER SubjectPublicKeyInfo)")
+    try:
+        session_key = tokens.load_session_public_key(form["public_key"])
+    except tokens.TokenInvalid as exc:
+        raise invalid_request(str(exc)) from exc
+    try:
+        unverified = jwt.decode(subject_token, options={"verify_signature": False})
+    except jwt.PyJWTError as exc:
+        raise invalid_grant("subject_token is not a JWT") from exc
+    issuer = unverified.get("iss")
+    if not isinstance(issuer, str):
+        raise invalid_grant("subject_token has no iss claim")
+    trust = _find_trust(domain, issuer, app["name"])
+    claims = _verified_subject_claims(ctx, state, domain, trust, subject_token)
+    _check_client_claim(trust, claims)
+    user = _map_subject(domain, trust, claims)
+    return tokens.mint_upst(ctx, state, domain, user, session_key)

@@ -1,0 +1,159 @@
+"""OAuth runtime data: sign-in transactions and auth codes (in memory), refresh tokens and revoked
+token ids (persisted in ``state.oauth`` so they survive restarts)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from oci_mcp_cli.sandbox.context import SandboxContext
+from oci_mcp_cli.sandbox.models import Domain, SandboxState
+from oci_mcp_cli.sandbox.oauth import tokens
+from oci_mcp_cli.sandbox.oauth.errors import invalid_grant
+
+SIGN_IN_TXN_TTL_S = 900
+REFRESH_TOKENS = "refresh_tokens"
+REVOKED_JTIS = "revoked_jtis"
+
+
+@dataclass
+class SignInTxn:
+    """One rendering of the sign-in page: the validated authorize parameters, server-side."""
+
+    txn: str
+    guid: str
+    params: dict[str, str]
+    expires_at: float
+
+
+@dataclass
+class AuthCode:
+    code: str
+    guid: str
+    client_id: str
+    redirect_uri: str
+    user_id: str
+    scope: str
+    nonce: str | None
+    code_challenge: str | None
+    code_challenge_method: str | None
+    auth_time: int
+    sid: str
+    expires_at: float
+    used: bool = False
+
+
+@dataclass
+class OAuthRuntime:
+    """Per-sandbox OAuth runtime; codes and sign-in transactions are short-lived and in memory."""
+
+    ctx: SandboxContext
+    _txns: dict[str, SignInTxn] = field(default_factory=dict)
+    _codes: dict[str, AuthCode] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def new_txn(self, guid: str, params: dict[str, str]) -> str:
+        txn = secrets.token_urlsafe(24)
+        with self._lock:
+            self._prune()
+            self._txns[txn] = SignInTxn(txn, guid, dict(params), time.time() + SIGN_IN_TXN_TTL_S)
+        return txn
+
+    def get_txn(self, txn: str, guid: str) -> SignInTxn | None:
+        with self._lock:
+            found = self._txns.get(txn)
+        if found is None or found.guid != guid or time.time() >= found.expires_at:
+            return None
+        return found
+
+    def drop_txn(self, txn: str) -> None:
+        with self._lock:
+            self._txns.pop(txn, None)
+
+    def issue_code(self, **fields: Any) -> str:
+        code = "AQIDBA" + secrets.token_urlsafe(32)
+        ttl = self.ctx.config.auth_code_ttl_s
+        with self._lock:
+            self._prune()
+            self._codes[code] = AuthCode(code=code, expires_at=time.time() + ttl, **fields)
+        return code
+
+    def redeem_code(self, code: str, guid: str, client_id: str) -> AuthCode:
+        """One-time, unexpired, issued in this domain to this client — else ``invalid_grant``."""
+        with self._lock:
+            found = self._codes.get(code)
+            if found is None or found.guid != guid:
+                raise invalid_grant("the authorization code is unknown")
+            if found.used:
+                raise invalid_grant("the authorization code has already been used")
+            found.used = True
+        if found.client_id != client_id:
+            raise invalid_grant("the authorization code was issued to another client")
+        if time.time() >= found.expires_at:
+            raise invalid_grant("the authorization code has expired")
+        return found
+
+    def _prune(self) -> None:
+        now = time.time()
+        # Used codes are kept until they expire so that a replay is reported as reuse.
+        for store in (self._txns, self._codes):
+            for key in [k for k, v in store.items() if now >= v.expires_at + 60]:
+                del store[key]
+
+
+# --- persisted: refresh tokens and revocations (call inside ctx.store.mutate()/read()) -----------
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def save_refresh_token(state: SandboxState, record: dict[str, Any]) -> str:
+    """Store a refresh token record (guid, client_id, user_id, scope, sid, exp); return it."""
+    token = "AQIDBAUw" + secrets.token_urlsafe(40)
+    bucket = state.oauth.setdefault(REFRESH_TOKENS, {})
+    now = time.time()
+    for key in [k for k, v in bucket.items() if now >= v["exp"]]:
+        del bucket[key]
+    bucket[_digest(token)] = dict(record)
+    return token
+
+
+def find_refresh_token(state: SandboxState, token: str) -> dict[str, Any] | None:
+    return state.oauth.get(REFRESH_TOKENS, {}).get(_digest(token))
+
+
+def delete_refresh_token(state: SandboxState, token: str) -> None:
+    state.oauth.get(REFRESH_TOKENS, {}).pop(_digest(token), None)
+
+
+def revoke_jti(state: SandboxState, jti: str, exp: float) -> None:
+    revoked = state.oauth.setdefault(REVOKED_JTIS, {})
+    now = time.time()
+    for key in [k for k, v in revoked.items() if now >= v]:
+        del revoked[key]
+    revoked[jti] = exp
+
+
+def is_revoked(state: SandboxState, jti: str | None) -> bool:
+    return bool(jti) and jti in state.oauth.get(REVOKED_JTIS, {})
+
+
+def check_access_token(
+    ctx: SandboxContext, state: SandboxState, domain: Domain, token: str
+) -> dict[str, Any]:
+    """A live access token of this domain: signature, issuer, tok_type AT, expiry, revocation."""
+    claims = tokens.verify_domain_token(tokens.domain_material(ctx, domain), token)
+    if claims.get("tok_type") != "AT":
+        raise tokens.TokenInvalid("the token is not an access token")
+    if claims.get("tenant") != domain.guid:
+        raise tokens.TokenInvalid("the token was issued by another identity domain")
+    if tokens.is_expired(claims):
+        raise tokens.TokenInvalid("the token has expired")
+    if is_revoked(state, claims.get("jti")):
+        raise tokens.TokenInvalid("the token has been revoked")
+    return claims

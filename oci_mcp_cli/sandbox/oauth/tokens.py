@@ -1,0 +1,310 @@
+"""Minting and verifying the sandbox's RS256 tokens: domain access/ID tokens and OCI UPSTs.
+
+Domain tokens carry the header ``{"kid": "SIGNING_KEY", "alg": "RS256", "x5t", "x5t#S256"}`` and
+the claims of reference §9; UPSTs are signed with the sandbox's "authService" key
+(``state.upst_key_file``) and carry the session public key as a JSON *string* in ``jwk`` (§10).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from oci_mcp_cli.sandbox import keys
+from oci_mcp_cli.sandbox.context import SandboxContext
+from oci_mcp_cli.sandbox.models import Domain, SandboxState, User
+
+ISSUER = "https://identity.oraclecloud.com/"
+SIGNING_KID = "SIGNING_KEY"
+UPST_ISSUER = "authService.oracle.com"
+UPST_KID = "sandbox-authservice"
+UPST_MAX_TTL_S = 3600
+AMR = ["USERNAME_PASSWORD"]
+
+
+class TokenInvalid(Exception):
+    """A token failed verification; the message says which check."""
+
+
+@dataclass(frozen=True)
+class SigningMaterial:
+    """A domain's RS256 signing key and its self-signed certificate (DER)."""
+
+    key: rsa.RSAPrivateKey
+    cert_der: bytes
+
+    @property
+    def x5t(self) -> str:
+        return _b64url(hashlib.sha1(self.cert_der).digest())  # noqa: S324 - x5t is defined as SHA-1
+
+    @property
+    def x5t_s256(self) -> str:
+        return _b64url(hashlib.sha256(self.cert_der).digest())
+
+    def jwk(self) -> dict[str, Any]:
+        """The JWKS entry, shaped like the real ``/admin/v1/SigningCert/jwk`` one."""
+        return {
+            **keys.rsa_jwk(self.key),
+            "kid": SIGNING_KID,
+            "alg": "RS256",
+            "x5c": [base64.b64encode(self.cert_der).decode()],
+            "x5t": self.x5t,
+            "x5t#S256": self.x5t_s256,
+            "key_ops": ["encrypt", "sign"],
+        }
+
+
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+@lru_cache(maxsize=64)
+def _load_material(key_path: str, cert_path: str, _mtime_ns: int) -> SigningMaterial:
+    key = keys.load_private_pem(Path(key_path).read_bytes())
+    cert = x509.load_pem_x509_certificate(Path(cert_path).read_bytes())
+    return SigningMaterial(key, cert.public_bytes(serialization.Encoding.DER))
+
+
+@lru_cache(maxsize=16)
+def _load_key(path: str, _mtime_ns: int) -> rsa.RSAPrivateKey:
+    return keys.load_private_pem(Path(path).read_bytes())
+
+
+def domain_material(ctx: SandboxContext, domain: Domain) -> SigningMaterial:
+    key_path = ctx.store.dir / domain.signing_key_file
+    cert_path = ctx.store.dir / domain.signing_cert_file
+    return _load_material(str(key_path), str(cert_path), key_path.stat().st_mtime_ns)
+
+
+def upst_key(ctx: SandboxContext, state: SandboxState) -> rsa.RSAPrivateKey:
+    path = ctx.store.dir / state.upst_key_file
+    return _load_key(str(path), path.stat().st_mtime_ns)
+
+
+def new_jti() -> str:
+    return uuid.uuid4().hex
+
+
+# --- domain tokens -------------------------------------------------------------------------------
+
+
+def sign_domain_token(material: SigningMaterial, claims: dict[str, Any]) -> str:
+    headers = {"kid": SIGNING_KID, "x5t": material.x5t, "x5t#S256": material.x5t_s256}
+    return jwt.encode(claims, material.key, algorithm="RS256", headers=headers)
+
+
+def verify_domain_token(material: SigningMaterial, token: str) -> dict[str, Any]:
+    """Check signature (RS256, this domain's key) and issuer. Expiry is the caller's check."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise TokenInvalid("the token is not a JWT") from exc
+    if header.get("alg") != "RS256":
+        raise TokenInvalid(f"the token is signed with {header.get('alg')!r}, not RS256")
+    try:
+        claims = jwt.decode(
+            token,
+            material.key.public_key(),
+            algorithms=["RS256"],
+            options={
+                "verify_exp": False,
+                "verify_aud": False,
+                "verify_iat": False,
+                "verify_nbf": False,
+            },
+        )
+    except jwt.InvalidSignatureError as exc:
+        raise TokenInvalid(
+            "the token signature is not valid for this domain's signing key"
+        ) from exc
+    except jwt.PyJWTError as exc:
+        raise TokenInvalid(f"the token cannot be decoded: {exc}") from exc
+    if claims.get("iss") != ISSUER:
+        raise TokenInvalid(f"the token issuer {claims.get('iss')!r} is not {ISSUER!r}")
+    return claims
+
+
+def is_expired(claims: dict[str, Any], leeway_s: float = 0) -> bool:
+    """Expired once ``now >= exp + leeway`` (a TTL of 0 gives an already-expired token)."""
+    exp = claims.get("exp")
+    return not isinstance(exp, int | float) or time.time() >= exp + leeway_s
+
+
+def base_claims(
+    ctx: SandboxContext, state: SandboxState, domain: Domain, ttl_s: int
+) -> dict[str, Any]:
+    """Claims shared by every domain token."""
+    now = int(time.time())
+    url = ctx.domain_url(domain.guid)
+    return {
+        "iss": ISSUER,
+        "iat": now,
+        "exp": now + ttl_s,
+        "jti": new_jti(),
+        "tenant": domain.guid,
+        "tenant_iss": url,
+        "domain": domain.display_name,
+        "domain_id": domain.ocid,
+        "domain_home": state.home_region,
+        "ca_ocid": state.tenancy_id,
+        "ca_name": state.tenancy_name,
+        "client_tenantname": domain.guid,
+    }
+
+
+def client_claims(app: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "client_id": app["name"],
+        "client_name": app.get("displayName", ""),
+        "client_guid": app["id"],
+        "client_ocid": app.get("ocid", ""),
+    }
+
+
+def user_claims(domain: Domain, user: User) -> dict[str, Any]:
+    return {
+        "sub": user.user_name,
+        "sub_type": "user",
+        "sub_mappingattr": "userName",
+        "user_id": user.id,
+        "user_ocid": user.ocid,
+        "user_displayname": user.display_name,
+        "user_tenantname": domain.guid,
+        "user_lang": "en",
+        "user_locale": "en",
+        "user_tz": "UTC",
+    }
+
+
+def audience(ctx: SandboxContext, domain: Domain) -> list[str]:
+    return [ctx.domain_url(domain.guid), f"urn:opc:lbaas:logicalguid={domain.guid}"]
+
+
+def access_token_claims(
+    ctx: SandboxContext,
+    state: SandboxState,
+    domain: Domain,
+    app: dict[str, Any],
+    user: User | None,
+    scope: str,
+    gtp: str,
+    sid: str | None = None,
+) -> dict[str, Any]:
+    """A user access token (``user`` given) or a client token (``sub`` = client id)."""
+    claims = base_claims(ctx, state, domain, ctx.config.access_token_ttl_s)
+    claims.update(client_claims(app))
+    claims.update({"aud": audience(ctx, domain), "scope": scope, "tok_type": "AT", "gtp": gtp})
+    if user is not None:
+        claims.update(user_claims(domain, user))
+        claims.update(
+            {"amr": AMR, "idp_name": "localIDP", "idp_type": "LOCAL", "sid": sid or new_jti()}
+        )
+    else:
+        claims.update(
+            {"sub": app["name"], "sub_type": "client", "clientAppRoles": ["Authenticated Client"]}
+        )
+    return claims
+
+
+def id_token_claims(
+    ctx: SandboxContext,
+    state: SandboxState,
+    domain: Domain,
+    app: dict[str, Any],
+    user: User,
+    *,
+    access_token: str,
+    nonce: str | None,
+    auth_time: int,
+    sid: str,
+) -> dict[str, Any]:
+    claims = base_claims(ctx, state, domain, ctx.config.access_token_ttl_s)
+    claims.update(user_claims(domain, user))
+    digest = hashlib.sha256(access_token.encode()).digest()
+    claims.update(
+        {
+            "aud": app["name"],
+            "azp": app["name"],
+            "tok_type": "IT",
+            "auth_time": auth_time,
+            "session_exp": claims["exp"],
+            "sid": sid,
+            "amr": AMR,
+            "at_hash": _b64url(digest[: len(digest) // 2]),
+        }
+    )
+    if nonce:
+        claims["nonce"] = nonce
+    return claims
+
+
+# --- UPST --------------------------------------------------------------------------------
+
+
+def load_session_public_key(value: str) -> rsa.RSAPublicKey:
+    """Parse ``public_key``: base64 DER SubjectPublicKeyInfo of an RSA key (≥ 2048 bits)."""
+    try:
+        der = base64.b64decode(value.strip(), validate=True)
+        key = serialization.load_der_public_key(der)
+    except Exception as exc:  # binascii.Error, ValueError, UnsupportedAlgorithm
+        raise TokenInvalid("public_key is not a base64 DER SubjectPublicKeyInfo") from exc
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise TokenInvalid("public_key is not an RSA key")
+    if key.key_size < 2048:
+        raise TokenInvalid(f"public_key is a {key.key_size}-bit RSA key; at least 2048 bits needed")
+    return key
+
+
+def upst_ttl(ctx: SandboxContext, domain: Domain) -> int:
+    """min(ctx.config.upst_ttl_s, 3600, the domain's iamUpstSessionExpiry setting)."""
+    ttl = min(int(ctx.config.upst_ttl_s), UPST_MAX_TTL_S)
+    session_max = domain.settings.get("iamUpstSessionExpiry")
+    if isinstance(session_max, int) and session_max > 0:
+        ttl = min(ttl, session_max)
+    return ttl
+
+
+def mint_upst(
+    ctx: SandboxContext,
+    state: SandboxState,
+    domain: Domain,
+    user: User,
+    session_key: rsa.RSAPublicKey,
+) -> str:
+    """The UPST: sub = user OCID, tenant = tenancy OCID, ``jwk`` = session key as a JSON string."""
+    now = int(time.time())
+    exp = now + upst_ttl(ctx, domain)
+    session_jwk = {
+        "kid": f"session-{new_jti()[:16]}",
+        **keys.rsa_jwk(session_key),
+        "alg": "RS256",
+        "use": "sig",
+    }
+    claims = {
+        "sub": user.ocid,
+        "iss": UPST_ISSUER,
+        "aud": "oci",
+        "ptype": "user",
+        "pstype": "natv",
+        "ttype": "upst",
+        "tenant": state.tenancy_id,
+        "domain_name": domain.guid,
+        "iat": now,
+        "exp": exp,
+        "jti": new_jti(),
+        "sess_exp": time.strftime("%a, %d %b %Y %H:%M:%S UTC", time.gmtime(exp)),
+        "jwk": json.dumps(session_jwk, separators=(",", ":")),
+    }
+    return jwt.encode(claims, upst_key(ctx, state), algorithm="RS256", headers={"kid": UPST_KID})

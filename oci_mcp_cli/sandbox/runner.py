@@ -1,0 +1,267 @@
+"""Run the sandbox: uvicorn in a background thread on a loopback port, readiness, clean stop.
+
+``Sandbox`` is the Python API (context manager) used by tests and by ``oci-mcp sandbox``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from oci_mcp_cli.core.errors import OciMcpError, UserError
+from oci_mcp_cli.core.files import write_private
+from oci_mcp_cli.core.urls import is_loopback_host
+from oci_mcp_cli.sandbox.context import SandboxConfig, SandboxContext
+from oci_mcp_cli.sandbox.store import StateStore
+
+PROFILE = "SANDBOX"
+CONFIG_FILE = "oci_config"
+READY_TIMEOUT_S = 30.0
+
+
+def default_state_dir() -> Path:
+    """Per-user data dir: e.g. ``~/.local/share/oci-mcp/sandbox``."""
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("oci-mcp")) / "sandbox"
+
+
+def url_host(host: str) -> str:
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+class Sandbox:
+    """A running sandbox. ``with Sandbox(state_dir=tmp) as sb: ...`` (see docs/sandbox.md)."""
+
+    def __init__(
+        self,
+        state_dir: Path | str | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        reset: bool = False,
+        allow_remote: bool = False,
+        **config: int,
+    ):
+        if not allow_remote and not is_loopback_host(host):
+            raise UserError(
+                f"refusing to serve the sandbox on non-loopback host {host!r}",
+                hint="it serves plain http with test passwords; use 127.0.0.1, or pass "
+                "--allow-remote if you really mean it",
+            )
+        unknown = set(config) - set(SandboxConfig.__dataclass_fields__)
+        if unknown:
+            raise TypeError(f"unknown sandbox config field(s): {', '.join(sorted(unknown))}")
+        self.state_dir = Path(state_dir) if state_dir else default_state_dir()
+        self.host, self.port, self.reset = host, port, reset
+        self._fixed = port != 0
+        self.ctx = SandboxContext(store=StateStore(self.state_dir), config=SandboxConfig(**config))
+        self.profile = PROFILE
+        self.config_file = str(self.state_dir / CONFIG_FILE)
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    # lifecycle
+    def start(self) -> Sandbox:
+        import uvicorn
+
+        from oci_mcp_cli.sandbox.app import build_app
+
+        if self.reset:
+            self.ctx.store.reset()
+        self.ctx.store.load_or_seed()
+        sock = self._bind(self.port)
+        self.port = sock.getsockname()[1]
+        self.ctx.host = url_host(self.host)
+        self.ctx.base_url = f"http://{self.ctx.host}:{self.port}"
+        sockets = [sock]
+        self.ctx.domain_ports.clear()
+        with self.ctx.store.read() as state:
+            guids = list(state.domains)
+        for index, guid in enumerate(guids):  # fixed --port N: domains on N+1, N+2, ...
+            domain_sock = self._bind(self.port + 1 + index if self.port and self._fixed else 0)
+            sockets.append(domain_sock)
+            self.ctx.domain_ports[guid] = domain_sock.getsockname()[1]
+        self.write_oci_config()
+        config = uvicorn.Config(
+            build_app(self.ctx, self.info), log_level="warning", access_log=False, lifespan="off"
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": sockets},
+            name="oci-mcp-sandbox",
+            daemon=True,
+        )
+        self._thread.start()
+        self._wait_ready()
+        return self
+
+    def _bind(self, port: int) -> socket.socket:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, port))
+        except OSError as exc:
+            sock.close()
+            raise UserError(
+                f"cannot listen on {self.host}:{port}: {exc.strerror}",
+                hint="pick another --port, or --port 0 for a free one",
+            ) from exc
+        sock.listen(128)
+        sock.setblocking(False)
+        return sock
+
+    def _wait_ready(self) -> None:
+        """Poll /_sandbox/health until it answers (the server thread dying is an error)."""
+        import httpx
+
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        with httpx.Client(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                if self._thread is None or not self._thread.is_alive():
+                    raise OciMcpError("the sandbox server stopped during start-up")
+                if self._server.started:
+                    with contextlib.suppress(httpx.HTTPError):
+                        if client.get(f"{self.url}/_sandbox/health").status_code == 200:
+                            return
+                time.sleep(0.02)  # readiness poll interval
+        self.stop()
+        raise OciMcpError(f"the sandbox did not become ready within {READY_TIMEOUT_S:.0f} s")
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._server = self._thread = None
+
+    def wait(self) -> None:
+        """Block until the server stops (Ctrl-C raises KeyboardInterrupt here)."""
+        while self._thread is not None and self._thread.is_alive():
+            self._thread.join(timeout=0.5)
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # what clients need
+    @property
+    def url(self) -> str:
+        return self.ctx.base_url
+
+    @property
+    def tenancy_id(self) -> str:
+        return self.ctx.store.state.tenancy_id
+
+    @property
+    def domains(self) -> list[dict[str, str]]:
+        with self.ctx.store.read() as state:
+            return [
+                {
+                    "display_name": d.display_name,
+                    "url": self.ctx.domain_url(d.guid),
+                    "type": d.type,
+                    "guid": d.guid,
+                }
+                for d in state.domains.values()
+            ]
+
+    @property
+    def users(self) -> list[dict[str, str]]:
+        with self.ctx.store.read() as state:
+            return [
+                {"username": u.user_name, "password": u.password, "domain": d.display_name}
+                for d in state.domains.values()
+                for u in d.users.values()
+            ]
+
+    def info(self) -> dict[str, Any]:
+        """The ``--json`` ready line."""
+        with self.ctx.store.read() as state:
+            home_region = state.home_region
+        return {
+            "url": self.url,
+            "config_file": self.config_file,
+            "profile": self.profile,
+            "tenancy_id": self.tenancy_id,
+            "home_region": home_region,
+            "domains": self.domains,
+            "users": self.users,
+        }
+
+    def write_oci_config(self) -> None:
+        """Write the OCI config profile (admin API key + ``oci_mcp_endpoint``); done every start."""
+        from oci_mcp_cli.core.ociconfig import ENDPOINT_KEY
+
+        with self.ctx.store.read() as state:
+            key = next(k for k in state.api_keys if k.user_ocid == state.admin.ocid)
+            lines = [
+                f"[{self.profile}]",
+                f"user={state.admin.ocid}",
+                f"fingerprint={key.fingerprint}",
+                f"tenancy={state.tenancy_id}",
+                f"region={state.home_region}",
+                f"key_file={(self.state_dir / state.admin.private_key_file).resolve()}",
+                f"{ENDPOINT_KEY}={self.url}",
+            ]
+        write_private(Path(self.config_file), "\n".join(lines) + "\n")
+
+    # test hooks over HTTP
+    def _hook(self, method: str, path: str, json: Any = None) -> Any:
+        import httpx
+
+        response = httpx.request(method, f"{self.url}/_sandbox/{path}", json=json, timeout=10)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def requests(self) -> list[dict[str, Any]]:
+        return self._hook("GET", "requests")
+
+    def clear_requests(self) -> None:
+        self._hook("DELETE", "requests")
+
+    def fault(
+        self, method: str, path: str, status: int, count: int = 1, delay_s: float = 0
+    ) -> dict[str, Any]:
+        return self._hook(
+            "POST",
+            "faults",
+            {"method": method, "path": path, "status": status, "count": count, "delay_s": delay_s},
+        )
+
+    def clear_faults(self) -> None:
+        self._hook("DELETE", "faults")
+
+    def set_config(self, **values: int) -> dict[str, Any]:
+        return self._hook("POST", "config", values)
+
+
+def serve_until_interrupted(sandbox: Sandbox, on_ready: Any) -> None:
+    """Start, call ``on_ready(sandbox)``, block until Ctrl-C/SIGTERM, stop cleanly."""
+    import signal
+
+    def _term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _term)
+    try:
+        sandbox.start()
+        on_ready(sandbox)
+        sandbox.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sandbox.stop()
+        signal.signal(signal.SIGTERM, previous)

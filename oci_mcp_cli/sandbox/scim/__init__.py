@@ -1,0 +1,1 @@
+"""The SCIM admin API of a sandbox identity domain (``/<guid>/admin/v1/...``)."""

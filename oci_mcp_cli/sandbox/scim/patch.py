@@ -1,0 +1,129 @@
+"""SCIM PatchOp (RFC 7644 §3.5.2) applied to wire-form dicts; ``op`` and ``path`` case-insensitive.
+
+Paths: ``attr``, ``attr.sub`` and ``attr[filter]`` (value filter on a multi-valued attribute, for
+``remove`` and ``replace``). Attribute names are mapped to their canonical spelling.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable
+from typing import Any
+
+from oci_mcp_cli.sandbox.scim.filter import parse_filter
+from oci_mcp_cli.sandbox.wire import ScimError
+
+PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+_PATH = re.compile(r"^(?P<attr>[^\[\].\s]+)(?:\[(?P<filter>.+)\])?(?:\.(?P<sub>[^\[\].\s]+))?$")
+Canonical = Callable[[str], str]
+
+
+def bad(detail: str, message_id: str = "error.common.validation.invalidPatchOp") -> ScimError:
+    return ScimError(400, detail, message_id)
+
+
+def get_ci(data: dict[str, Any], key: str, default: Any = None) -> Any:
+    """``data[key]`` with a case-insensitive key."""
+    return next((v for k, v in data.items() if k.lower() == key.lower()), default)
+
+
+def _merge(target: dict[str, Any], value: dict[str, Any], canonical: Canonical) -> None:
+    for key, item in value.items():
+        if key == "schemas":
+            continue
+        target[canonical(key)] = item
+
+
+def _add(resource: dict[str, Any], attr: str, sub: str | None, value: Any) -> None:
+    if sub:
+        resource.setdefault(attr, {})
+        if not isinstance(resource[attr], dict):
+            raise bad(f"{attr} is not a complex attribute")
+        resource[attr][sub] = value
+        return
+    current = resource.get(attr)
+    if isinstance(current, list):
+        for item in value if isinstance(value, list) else [value]:
+            if item not in current:
+                current.append(item)
+    elif isinstance(current, dict) and isinstance(value, dict):
+        current.update(value)
+    else:
+        resource[attr] = value
+
+
+def _apply_one(resource: dict[str, Any], op: dict[str, Any], canonical: Canonical) -> None:
+    name = str(get_ci(op, "op", "")).lower()
+    if name not in ("add", "replace", "remove"):
+        raise bad(f"Invalid PatchOp op {get_ci(op, 'op')!r}: use add, replace or remove")
+    path, value = get_ci(op, "path"), get_ci(op, "value")
+    if path is None:
+        if name == "remove":
+            raise bad("A remove operation needs a path", "error.common.validation.noTarget")
+        if not isinstance(value, dict):
+            raise bad(f"{name} without a path needs an object value")
+        if name == "add":
+            for key, item in value.items():
+                if key != "schemas":
+                    _add(resource, canonical(key), None, item)
+        else:
+            _merge(resource, value, canonical)
+        return
+    match = _PATH.match(str(path).strip())
+    if not match:
+        raise bad(f"Invalid PatchOp path {path!r}")
+    attr, flt, sub = canonical(match["attr"]), match["filter"], match["sub"]
+    if sub and isinstance(resource.get(attr), dict):
+        sub = next((k for k in resource[attr] if k.lower() == sub.lower()), sub)
+    if flt:
+        items = resource.get(attr)
+        if not isinstance(items, list):
+            raise bad(f"{attr} is not multi-valued", "error.common.validation.noTarget")
+        keep = parse_filter(flt)
+        if name == "remove":
+            resource[attr] = [i for i in items if not (isinstance(i, dict) and keep(i))]
+        elif name == "replace" and sub:
+            for item in items:
+                if isinstance(item, dict) and keep(item):
+                    item[sub] = value
+        else:
+            raise bad(f"{name} with a value filter is not supported by the sandbox")
+        return
+    if name == "remove":
+        if sub:
+            if isinstance(resource.get(attr), dict):
+                resource[attr].pop(sub, None)
+        else:
+            resource.pop(attr, None)
+    elif name == "replace":
+        if sub:
+            resource.setdefault(attr, {})[sub] = value
+        else:
+            resource[attr] = value
+    else:
+        _add(resource, attr, sub, value)
+
+
+def apply_patch(resource: dict[str, Any], body: Any, canonical: Canonical) -> dict[str, Any]:
+    """A patched copy of ``resource``; raises ScimError 400 for a malformed PatchOp."""
+    if not isinstance(body, dict):
+        raise bad("The request body must be a PatchOp object")
+    schemas = get_ci(body, "schemas")
+    if not isinstance(schemas, list) or PATCH_SCHEMA not in schemas:
+        raise bad(
+            f"Missing required attribute(s): schemas ({PATCH_SCHEMA}).",
+            "error.common.validation.missingReqAttributes",
+        )
+    operations = get_ci(body, "Operations")
+    if not isinstance(operations, list) or not operations:
+        raise bad(
+            "Missing required attribute(s): Operations.",
+            "error.common.validation.missingReqAttributes",
+        )
+    patched = copy.deepcopy(resource)
+    for op in operations:
+        if not isinstance(op, dict):
+            raise bad("Each PatchOp operation must be an object")
+        _apply_one(patched, op, canonical)
+    return patched

@@ -1,0 +1,452 @@
+"""SCIM resource rules of a sandbox domain: Apps, IdentityPropagationTrusts, Settings, Users.
+
+Pure state logic on wire-form dicts (no HTTP): validation, generated attributes, uniqueness,
+immutability. Every rule violation raises :class:`ScimError` with the status the service uses.
+Attribute names are canonicalised with the SDK models' ``attribute_map`` (SCIM names are
+case-insensitive); attributes that no model knows are rejected.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from oci_mcp_cli.sandbox.models import Domain, SandboxState, User
+from oci_mcp_cli.sandbox.scim.patch import apply_patch, get_ci
+from oci_mcp_cli.sandbox.seed import SETTINGS_SCHEMA, hex32, now_iso, ocid
+from oci_mcp_cli.sandbox.wire import ScimError
+
+APP_SCHEMA = "urn:ietf:params:scim:schemas:oracle:idcs:App"
+TRUST_SCHEMA = "urn:ietf:params:scim:schemas:oracle:idcs:IdentityPropagationTrust"
+STATUS_SCHEMA = "urn:ietf:params:scim:schemas:oracle:idcs:AppStatusChanger"
+USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+APP_TEMPLATES = frozenset(
+    {"CustomWebAppTemplateId", "CustomBrowserMobileTemplateId", "CustomSAMLAppTemplateId"}
+)
+CLIENT_TYPES = ("confidential", "public", "trusted")
+SECRET_CLIENT_TYPES = frozenset({"confidential", "trusted"})
+TRUST_TYPES = ("JWT", "SAML", "SPNEGO", "AWS", "X509")
+SUBJECT_TYPES = ("User", "App", "Resource")
+CSR_ACCESS = ("readOnly", "readWrite", "none")
+COMMON_READ_ONLY = (
+    "id",
+    "ocid",
+    "meta",
+    "idcsCreatedBy",
+    "idcsLastModifiedBy",
+    "idcsPreventedOperations",
+    "deleteInProgress",
+    "idcsLastUpgradedInRelease",
+    "domainOcid",
+    "compartmentOcid",
+    "tenancyOcid",
+)
+MISSING = "error.common.validation.missingReqAttributes"
+INVALID = "error.common.validation.invalidValue"
+UNIQUE = "error.common.validation.uniqueness"
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    """What differs between SCIM resource types."""
+
+    name: str  # resourceType, e.g. "App"
+    endpoint: str  # URL segment, e.g. "Apps"
+    schema: str
+    model: str  # oci.identity_domains.models class whose attribute_map names the attributes
+    always: tuple[str, ...]  # returned even with attributes=/attributeSets=always
+    case_exact: tuple[str, ...] = ()
+    read_only: tuple[str, ...] = COMMON_READ_ONLY
+
+
+APP = ResourceType(
+    "App",
+    "Apps",
+    APP_SCHEMA,
+    "App",
+    ("id", "displayName", "name"),
+    ("allowedGrants", "redirectUris", "clientType"),
+    (*COMMON_READ_ONLY, "clientSecret", "hashedClientSecret"),
+)
+TRUST = ResourceType(
+    "IdentityPropagationTrust",
+    "IdentityPropagationTrusts",
+    TRUST_SCHEMA,
+    "IdentityPropagationTrust",
+    ("id", "issuer", "name"),
+    ("issuer", "type"),
+)
+SETTINGS = ResourceType("Settings", "Settings", SETTINGS_SCHEMA, "Setting", ("id",))
+USERS = ResourceType("User", "Users", USER_SCHEMA, "User", ("id", "userName"))
+
+
+@functools.cache
+def attribute_names(rt: ResourceType) -> dict[str, str]:
+    """lowercase name -> canonical wire name, from the SDK model."""
+    from oci.identity_domains import models
+
+    names = list(getattr(models, rt.model)().attribute_map.values())
+    return {name.lower(): name for name in names}
+
+
+def canonical_for(rt: ResourceType):  # noqa: ANN201 - returns a Canonical callable
+    def canonical(name: str) -> str:
+        found = attribute_names(rt).get(name.lower())
+        if found is None:
+            raise ScimError(
+                400,
+                f"Unknown attribute {name!r} for resource type {rt.name}.",
+                "error.common.validation.invalidAttribute",
+            )
+        return found
+
+    return canonical
+
+
+def normalize(rt: ResourceType, body: Any) -> dict[str, Any]:
+    """Body with canonical attribute names; read-only attributes dropped (SCIM ignores them)."""
+    if not isinstance(body, dict):
+        raise ScimError(400, "The request body must be a JSON object.", INVALID)
+    canonical = canonical_for(rt)
+    out = {canonical(k): v for k, v in body.items()}
+    for key in rt.read_only:
+        out.pop(key, None)
+    return out
+
+
+def require(rt: ResourceType, resource: dict[str, Any], required: tuple[str, ...]) -> None:
+    """400 naming every missing required attribute (``schemas`` must list the type's schema)."""
+    missing = []
+    for path in required:
+        value: Any = resource
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value in (None, "", []):
+            missing.append(path)
+    schemas = resource.get("schemas")
+    if "schemas" not in missing and (not isinstance(schemas, list) or rt.schema not in schemas):
+        missing.insert(0, "schemas")
+    if missing:
+        raise ScimError(400, f"Missing required attribute(s): {','.join(missing)}.", MISSING)
+
+
+def check_enum(resource: dict[str, Any], attr: str, allowed: tuple[str, ...]) -> None:
+    value = resource.get(attr)
+    if value is not None and value not in allowed:
+        raise ScimError(
+            400, f"Invalid value {value!r} for {attr}: use one of {', '.join(allowed)}.", INVALID
+        )
+
+
+def check_bool(resource: dict[str, Any], *attrs: str) -> None:
+    for attr in attrs:
+        if attr in resource and not isinstance(resource[attr], bool):
+            raise ScimError(400, f"Invalid value for {attr}: expected a boolean.", INVALID)
+
+
+def new_meta(rt: ResourceType) -> dict[str, Any]:
+    now = now_iso()
+    return {"resourceType": rt.name, "created": now, "lastModified": now, "version": hex32()}
+
+
+def touch(resource: dict[str, Any]) -> None:
+    resource["meta"] = {**resource["meta"], "lastModified": now_iso(), "version": hex32()}
+
+
+def stamp(state: SandboxState, domain: Domain, rt: ResourceType, creator: str) -> dict[str, Any]:
+    """Read-only attributes every created resource carries."""
+    return {
+        "id": hex32(),
+        "ocid": ocid("domain" + rt.name.lower()),
+        "meta": new_meta(rt),
+        "domainOcid": domain.ocid,
+        "compartmentOcid": state.tenancy_id,
+        "tenancyOcid": state.tenancy_id,
+        "idcsCreatedBy": {"value": state.admin.ocid, "display": creator, "type": "User"},
+    }
+
+
+def keep_read_only(
+    rt: ResourceType, current: dict[str, Any], new: dict[str, Any]
+) -> dict[str, Any]:
+    for key in rt.read_only:
+        if key in current:
+            new[key] = copy.deepcopy(current[key])
+        else:
+            new.pop(key, None)
+    return new
+
+
+def check_immutable(current: dict[str, Any], new: dict[str, Any], *paths: str) -> None:
+    for path in paths:
+        head, _, sub = path.partition(".")
+        before, after = current.get(head), new.get(head)
+        if sub:
+            before = before.get(sub) if isinstance(before, dict) else None
+            after = after.get(sub) if isinstance(after, dict) else None
+        if after is not None and after != before:
+            raise ScimError(
+                400,
+                f"Attribute {path} is immutable and cannot be changed.",
+                "error.common.validation.immutableAttribute",
+            )
+
+
+# ---- Apps -------------------------------------------------------------------------------------
+
+
+def _check_uri(attr: str, uri: Any, any_scheme: bool) -> None:
+    parts = urlsplit(uri) if isinstance(uri, str) else None
+    if parts is None or not parts.scheme or not (parts.netloc or parts.path):
+        raise ScimError(400, f"Invalid {attr} value {uri!r}: not an absolute URI.", INVALID)
+    if parts.scheme != "https" and not any_scheme:
+        raise ScimError(
+            400,
+            f"Invalid {attr} value {uri!r}: only https URLs are allowed unless "
+            "allUrlSchemesAllowed is true.",
+            "error.app.invalidRedirectUri",
+        )
+
+
+def validate_app(domain: Domain, app: dict[str, Any]) -> None:
+    require(APP, app, ("schemas", "displayName", "basedOnTemplate.value"))
+    template = app["basedOnTemplate"]["value"]
+    if template not in APP_TEMPLATES:
+        raise ScimError(400, f"Unknown app template {template!r}.", INVALID)
+    check_enum(app, "clientType", CLIENT_TYPES)
+    check_bool(
+        app,
+        "active",
+        "isOAuthClient",
+        "allUrlSchemesAllowed",
+        "allowOffline",
+        "bypassConsent",
+        "isOAuthResource",
+    )
+    name = app.get("name")
+    if name is not None and (not isinstance(name, str) or not name.replace("_", "").isalnum()):
+        raise ScimError(400, f"Invalid name {name!r}: only letters, digits and '_'.", INVALID)
+    any_scheme = app.get("allUrlSchemesAllowed") is True
+    for attr in ("redirectUris", "postLogoutRedirectUris"):
+        values = app.get(attr) or []
+        if not isinstance(values, list):
+            raise ScimError(400, f"Invalid value for {attr}: expected a list.", INVALID)
+        for uri in values:
+            _check_uri(attr, uri, any_scheme)
+    if app.get("logoutUri"):
+        _check_uri("logoutUri", app["logoutUri"], any_scheme)
+    for other in domain.apps.values():
+        if other["id"] == app.get("id"):
+            continue
+        if str(other.get("displayName", "")).lower() == str(app["displayName"]).lower():
+            raise ScimError(
+                409, f"An App with displayName {app['displayName']!r} already exists.", UNIQUE
+            )
+        if name is not None and other.get("name") == name:
+            raise ScimError(409, f"An App with name {name!r} already exists.", UNIQUE)
+
+
+def create_app(state: SandboxState, domain: Domain, body: Any, creator: str) -> dict[str, Any]:
+    app = normalize(APP, body)
+    validate_app(domain, app)
+    app.update(stamp(state, domain, APP, creator))
+    app.setdefault("name", hex32())
+    app.setdefault("active", False)
+    if (
+        app["basedOnTemplate"]["value"] == "CustomWebAppTemplateId"
+        and app.get("clientType") in SECRET_CLIENT_TYPES
+    ):
+        app["clientSecret"] = f"idcscs-{uuid.uuid4()}"
+    domain.apps[app["id"]] = app
+    return app
+
+
+def _replace_app(domain: Domain, current: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    check_immutable(current, new, "name", "basedOnTemplate.value")
+    new = keep_read_only(APP, current, new)
+    new["name"] = current["name"]
+    new.setdefault("active", current.get("active", False))
+    validate_app(domain, new)
+    touch(new)
+    domain.apps[current["id"]] = new
+    return new
+
+
+def put_app(domain: Domain, app_id: str, body: Any) -> dict[str, Any]:
+    return _replace_app(domain, get_resource(domain.apps, APP, app_id), normalize(APP, body))
+
+
+def patch_app(domain: Domain, app_id: str, body: Any) -> dict[str, Any]:
+    current = get_resource(domain.apps, APP, app_id)
+    return _replace_app(domain, current, apply_patch(current, body, canonical_for(APP)))
+
+
+def delete_app(domain: Domain, app_id: str) -> None:
+    app = get_resource(domain.apps, APP, app_id)
+    if app.get("active"):
+        raise ScimError(
+            409,
+            "Cannot delete an active App: deactivate it first with "
+            'PUT /admin/v1/AppStatusChanger/{id} {"active": false}.',
+            "error.app.deleteActiveApp",
+        )
+    del domain.apps[app_id]
+
+
+def change_app_status(domain: Domain, app_id: str, body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise ScimError(400, "The request body must be a JSON object.", INVALID)
+    missing = [k for k in ("schemas", "active") if get_ci(body, k) is None]
+    schemas = get_ci(body, "schemas")
+    if not missing and (not isinstance(schemas, list) or STATUS_SCHEMA not in schemas):
+        missing.append("schemas")
+    if missing:
+        raise ScimError(400, f"Missing required attribute(s): {','.join(missing)}.", MISSING)
+    active = get_ci(body, "active")
+    if not isinstance(active, bool):
+        raise ScimError(400, "Invalid value for active: expected a boolean.", INVALID)
+    app = get_resource(domain.apps, APP, app_id)
+    app["active"] = active
+    touch(app)
+    return {
+        "schemas": [STATUS_SCHEMA],
+        "id": app_id,
+        "active": active,
+        "meta": {**app["meta"], "resourceType": "AppStatusChanger"},
+    }
+
+
+# ---- Identity propagation trusts ----------------------------------------------------------------
+
+
+def validate_trust(domain: Domain, trust: dict[str, Any]) -> None:
+    require(TRUST, trust, ("schemas", "name", "type", "issuer"))
+    check_enum(trust, "type", TRUST_TYPES)
+    check_enum(trust, "subjectType", SUBJECT_TYPES)
+    check_bool(trust, "active", "allowImpersonation")
+    if trust.get("clientClaimName") and not trust.get("clientClaimValues"):
+        raise ScimError(
+            400, "clientClaimValues cannot be empty when clientClaimName is set.", INVALID
+        )
+    for list_attr in ("clientClaimValues", "oauthClients"):
+        if trust.get(list_attr) is not None and not isinstance(trust[list_attr], list):
+            raise ScimError(400, f"Invalid value for {list_attr}: expected a list.", INVALID)
+    for other in domain.trusts.values():
+        if other["id"] != trust.get("id") and other.get("issuer") == trust["issuer"]:
+            raise ScimError(
+                409,
+                f"An IdentityPropagationTrust with issuer {trust['issuer']!r} already exists.",
+                UNIQUE,
+            )
+
+
+def create_trust(state: SandboxState, domain: Domain, body: Any, creator: str) -> dict[str, Any]:
+    trust = normalize(TRUST, body)
+    validate_trust(domain, trust)
+    trust.update(stamp(state, domain, TRUST, creator))
+    trust.setdefault("active", False)
+    domain.trusts[trust["id"]] = trust
+    return trust
+
+
+def _replace_trust(domain: Domain, current: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    check_immutable(current, new, "name")
+    new = keep_read_only(TRUST, current, new)
+    new.setdefault("active", False)
+    validate_trust(domain, new)
+    touch(new)
+    domain.trusts[current["id"]] = new
+    return new
+
+
+def put_trust(domain: Domain, trust_id: str, body: Any) -> dict[str, Any]:
+    return _replace_trust(
+        domain, get_resource(domain.trusts, TRUST, trust_id), normalize(TRUST, body)
+    )
+
+
+def patch_trust(domain: Domain, trust_id: str, body: Any) -> dict[str, Any]:
+    current = get_resource(domain.trusts, TRUST, trust_id)
+    return _replace_trust(domain, current, apply_patch(current, body, canonical_for(TRUST)))
+
+
+def delete_trust(domain: Domain, trust_id: str) -> None:
+    get_resource(domain.trusts, TRUST, trust_id)
+    del domain.trusts[trust_id]
+
+
+# ---- Settings -----------------------------------------------------------------------------------
+
+
+def get_settings(domain: Domain, setting_id: str) -> dict[str, Any]:
+    if setting_id != "Settings":
+        raise ScimError(
+            404,
+            f"Settings {setting_id!r} not found: the only id is 'Settings'.",
+            "error.common.resourceNotFound",
+        )
+    return domain.settings
+
+
+def _validate_settings(settings: dict[str, Any]) -> None:
+    check_enum(settings, "csrAccess", CSR_ACCESS)
+    check_bool(settings, "signingCertPublicAccess")
+
+
+def put_settings(domain: Domain, setting_id: str, body: Any) -> dict[str, Any]:
+    current = get_settings(domain, setting_id)
+    new = normalize(SETTINGS, body)
+    require(SETTINGS, new, ("schemas", "csrAccess"))
+    new = keep_read_only(SETTINGS, current, new)
+    new.setdefault("signingCertPublicAccess", False)
+    _validate_settings(new)
+    touch(new)
+    domain.settings = new
+    return new
+
+
+def patch_settings(domain: Domain, setting_id: str, body: Any) -> dict[str, Any]:
+    current = get_settings(domain, setting_id)
+    new = keep_read_only(SETTINGS, current, apply_patch(current, body, canonical_for(SETTINGS)))
+    _validate_settings(new)
+    touch(new)
+    domain.settings = new
+    return new
+
+
+# ---- Users and lookups --------------------------------------------------------------------------
+
+
+def user_resource(domain: Domain, user: User) -> dict[str, Any]:
+    """The SCIM User (never the password)."""
+    given, _, family = user.display_name.partition(" ")
+    return {
+        "schemas": [USER_SCHEMA],
+        "id": user.id,
+        "ocid": user.ocid,
+        "userName": user.user_name,
+        "displayName": user.display_name,
+        "name": {"givenName": given, "familyName": family or given, "formatted": user.display_name},
+        "emails": [{"value": user.email, "type": "work", "primary": True}],
+        "active": user.active,
+        "domainOcid": domain.ocid,
+        "meta": {
+            "resourceType": "User",
+            "created": domain.time_created,
+            "lastModified": domain.time_created,
+            "version": user.id,
+        },
+    }
+
+
+def get_resource(table: dict[str, dict[str, Any]], rt: ResourceType, rid: str) -> dict[str, Any]:
+    found = table.get(rid)
+    if found is None:
+        raise ScimError(
+            404, f"Resource {rid} of type {rt.name} not found.", "error.common.resourceNotFound"
+        )
+    return found

@@ -1,0 +1,337 @@
+"""HTTP layer of the SCIM admin API: ``/<guid>/admin/v1/{Apps,AppStatusChanger,Settings,
+IdentityPropagationTrusts,Users}``. Every call needs an API-key OCI signature (401 otherwise).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from oci_mcp_cli.sandbox.scim import resources as res
+from oci_mcp_cli.sandbox.scim.filter import lookup, parse_filter
+from oci_mcp_cli.sandbox.scim.patch import get_ci
+from oci_mcp_cli.sandbox.wire import (
+    SCIM_LIST,
+    ScimError,
+    empty_response,
+    json_response,
+    signed_endpoint,
+)
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from oci_mcp_cli.sandbox.context import SandboxContext
+    from oci_mcp_cli.sandbox.models import Domain, SandboxState
+    from oci_mcp_cli.sandbox.signatures import Principal
+
+ATTRIBUTE_SETS = ("all", "always", "never", "request", "default")
+SEARCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+DEFAULT_COUNT, MAX_COUNT = 50, 1000
+
+
+def _json_body(body: bytes) -> Any:
+    try:
+        return json.loads(body or b"null")
+    except ValueError:
+        raise ScimError(
+            400, "The request body is not valid JSON.", "error.common.invalidJson"
+        ) from None
+
+
+def _split(values: list[str]) -> list[str]:
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+
+def _attribute_sets(request: Request) -> list[str]:
+    sets = [s.lower() for s in _split(request.query_params.getlist("attributeSets"))]
+    bad = [s for s in sets if s not in ATTRIBUTE_SETS]
+    if bad:
+        raise ScimError(
+            400,
+            f"Invalid attributeSets value(s) {', '.join(bad)}: use {'|'.join(ATTRIBUTE_SETS)}.",
+            res.INVALID,
+        )
+    return sets
+
+
+def project(
+    rt: res.ResourceType, resource: dict[str, Any], attributes: list[str], sets: list[str]
+) -> dict[str, Any]:
+    """Apply ``attributes=`` / ``attributeSets=``: full resource unless only a subset was asked."""
+    if any(s in ("all", "default", "request") for s in sets) or (not attributes and not sets):
+        return resource
+    keep = {a.lower() for a in ("schemas", "meta", *rt.always)}
+    keep |= {a.split(".")[0].lower() for a in attributes}
+    return {k: v for k, v in resource.items() if k.lower() in keep}
+
+
+class ScimApi:
+    """Handlers bound to one sandbox context."""
+
+    def __init__(self, ctx: SandboxContext):
+        self.ctx = ctx
+
+    # helpers
+    def domain(self, state: SandboxState, request: Request) -> Domain:
+        guid = request.path_params["guid"]
+        domain = state.domain_by_guid(guid)
+        if domain is None:
+            raise ScimError(
+                404, f"Identity domain {guid} not found.", "error.common.resourceNotFound"
+            )
+        return domain
+
+    def render(
+        self,
+        request: Request,
+        rt: res.ResourceType,
+        resource: dict[str, Any],
+        status: int = 200,
+        attributes: list[str] | None = None,
+    ) -> Response:
+        body = self.wire(request, rt, resource)
+        sets = _attribute_sets(request)
+        attrs = (
+            attributes
+            if attributes is not None
+            else _split(request.query_params.getlist("attributes"))
+        )
+        headers = {"ETag": body["meta"]["version"]} if "version" in body.get("meta", {}) else {}
+        if status == 201:
+            headers["Location"] = body["meta"]["location"]
+        return json_response(request, project(rt, body, attrs, sets), status, headers)
+
+    def wire(self, request: Request, rt: res.ResourceType, resource: dict[str, Any]) -> dict:
+        body = copy.deepcopy(resource)
+        base = f"{self.ctx.domain_url(request.path_params['guid'])}/admin/v1/{rt.endpoint}"
+        body.setdefault("meta", {})["location"] = f"{base}/{body.get('id', '')}"
+        return body
+
+    @staticmethod
+    def check_if_match(request: Request, resource: dict[str, Any]) -> None:
+        wanted = request.headers.get("if-match")
+        if not wanted or wanted.strip() == "*":
+            return
+        version = resource.get("meta", {}).get("version")
+        tags = [t.strip().removeprefix("W/").strip('"') for t in wanted.split(",")]
+        if version not in tags:
+            raise ScimError(
+                412,
+                "If-Match does not match the resource version.",
+                "error.common.preconditionFailed",
+            )
+
+    def list_response(
+        self,
+        request: Request,
+        rt: res.ResourceType,
+        items: list[dict[str, Any]],
+        params: dict[str, Any],
+    ) -> Response:
+        flt = params.get("filter")
+        if flt:
+            predicate = parse_filter(str(flt), rt.case_exact)
+            items = [i for i in items if predicate(i)]
+        sort_by = params.get("sortBy")
+        if sort_by:
+            order = str(params.get("sortOrder") or "ascending").lower()
+            if order not in ("ascending", "descending"):
+                raise ScimError(400, f"Invalid sortOrder {order!r}.", res.INVALID)
+            items = sorted(
+                items,
+                key=lambda i: str(lookup(i, str(sort_by))).lower(),
+                reverse=order == "descending",
+            )
+        try:
+            start = max(int(params.get("startIndex") or 1), 1)
+            count = int(params["count"]) if params.get("count") not in (None, "") else DEFAULT_COUNT
+        except ValueError:
+            raise ScimError(400, "startIndex and count must be integers.", res.INVALID) from None
+        count = DEFAULT_COUNT if count < 0 else min(count, MAX_COUNT)
+        page = items[start - 1 : start - 1 + count]
+        sets = _attribute_sets(request)
+        attrs = params.get("attributes") or []
+        wire = [project(rt, self.wire(request, rt, i), attrs, sets) for i in page]
+        return json_response(
+            request,
+            {
+                "schemas": [SCIM_LIST],
+                "totalResults": len(items),
+                "Resources": wire,
+                "startIndex": start,
+                "itemsPerPage": len(wire),
+            },
+        )
+
+    def query_params(self, request: Request) -> dict[str, Any]:
+        q = request.query_params
+        return {
+            "filter": q.get("filter"),
+            "sortBy": q.get("sortBy"),
+            "sortOrder": q.get("sortOrder"),
+            "startIndex": q.get("startIndex"),
+            "count": q.get("count"),
+            "attributes": _split(q.getlist("attributes")),
+        }
+
+    # generic collection handlers
+    def collection(self, rt: res.ResourceType, table: Callable[[Domain], dict[str, dict]]):  # noqa: ANN201
+        def list_items(request: Request, principal: Principal, body: bytes) -> Response:
+            with self.ctx.store.read() as state:
+                items = list(table(self.domain(state, request)).values())
+                return self.list_response(request, rt, items, self.query_params(request))
+
+        def search(request: Request, principal: Principal, body: bytes) -> Response:
+            data = _json_body(body)
+            if not isinstance(data, dict) or SEARCH_SCHEMA not in (get_ci(data, "schemas") or []):
+                raise ScimError(
+                    400, f"Missing required attribute(s): schemas ({SEARCH_SCHEMA}).", res.MISSING
+                )
+            params = {
+                k: get_ci(data, k)
+                for k in ("filter", "sortBy", "sortOrder", "startIndex", "count", "attributes")
+            }
+            with self.ctx.store.read() as state:
+                items = list(table(self.domain(state, request)).values())
+                return self.list_response(request, rt, items, params)
+
+        def get_item(request: Request, principal: Principal, body: bytes) -> Response:
+            with self.ctx.store.read() as state:
+                item = res.get_resource(
+                    table(self.domain(state, request)), rt, request.path_params["rid"]
+                )
+                return self.render(request, rt, item)
+
+        return list_items, search, get_item
+
+    def mutation(
+        self,
+        rt: res.ResourceType,
+        table: Callable[[Domain], dict[str, dict]],
+        apply: Callable[[Domain, str, Any], dict[str, Any] | None],
+    ):  # noqa: ANN201
+        """PUT/PATCH/DELETE handler: If-Match, apply under the lock, render (204 when None)."""
+
+        def handler(request: Request, principal: Principal, body: bytes) -> Response:
+            data = _json_body(body) if request.method != "DELETE" else None
+            with self.ctx.store.mutate() as state:
+                domain = self.domain(state, request)
+                rid = request.path_params["rid"]
+                if rid in table(domain):
+                    self.check_if_match(request, table(domain)[rid])
+                result = apply(domain, rid, data)
+                if result is None:
+                    return empty_response(request)
+                return self.render(request, rt, result)
+
+        return handler
+
+    def creation(
+        self,
+        rt: res.ResourceType,
+        create: Callable[[SandboxState, Domain, Any, str], dict[str, Any]],
+    ):  # noqa: ANN201
+        def handler(request: Request, principal: Principal, body: bytes) -> Response:
+            data = _json_body(body)
+            with self.ctx.store.mutate() as state:
+                item = create(state, self.domain(state, request), data, principal.user_name)
+                return self.render(request, rt, item, 201)
+
+        return handler
+
+    # special cases
+    def status_changer(self, request: Request, principal: Principal, body: bytes) -> Response:
+        data = _json_body(body)
+        with self.ctx.store.mutate() as state:
+            result = res.change_app_status(
+                self.domain(state, request), request.path_params["rid"], data
+            )
+        result["meta"]["location"] = (
+            f"{self.ctx.domain_url(request.path_params['guid'])}"
+            f"/admin/v1/AppStatusChanger/{result['id']}"
+        )
+        return json_response(request, result)
+
+    def users(self, request: Request, principal: Principal, body: bytes) -> Response:
+        with self.ctx.store.read() as state:
+            domain = self.domain(state, request)
+            items = [res.user_resource(domain, u) for u in domain.users.values()]
+            return self.list_response(request, res.USERS, items, self.query_params(request))
+
+    def user(self, request: Request, principal: Principal, body: bytes) -> Response:
+        with self.ctx.store.read() as state:
+            domain = self.domain(state, request)
+            user = domain.users.get(request.path_params["rid"])
+            if user is None:
+                raise ScimError(
+                    404,
+                    f"Resource {request.path_params['rid']} of type User not found.",
+                    "error.common.resourceNotFound",
+                )
+            return self.render(request, res.USERS, res.user_resource(domain, user))
+
+    def settings_list(self, request: Request, principal: Principal, body: bytes) -> Response:
+        with self.ctx.store.read() as state:
+            item = self.domain(state, request).settings
+            return self.list_response(request, res.SETTINGS, [item], self.query_params(request))
+
+    def settings_get(self, request: Request, principal: Principal, body: bytes) -> Response:
+        with self.ctx.store.read() as state:
+            item = res.get_settings(self.domain(state, request), request.path_params["rid"])
+            return self.render(request, res.SETTINGS, item)
+
+
+def _delete(fn: Callable[[Domain, str], None]) -> Callable[[Domain, str, Any], None]:
+    def apply(domain: Domain, rid: str, _body: Any) -> None:
+        fn(domain, rid)
+
+    return apply
+
+
+def routes(ctx: SandboxContext) -> list[Route]:
+    """The SCIM admin routes (mounted after the OAuth routes so SigningCert/jwk is not shadowed)."""
+    from starlette.routing import Route
+
+    api = ScimApi(ctx)
+    prefix = "/{guid}/admin/v1"
+    out: list[Route] = []
+
+    def add(path: str, handler: Any, method: str) -> None:
+        endpoint = signed_endpoint(ctx, handler, "scim", api_key_only=True)
+        out.append(Route(prefix + path, endpoint, methods=[method]))
+
+    for rt, table, create, put, patch, delete in (
+        (res.APP, lambda d: d.apps, res.create_app, res.put_app, res.patch_app, res.delete_app),
+        (
+            res.TRUST,
+            lambda d: d.trusts,
+            res.create_trust,
+            res.put_trust,
+            res.patch_trust,
+            res.delete_trust,
+        ),
+    ):
+        list_items, search, get_item = api.collection(rt, table)
+        base = f"/{rt.endpoint}"
+        add(base, list_items, "GET")
+        add(base, api.creation(rt, create), "POST")
+        if rt is res.APP:
+            add(f"{base}/.search", search, "POST")
+        add(base + "/{rid}", get_item, "GET")
+        add(base + "/{rid}", api.mutation(rt, table, put), "PUT")
+        add(base + "/{rid}", api.mutation(rt, table, patch), "PATCH")
+        add(base + "/{rid}", api.mutation(rt, table, _delete(delete)), "DELETE")
+    add("/AppStatusChanger/{rid}", api.status_changer, "PUT")
+    add("/Settings", api.settings_list, "GET")
+    add("/Settings/{rid}", api.settings_get, "GET")
+    settings_table = lambda d: {"Settings": d.settings}  # noqa: E731
+    add("/Settings/{rid}", api.mutation(res.SETTINGS, settings_table, res.put_settings), "PUT")
+    add("/Settings/{rid}", api.mutation(res.SETTINGS, settings_table, res.patch_settings), "PATCH")
+    add("/Users", api.users, "GET")
+    add("/Users/{rid}", api.user, "GET")
+    return out

@@ -1,0 +1,215 @@
+"""Verification of OCI HTTP request signatures (draft-cavage-08 "version 1"), reference §11.2.
+
+``authenticate(request, body, ctx)`` returns the calling :class:`Principal` or raises
+:class:`NotAuthenticated`. Keys: API keys (``tenancy/user/fingerprint``) from the state, and
+``ST$<UPST>`` session tokens whose ``jwk`` claim carries the session public key.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import email.utils
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.request import parse_http_list
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+    from starlette.requests import Request
+
+    from oci_mcp_cli.sandbox.context import SandboxContext
+    from oci_mcp_cli.sandbox.models import SandboxState
+
+BASIC_HEADERS = ("date", "(request-target)", "host")
+BODY_HEADERS = ("content-length", "content-type", "x-content-sha256")
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+NOT_PROVIDED = "The required information to complete authentication was not provided."
+
+
+class NotAuthenticated(Exception):
+    """The request is not signed, or its signature/key/date/body hash does not check out."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who signed a request."""
+
+    ocid: str
+    kind: str  # "api_key" | "upst"
+    user_name: str
+    domain_guid: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def parse_authorization(value: str) -> dict[str, str]:
+    """Parse ``Signature k="v",k2="v2"`` (any parameter order) into a dict."""
+    scheme, _, rest = value.strip().partition(" ")
+    if scheme.lower() != "signature" or not rest:
+        raise NotAuthenticated("the Authorization header does not use the Signature scheme")
+    params: dict[str, str] = {}
+    for item in parse_http_list(rest):
+        key, sep, raw = item.strip().partition("=")
+        if not sep:
+            raise NotAuthenticated(f"malformed Signature parameter {item!r}")
+        raw = raw.strip()
+        if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+            raw = raw[1:-1]
+        params[key.strip()] = raw
+    return params
+
+
+def raw_target(request: Request) -> str:
+    """The request target exactly as sent: raw path (still percent-encoded) + query string."""
+    scope = request.scope
+    path = scope.get("raw_path") or scope["path"].encode()
+    target = path.decode("latin-1")
+    query = scope.get("query_string", b"").decode("latin-1")
+    return f"{target}?{query}" if query else target
+
+
+def signing_string(request: Request, headers: list[str]) -> str:
+    lines = []
+    for name in headers:
+        if name == "(request-target)":
+            lines.append(f"(request-target): {request.method.lower()} {raw_target(request)}")
+            continue
+        value = request.headers.get(name)
+        if value is None:
+            raise NotAuthenticated(f"signed header {name!r} is missing from the request")
+        lines.append(f"{name}: {value}")
+    return "\n".join(lines)
+
+
+def _load_public_pem(pem: str | bytes) -> RSAPublicKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+    key = serialization.load_pem_public_key(pem.encode() if isinstance(pem, str) else pem)
+    if not isinstance(key, RSAPublicKey):
+        raise NotAuthenticated("the registered key is not an RSA key")
+    return key
+
+
+def _b64url_int(value: str) -> int:
+    return int.from_bytes(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)), "big")
+
+
+def _upst_principal(token: str, ctx: SandboxContext, state: SandboxState) -> tuple[Principal, Any]:
+    """Verify a UPST (RS256 by the state's upst key, not expired) and return its session key."""
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicNumbers
+
+    from oci_mcp_cli.sandbox.keys import load_private_pem
+
+    upst_key = load_private_pem(ctx.store.read_file(state.upst_key_file)).public_key()
+    try:
+        claims = jwt.decode(
+            token,
+            upst_key,
+            algorithms=["RS256"],
+            options={"verify_aud": False, "require": ["exp", "iat", "sub", "jwk"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise NotAuthenticated("the session token (UPST) has expired") from exc
+    except jwt.PyJWTError as exc:
+        raise NotAuthenticated(f"the session token (UPST) is invalid: {exc}") from exc
+    if claims.get("tenant") != state.tenancy_id:
+        raise NotAuthenticated("the session token (UPST) belongs to another tenancy")
+    try:
+        jwk = json.loads(claims["jwk"])
+        session_key = RSAPublicNumbers(_b64url_int(jwk["e"]), _b64url_int(jwk["n"])).public_key()
+    except (TypeError, ValueError, KeyError) as exc:
+        raise NotAuthenticated("the session token's jwk claim is not a JSON RSA key") from exc
+    found = state.find_user_by_ocid(str(claims["sub"]))
+    if found is None:
+        raise NotAuthenticated("the session token's subject is not a known user")
+    domain, user = found
+    return Principal(user.ocid, "upst", user.user_name, domain.guid), session_key
+
+
+def _resolve_key(key_id: str, ctx: SandboxContext, state: SandboxState) -> tuple[Principal, Any]:
+    if key_id.startswith("ST$"):
+        return _upst_principal(key_id[3:], ctx, state)
+    api_key = state.api_key(key_id)
+    if api_key is None:
+        raise NotAuthenticated(f"unknown API key {key_id!r}")
+    if api_key.user_ocid == state.admin.ocid:
+        principal = Principal(api_key.user_ocid, "api_key", state.admin.name)
+    else:
+        found = state.find_user_by_ocid(api_key.user_ocid)
+        name = found[1].user_name if found else api_key.user_ocid
+        principal = Principal(api_key.user_ocid, "api_key", name, found[0].guid if found else None)
+    return principal, _load_public_pem(api_key.public_key_pem)
+
+
+def _check_date(value: str | None, skew_s: int) -> None:
+    if not value:
+        raise NotAuthenticated("the date header is missing")
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError) as exc:
+        raise NotAuthenticated(f"the date header {value!r} is not an HTTP date") from exc
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    drift = abs((dt.datetime.now(dt.UTC) - when).total_seconds())
+    if drift > skew_s:
+        raise NotAuthenticated(
+            f"the date header is {int(drift)} s off the server clock (allowed: ±{skew_s} s)"
+        )
+
+
+def _check_body(request: Request, body: bytes) -> None:
+    expected = base64.b64encode(hashlib.sha256(body).digest()).decode()
+    if request.headers.get("x-content-sha256") != expected:
+        raise NotAuthenticated("x-content-sha256 does not match the request body")
+    length = request.headers.get("content-length")
+    if length is not None and length.strip() != str(len(body)):
+        raise NotAuthenticated("content-length does not match the request body")
+
+
+def authenticate(request: Request, body: bytes, ctx: SandboxContext) -> Principal:
+    """Verify the request's OCI signature and return who signed it (raises NotAuthenticated)."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    header = request.headers.get("authorization")
+    if not header:
+        raise NotAuthenticated(NOT_PROVIDED)
+    params = parse_authorization(header)
+    if params.get("version") != "1":
+        raise NotAuthenticated('the Signature must have version="1"')
+    if params.get("algorithm") != "rsa-sha256":
+        raise NotAuthenticated('the Signature must use algorithm="rsa-sha256"')
+    for name in ("keyId", "signature", "headers"):
+        if not params.get(name):
+            raise NotAuthenticated(f"the Signature has no {name}")
+    signed = params["headers"].lower().split()
+    required = BASIC_HEADERS + (BODY_HEADERS if request.method.upper() in BODY_METHODS else ())
+    missing = [h for h in required if h not in signed]
+    if missing:
+        raise NotAuthenticated(
+            f"the Signature does not cover required headers: {' '.join(missing)}"
+        )
+    text = signing_string(request, signed)
+    with ctx.store.read() as state:
+        principal, public_key = _resolve_key(params["keyId"], ctx, state)
+    try:
+        signature = base64.b64decode(params["signature"], validate=True)
+        public_key.verify(signature, text.encode(), padding.PKCS1v15(), hashes.SHA256())
+    except (InvalidSignature, ValueError) as exc:
+        raise NotAuthenticated("Failed to verify the HTTP(S) Signature") from exc
+    _check_date(request.headers.get("date"), ctx.config.clock_skew_s)
+    if request.method.upper() in BODY_METHODS:
+        _check_body(request, body)
+    request.state.principal = principal
+    return principal

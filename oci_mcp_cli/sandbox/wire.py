@@ -1,0 +1,144 @@
+"""Wire format of the sandbox's endpoint families: OCI JSON, SCIM JSON, errors, request ids.
+
+Handlers raise :class:`OciApiError` / :class:`ScimError`; :func:`signed_endpoint` authenticates the
+request, runs the handler and renders errors in the family's wire format with ``opc-request-id``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from oci_mcp_cli.sandbox.context import SandboxContext
+    from oci_mcp_cli.sandbox.signatures import Principal
+
+SCIM_ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
+SCIM_ERROR_EXT = "urn:ietf:params:scim:api:oracle:idcs:extension:messages:Error"
+SCIM_LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+Family = Literal["oci", "scim"]
+Handler = Callable[["Request", "Principal", bytes], "Response"]
+
+
+class OciApiError(Exception):
+    """An OCI (non-SCIM) error: ``{"code","message"}``."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+class ScimError(Exception):
+    """A SCIM error: string ``status``, ``detail`` and the IDCS ``messageId`` extension."""
+
+    def __init__(self, status: int, detail: str, message_id: str = "error.common.validation"):
+        super().__init__(detail)
+        self.status, self.detail, self.message_id = status, detail, message_id
+
+
+def not_found(what: str) -> OciApiError:
+    return OciApiError(
+        404, "NotAuthorizedOrNotFound", f"{what} not found or you are not authorized to see it"
+    )
+
+
+def request_id(request: Request) -> str:
+    """Echo the client's opc-request-id with a server segment appended (as OCI does)."""
+    ours = uuid.uuid4().hex.upper()
+    client = request.headers.get("opc-request-id")
+    return f"{client}/{ours}" if client else ours
+
+
+def json_response(
+    request: Request, data: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    from starlette.responses import Response
+
+    if not hasattr(request.state, "request_id"):
+        request.state.request_id = request_id(request)
+    return Response(
+        json.dumps(data),
+        status_code=status,
+        media_type="application/json",
+        headers={"opc-request-id": request.state.request_id, **(headers or {})},
+    )
+
+
+def empty_response(request: Request, status: int = 204) -> Response:
+    from starlette.responses import Response
+
+    if not hasattr(request.state, "request_id"):
+        request.state.request_id = request_id(request)
+    return Response(status_code=status, headers={"opc-request-id": request.state.request_id})
+
+
+def oci_error_body(status: int, code: str, message: str) -> dict[str, Any]:
+    return {"code": code, "message": message}
+
+
+def scim_error_body(status: int, detail: str, message_id: str) -> dict[str, Any]:
+    return {
+        "schemas": [SCIM_ERROR, SCIM_ERROR_EXT],
+        "detail": detail,
+        "status": str(status),
+        SCIM_ERROR_EXT: {"messageId": message_id},
+    }
+
+
+def oauth_error_body(status: int, code: str, message: str) -> dict[str, Any]:
+    return {"error": code, "error_description": message}
+
+
+def error_body_for_path(path: str, status: int, code: str, message: str) -> dict[str, Any]:
+    """An error body in the wire format of the endpoint family that serves ``path``."""
+    if "/admin/v1/" in path and "/SigningCert/" not in path:
+        return scim_error_body(status, f"{code}: {message}", code)
+    if "/oauth2/v1/" in path:
+        return oauth_error_body(status, "temporarily_unavailable", message)
+    return oci_error_body(status, code, message)
+
+
+def error_response(request: Request, family: Family, exc: Exception) -> Response:
+    from oci_mcp_cli.sandbox.signatures import NotAuthenticated
+
+    if isinstance(exc, NotAuthenticated):
+        if family == "scim":
+            body = scim_error_body(401, f"NotAuthenticated: {exc.message}", "NotAuthenticated")
+        else:
+            body = oci_error_body(401, "NotAuthenticated", exc.message)
+        return json_response(request, body, 401)
+    if isinstance(exc, ScimError):
+        return json_response(
+            request, scim_error_body(exc.status, exc.detail, exc.message_id), exc.status
+        )
+    assert isinstance(exc, OciApiError)
+    return json_response(request, oci_error_body(exc.status, exc.code, exc.message), exc.status)
+
+
+def signed_endpoint(
+    ctx: SandboxContext,
+    handler: Handler,
+    family: Family = "oci",
+    *,
+    api_key_only: bool = False,
+) -> Callable[[Request], Any]:
+    """A Starlette endpoint: verify the OCI signature, call ``handler``, render errors."""
+    from oci_mcp_cli.sandbox.signatures import NotAuthenticated, authenticate
+
+    async def endpoint(request: Request) -> Response:
+        body = await request.body()
+        try:
+            principal = authenticate(request, body, ctx)
+            if api_key_only and principal.kind != "api_key":
+                raise NotAuthenticated("this API accepts only API-key signatures (sandbox rule)")
+            return handler(request, principal, body)
+        except (NotAuthenticated, OciApiError, ScimError) as exc:
+            return error_response(request, family, exc)
+
+    endpoint.__name__ = getattr(handler, "__name__", "endpoint")
+    return endpoint

@@ -1,0 +1,1 @@
+"""`oci-mcp new` (a starter server.py) and the `serve --app` loader."""

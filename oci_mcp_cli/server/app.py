@@ -1,0 +1,133 @@
+"""Build and run the FastMCP server: OAuth proxy, UPST signer cache, tools, /health, call logs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oci_mcp_cli.server.config import ServerSettings
+
+SERVER_NAME = "oci-mcp"
+MCP_PATH = "/mcp"
+
+
+def build_server(settings: ServerSettings, app: Any | None = None, *, tools: bool = True) -> Any:
+    """Attach auth, the signer cache, ``GET /health`` and call logging to ``app`` (or a new server).
+
+    ``app`` is a user's own FastMCP instance (``serve --app module:attr``); the built-in tools are
+    added when ``tools`` is true. Raises RemoteError when discovery cannot be fetched.
+    """
+    from fastmcp import FastMCP
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+
+    from oci_mcp_cli.server.auth import build_auth
+    from oci_mcp_cli.server.clients import Runtime, attach_runtime
+    from oci_mcp_cli.server.logs import tool_call_middleware
+    from oci_mcp_cli.server.signers import SignerCache, token_exchange_factory
+    from oci_mcp_cli.server.tools import register_tools
+
+    auth = build_auth(settings)
+    mcp = app if app is not None else FastMCP(SERVER_NAME, instructions=_INSTRUCTIONS)
+    mcp.auth = auth
+    cache = SignerCache(
+        token_exchange_factory(
+            settings.domain_url, settings.exchange_client_id, settings.exchange_client_secret
+        ),
+        max_size=settings.cache_size,
+    )
+    attach_runtime(mcp, Runtime(settings=settings, signers=cache))
+    mcp.add_middleware(tool_call_middleware())
+    if tools:
+        register_tools(mcp)
+
+    @mcp.custom_route("/health", methods=["GET"])
+    async def health(_: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "server": SERVER_NAME, "mcp_path": MCP_PATH})
+
+    return mcp
+
+
+def run_server(settings: ServerSettings, app: Any | None = None) -> None:
+    """Configure logging, build the server and serve HTTP at ``/mcp`` until interrupted."""
+    import uvicorn
+
+    from oci_mcp_cli.server.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.secrets)
+    mcp = build_server(settings, app)
+    http_app = mcp.http_app(path=MCP_PATH)
+    uvicorn.run(
+        http_app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=3,
+    )
+
+
+_INSTRUCTIONS = (
+    "Tools that read Oracle Cloud Infrastructure (OCI) as the signed-in user. Start with whoami; "
+    "use list_compartments to find compartment OCIDs for list_buckets."
+)
+
+
+class ServerThread:
+    """The server in a background thread of this process (demo and tests); ``stop()`` ends it.
+
+    Startup is confirmed by uvicorn's own ``started`` flag plus one ``GET /health``.
+    """
+
+    def __init__(self, settings: ServerSettings, app: Any | None = None) -> None:
+        import uvicorn
+
+        self.settings = settings
+        self.mcp = build_server(settings, app)
+        config = uvicorn.Config(
+            self.mcp.http_app(path=MCP_PATH),
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            log_level=settings.log_level.lower(),
+            timeout_graceful_shutdown=2,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread: Any = None
+
+    def start(self, timeout: float = 30) -> ServerThread:
+        import threading
+
+        from oci_mcp_cli.core.errors import RemoteError
+
+        self._thread = threading.Thread(target=self._server.run, name="oci-mcp-serve", daemon=True)
+        self._thread.start()
+        ready = _wait_until(lambda: self._server.started or not self._thread.is_alive(), timeout)
+        if not ready or not self._server.started:
+            raise RemoteError(
+                f"the MCP server did not start on {self.settings.host}:{self.settings.port}",
+                hint="is the port already in use?",
+            )
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _wait_until(predicate: Any, timeout: float) -> bool:
+    """Poll ``predicate`` every 20 ms until true or ``timeout`` seconds pass."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return bool(predicate())

@@ -1,0 +1,103 @@
+"""The OAuth proxy in front of the MCP endpoint: FastMCP's ``OIDCProxy`` for the identity domain.
+
+Why ``OIDCProxy`` and not ``OCIProvider``: OCIProvider cannot pass ``valid_scopes`` or
+``extra_authorize_params``, and OCI issues a refresh token only when ``offline_access`` is
+requested. ``extra_authorize_params={"scope": ...}`` is applied *after* the client's scopes
+(fastmcp ``OAuthProxy._build_upstream_authorize_url``), so every upstream authorize request carries
+``offline_access`` whatever the MCP client asked for. ``valid_scopes`` lets clients register those
+scopes; ``required_scopes=["openid"]`` is what the domain's access token must carry. Like
+OCIProvider we never send ``scope`` on the code exchange (the 4.x OAuthProxy default).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from oci_mcp_cli.core.errors import RemoteError
+from oci_mcp_cli.core.urls import discovery_url
+from oci_mcp_cli.server.config import ServerSettings
+
+REQUIRED_SCOPES = ["openid"]
+VALID_SCOPES = ["openid", "profile", "email", "offline_access"]
+UPSTREAM_SCOPE = " ".join(VALID_SCOPES)
+
+
+def signing_key_bytes(jwt_signing_key: str) -> bytes:
+    """The key FastMCP derives from a string ``jwt_signing_key`` (PBKDF2, done once here)."""
+    from fastmcp.server.auth.jwt_issuer import derive_jwt_key
+
+    return derive_jwt_key(low_entropy_material=jwt_signing_key, salt="fastmcp-jwt-signing-key")
+
+
+def encrypted_store(directory: Any, signing_key: bytes) -> Any:
+    """FastMCP's own default store (Fernet-encrypted FileTreeStore) at a chosen location.
+
+    The Fernet key is derived from the signing key exactly as FastMCP derives it for its default.
+    """
+    from cryptography.fernet import Fernet
+    from fastmcp.server.auth.jwt_issuer import derive_jwt_key
+    from key_value.aio.stores.filetree import (
+        FileTreeStore,
+        FileTreeV1CollectionSanitizationStrategy,
+        FileTreeV1KeySanitizationStrategy,
+    )
+    from key_value.aio.wrappers.encryption import FernetEncryptionWrapper
+
+    from oci_mcp_cli.core.files import ensure_private_dir
+
+    fernet_key = derive_jwt_key(
+        high_entropy_material=signing_key.decode(), salt="fastmcp-storage-encryption-key"
+    )
+    ensure_private_dir(directory)
+    store = FileTreeStore(
+        data_directory=directory,
+        key_sanitization_strategy=FileTreeV1KeySanitizationStrategy(directory),
+        collection_sanitization_strategy=FileTreeV1CollectionSanitizationStrategy(directory),
+    )
+    return FernetEncryptionWrapper(
+        key_value=store, fernet=Fernet(key=fernet_key), raise_on_decryption_error=False
+    )
+
+
+def build_auth(settings: ServerSettings) -> Any:
+    """The OIDCProxy; fetching the domain's discovery document fails fast with the cause."""
+    from fastmcp.server.auth.oidc_proxy import OIDCProxy
+
+    signing_key = signing_key_bytes(settings.jwt_signing_key)
+    storage = (
+        encrypted_store(settings.storage_dir, signing_key)
+        if settings.storage_dir
+        else None  # FastMCP's default: encrypted FileTreeStore under FASTMCP_HOME
+    )
+    url = discovery_url(settings.domain_url)
+    quiet = logging.getLogger("fastmcp.server.auth.oidc_proxy")
+    previous = quiet.disabled
+    quiet.disabled = True  # it logs a traceback on a failed fetch; we raise one clear error
+    try:
+        return OIDCProxy(
+            config_url=url,
+            client_id=settings.client_id,
+            client_secret=settings.client_secret,
+            base_url=settings.server_url,
+            redirect_path=settings.redirect_path,
+            required_scopes=REQUIRED_SCOPES,
+            valid_scopes=VALID_SCOPES,
+            extra_authorize_params={"scope": UPSTREAM_SCOPE},
+            jwt_signing_key=signing_key,
+            client_storage=storage,
+            require_authorization_consent=True,
+        )
+    except Exception as exc:  # httpx / pydantic / ValueError: all mean "discovery unusable"
+        raise RemoteError(
+            f"cannot load the identity domain's discovery document {url}: "
+            f"{exc.__class__.__name__}: {_first_line(exc)}",
+            hint="check IAM_DOMAIN in .env and that the domain (or `oci-mcp sandbox`) is reachable",
+        ) from None
+    finally:
+        quiet.disabled = previous
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else "no detail"

@@ -1,0 +1,1 @@
+npx -y @modelcontextprotocol/inspector --cli ${url} --transport http --method tools/list

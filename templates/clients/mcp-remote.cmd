@@ -1,0 +1,1 @@
+npx -y mcp-remote ${url}

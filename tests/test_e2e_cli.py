@@ -1,0 +1,157 @@
+"""The real CLI end to end: `oci-mcp serve --log-level DEBUG` and `oci-mcp test-client` as
+subprocesses against a provisioned sandbox; tokens and secrets must appear nowhere — not in tool
+results, not in test-client output, not in the server log captured at DEBUG."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from oci_mcp_cli.client.demo import free_port, provision
+from oci_mcp_cli.core.envfile import load_env
+from oci_mcp_cli.sandbox import Sandbox
+
+pytestmark = pytest.mark.e2e
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+
+
+@dataclass
+class Served:
+    sb: Sandbox
+    env_file: Path
+    url: str
+    log: Path
+    data_dir: Path
+
+    def secrets(self) -> list[str]:
+        env = load_env(self.env_file)
+        keys = ("IAM_CLIENT_SECRET", "IAM_TOKENEXCHANGE_CLIENT_SECRET", "MCP_JWT_SIGNING_KEY")
+        return [v for v in (env.get(k) for k in keys) if v]
+
+    def client(self, *args: str, password: bool = True) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "OCI_MCP_DATA_DIR": str(self.data_dir)}
+        if password:
+            env["OCI_MCP_PASSWORD"] = next(
+                u["password"] for u in self.sb.users if u["username"] == "alice"
+            )
+        else:
+            env.pop("OCI_MCP_PASSWORD", None)
+        return subprocess.run(
+            [sys.executable, "-m", "oci_mcp_cli", "test-client", "--url", self.url, *args],
+            capture_output=True, text=True, timeout=120, env=env,
+        )
+
+
+def _wait_healthy(base: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"serve exited with {proc.returncode}")
+        try:
+            if httpx.get(base + "/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)  # readiness poll interval
+    raise AssertionError("serve did not become healthy")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    tmp = tmp_path_factory.mktemp("cli")
+    with Sandbox(state_dir=tmp / "sandbox") as sb:
+        port = free_port()
+        env_file = tmp / ".env"
+        provision(sb, env_file, f"http://127.0.0.1:{port}")
+        log = tmp / "serve.log"
+        with log.open("wb") as sink:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "oci_mcp_cli", "serve", "--env-file", str(env_file),
+                 "--storage-dir", str(tmp / "oauth"), "--log-level", "DEBUG"],
+                stdout=sink, stderr=subprocess.STDOUT,
+            )
+            try:
+                _wait_healthy(f"http://127.0.0.1:{port}", proc)
+                yield Served(sb, env_file, f"http://127.0.0.1:{port}/mcp", log, tmp / "data")
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+
+
+def test_test_client_json_default_calls(served: Served) -> None:
+    result = served.client("--username", "alice", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert set(data) == {"tools", "calls"}
+    assert {"whoami", "list_regions", "get_namespace", "list_compartments", "list_buckets"} <= set(
+        data["tools"]
+    )
+    assert set(data["calls"]) == {"whoami", "get_namespace", "list_compartments"}
+    assert data["calls"]["whoami"]["user_name"] == "alice"
+    assert data["calls"]["get_namespace"] == {"namespace": "sandboxns"}
+
+
+def test_second_run_uses_the_encrypted_cache_and_relogin_needs_sign_in(served: Served) -> None:
+    assert served.client("--username", "alice", "--json").returncode == 0
+    served.sb.clear_requests()
+    cached = served.client("--username", "alice", "--call", "whoami", "--json", password=False)
+    assert cached.returncode == 0, cached.stderr
+    assert not [r for r in served.sb.requests() if r["path"].endswith("/authorize")]
+    # The cache is encrypted on disk: no token, no user name in any file; the key file is 0600.
+    for path in served.data_dir.rglob("*"):
+        if path.is_file():
+            text = path.read_text(errors="replace")
+            assert not JWT.search(text), path
+        if path.name == "key":
+            assert path.stat().st_mode & 0o777 == 0o600
+    relogin = served.client("--username", "alice", "--relogin", "--call", "whoami",
+                            password=False)
+    assert relogin.returncode == 2
+    assert "needs a password" in relogin.stderr and "Traceback" not in relogin.stderr
+
+
+def test_call_with_args_and_failures_exit_nonzero(served: Served) -> None:
+    comps = json.loads(
+        served.client("--username", "alice", "--call", "list_compartments", "--json").stdout
+    )["calls"]["list_compartments"]
+    eng = next(c["id"] for c in comps if c["name"] == "engineering")
+    ok = served.client("--username", "alice", "--call", "list_buckets",
+                       "--arg", f"compartment_id={eng}", "--json")
+    assert ok.returncode == 0, ok.stderr
+    names = {b["name"] for b in json.loads(ok.stdout)["calls"]["list_buckets"]}
+    assert names == {"eng-artifacts", "eng-logs"}
+    bad = served.client("--username", "alice", "--call", "list_buckets",
+                        "--arg", "compartment_id=bogus", "--json")
+    assert bad.returncode == 1
+    assert "invalid compartment_id" in json.loads(bad.stdout)["errors"]["list_buckets"]
+    usage = served.client("--username", "alice", "--arg", "novalue")
+    assert usage.returncode == 2
+
+
+def test_wrong_password_is_a_clear_usage_error(served: Served) -> None:
+    result = served.client("--username", "alice", "--password", "wrong", "--relogin")
+    assert result.returncode == 2
+    assert "wrong username or password" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_no_token_or_secret_in_output_or_debug_log(served: Served) -> None:
+    result = served.client("--username", "alice", "--relogin")  # table output, full sign-in
+    assert result.returncode == 0, result.stderr
+    log = served.log.read_text(errors="replace")
+    assert "tool call user=alice tool=whoami outcome=ok" in log
+    assert "DEBUG" in log  # really captured at DEBUG
+    for text in (result.stdout, result.stderr, log):
+        assert not JWT.search(text)
+        for secret in served.secrets():
+            assert secret not in text

@@ -1,0 +1,128 @@
+"""`oci-mcp new` → `oci-mcp serve --app server.py:mcp` → `oci-mcp test-client --call my_buckets`.
+
+Everything over real HTTP against the sandbox: the real CLI in subprocesses, the real server, the
+real OCI SDK inside the scaffolded tool (acting as the signed-in sandbox user through the UPST).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+READY_TIMEOUT_S = 60
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def oci_mcp(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "oci_mcp_cli", *args],
+        capture_output=True, text=True, env=env, timeout=180,
+    )
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[str]) -> None:
+    """Poll /health until it answers; fail with the server's output if the process exits."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"serve exited with {proc.returncode}: {proc.stderr.read()}")
+        try:
+            if httpx.get(url + "/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)  # readiness poll interval
+    raise AssertionError("serve did not answer /health in time")
+
+
+@pytest.fixture
+def served_starter(sandbox: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    env = {**os.environ, "FASTMCP_HOME": str(tmp_path / "fastmcp"),
+           "OCI_MCP_DATA_DIR": str(tmp_path / "data")}
+    server_url = f"http://127.0.0.1:{free_port()}"
+    env_file = tmp_path / ".env"
+    init = oci_mcp("init", "--config-file", sandbox.config_file, "--profile", sandbox.profile,
+                   "--server-url", server_url, "--env-file", str(env_file), "--yes", "--json",
+                   env=env)
+    assert init.returncode == 0, init.stderr
+
+    new = oci_mcp("new", str(tmp_path / "proj"), "--json", env=env)
+    assert new.returncode == 0, new.stderr
+    app_spec = json.loads(new.stdout)["app"]
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "oci_mcp_cli", "serve", "--env-file", str(env_file),
+         "--app", app_spec],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        wait_healthy(server_url, proc)
+        yield {"env": env, "env_file": env_file, "sandbox": sandbox}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def compartment_id(sandbox: Any, name: str) -> str:
+    from oci.identity import IdentityClient
+
+    from oci_mcp_cli.core.ociconfig import load_oci_auth, oci_client
+
+    auth = load_oci_auth(sandbox.config_file, sandbox.profile)
+    identity = oci_client(IdentityClient, auth)
+    found = identity.list_compartments(sandbox.tenancy_id, compartment_id_in_subtree=True).data
+    return next(c.id for c in found if c.name == name)
+
+
+def test_scaffolded_tool_runs_as_the_signed_in_user(served_starter: dict[str, Any]) -> None:
+    sandbox = served_starter["sandbox"]
+    alice = next(u for u in sandbox.users if u["username"] == "alice")
+    engineering = compartment_id(sandbox, "engineering")
+
+    result = oci_mcp(
+        "test-client", "--env-file", str(served_starter["env_file"]),
+        "--username", "alice", "--password", alice["password"],
+        "--call", "my_buckets", "--arg", f"compartment_id={engineering}", "--json",
+        env=served_starter["env"],
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert "my_buckets" in report["tools"]
+    assert report["calls"]["my_buckets"] == {
+        "namespace": "sandboxns",
+        "buckets": ["eng-artifacts", "eng-logs"],
+    }
+
+    # bob cannot see engineering: the tool runs with *his* identity, not the server's.
+    bob = next(u for u in sandbox.users if u["username"] == "bob")
+    denied = oci_mcp(
+        "test-client", "--env-file", str(served_starter["env_file"]),
+        "--username", "bob", "--password", bob["password"],
+        "--call", "my_buckets", "--arg", f"compartment_id={engineering}", "--json",
+        env=served_starter["env"],
+    )
+    assert denied.returncode != 0
+    error = json.loads(denied.stdout)["errors"]["my_buckets"]
+    assert "NotAuthorizedOrNotFound" in error and "opc-request-id" in error
+    assert "eng-artifacts" not in denied.stdout

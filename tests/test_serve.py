@@ -1,0 +1,186 @@
+"""`oci-mcp serve`: settings from .env, fail-fast discovery, /health without auth, /mcp behind OAuth.
+
+These run the real CLI (subprocess) and the real server against the sandbox's discovery document;
+no provisioning is needed because nothing here signs in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from oci_mcp_cli.core.envfile import save_env
+from oci_mcp_cli.core.errors import RemoteError, UserError
+from oci_mcp_cli.sandbox import Sandbox
+from oci_mcp_cli.server.app import ServerThread
+from oci_mcp_cli.server.config import load_settings
+
+SECRET = "serve-test-client-secret-0123456789"
+SIGNING = "serve-test-signing-key-0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def sb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    with Sandbox(state_dir=tmp_path_factory.mktemp("sandbox")) as sandbox:
+        yield sandbox
+
+
+def write_env(path: Path, domain_url: str, port: int) -> Path:
+    save_env(
+        path,
+        {
+            "IAM_DOMAIN": domain_url,
+            "IAM_CLIENT_ID": "not-provisioned",
+            "IAM_CLIENT_SECRET": SECRET,
+            "MCP_SERVER_URL": f"http://127.0.0.1:{port}",
+            "MCP_JWT_SIGNING_KEY": SIGNING,
+            "OCI_REGION": "us-ashburn-1",
+        },
+    )
+    return path
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "oci_mcp_cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=60,
+        env={**os.environ, "FASTMCP_HOME": str(cwd / "fastmcp-home")},
+    )
+
+
+def test_missing_env_file_is_exit_2_pointing_at_init(tmp_path: Path) -> None:
+    result = cli("serve", "--env-file", str(tmp_path / "nope.env"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr and "oci-mcp init" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_incomplete_env_names_every_missing_key(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    save_env(env, {"IAM_DOMAIN": "https://idcs-0123.identity.oraclecloud.com"})
+    result = cli("serve", "--env-file", str(env), cwd=tmp_path)
+    assert result.returncode == 2
+    for key in ("IAM_CLIENT_ID", "IAM_CLIENT_SECRET", "MCP_SERVER_URL", "MCP_JWT_SIGNING_KEY"):
+        assert key in result.stderr
+
+
+def test_bad_flags_are_exit_2(tmp_path: Path, sb: Sandbox) -> None:
+    env = write_env(tmp_path / ".env", sb.domains[0]["url"], free_port())
+    for flags, text in (
+        (["--log-level", "LOUD"], "--log-level"),
+        (["--cache-size", "0"], "--cache-size"),
+        (["--port", "70000"], "--port"),
+    ):
+        result = cli("serve", "--env-file", str(env), *flags, cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert text in result.stderr
+
+
+def test_unreachable_discovery_fails_fast_with_the_cause(tmp_path: Path) -> None:
+    dead = free_port()  # nothing listens here
+    env = write_env(tmp_path / ".env", f"http://127.0.0.1:{dead}/idcs-{'0' * 32}", free_port())
+    result = cli("serve", "--env-file", str(env), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "discovery document" in result.stderr and "ConnectError" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert SECRET not in result.stderr and SIGNING not in result.stderr
+
+
+def test_settings_come_from_env_and_flags_override(tmp_path: Path, sb: Sandbox) -> None:
+    env = write_env(tmp_path / ".env", sb.domains[0]["url"], 8123)
+    settings = load_settings(env)
+    assert (settings.host, settings.port, settings.redirect_path) == ("127.0.0.1", 8123, "/auth/callback")
+    assert settings.exchange_client_secret == SECRET  # falls back to the sign-in client
+    assert SECRET not in repr(settings)
+    settings = load_settings(env, host="0.0.0.0", port=9000, log_level="debug", cache_size=5)
+    assert (settings.host, settings.port, settings.log_level, settings.cache_size) == (
+        "0.0.0.0", 9000, "DEBUG", 5,
+    )
+    with pytest.raises(UserError):
+        load_settings(tmp_path / "missing.env")
+
+
+def test_health_is_public_and_mcp_requires_sign_in(tmp_path: Path, sb: Sandbox) -> None:
+    port = free_port()
+    settings = load_settings(
+        write_env(tmp_path / ".env", sb.domains[0]["url"], port), storage_dir=tmp_path / "oauth"
+    )
+    with ServerThread(settings):
+        base = f"http://127.0.0.1:{port}"
+        health = httpx.get(base + "/health", timeout=10)
+        assert health.status_code == 200 and health.json()["status"] == "ok"
+        assert SECRET not in health.text and SIGNING not in health.text
+        unauth = httpx.post(base + "/mcp", json={}, timeout=10)
+        assert unauth.status_code == 401
+        assert "resource_metadata" in unauth.headers["www-authenticate"]
+        meta = httpx.get(base + "/.well-known/oauth-authorization-server", timeout=10).json()
+        assert "offline_access" in meta["scopes_supported"]
+        # The encrypted store lives where --storage-dir says; files there hold no plaintext secret.
+        assert (tmp_path / "oauth").is_dir()
+
+
+def test_upstream_authorize_always_asks_for_offline_access(tmp_path: Path, sb: Sandbox) -> None:
+    """Register a client, start an authorization: the consent approval redirects upstream with
+    ``offline_access`` in ``scope`` even though the client asked only for ``openid``."""
+    import base64
+    import hashlib
+    import re
+    from urllib.parse import parse_qs, urlsplit
+
+    port = free_port()
+    settings = load_settings(
+        write_env(tmp_path / ".env", sb.domains[0]["url"], port), storage_dir=tmp_path / "oauth"
+    )
+    base = f"http://127.0.0.1:{port}"
+    redirect = "http://127.0.0.1:1/callback"
+    with ServerThread(settings), httpx.Client(base_url=base, timeout=10) as http:
+        client = http.post(
+            "/register",
+            json={"redirect_uris": [redirect], "token_endpoint_auth_method": "none",
+                  "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"]},
+        ).json()
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(b"v" * 50).digest()).rstrip(b"=")
+        consent = http.get("/authorize", params={
+            "response_type": "code", "client_id": client["client_id"], "redirect_uri": redirect,
+            "scope": "openid", "state": "s", "code_challenge": challenge.decode(),
+            "code_challenge_method": "S256", "resource": base + "/mcp",
+        }, follow_redirects=True)
+        fields = dict(re.findall(r'name="(txn_id|csrf_token)" value="([^"]+)"', consent.text))
+        approved = http.post("/consent", data={**fields, "action": "approve"})
+        assert approved.status_code in (302, 303)
+        upstream = urlsplit(approved.headers["location"])
+        query = parse_qs(upstream.query)
+        assert upstream.path.endswith("/oauth2/v1/authorize")
+        assert "offline_access" in query["scope"][0].split()
+        assert query["redirect_uri"] == [base + "/auth/callback"]
+
+
+def test_server_settings_secrets_never_in_repr(tmp_path: Path, sb: Sandbox) -> None:
+    settings = load_settings(write_env(tmp_path / ".env", sb.domains[0]["url"], 8000))
+    text = repr(dataclasses.replace(settings, exchange_client_secret="other-secret-value"))
+    assert "secret" not in text.lower()
+
+
+def test_build_server_error_is_remote_error(tmp_path: Path) -> None:
+    from oci_mcp_cli.server.app import build_server
+
+    env = write_env(tmp_path / ".env", f"http://127.0.0.1:{free_port()}/idcs-{'1' * 32}", 8000)
+    with pytest.raises(RemoteError, match="discovery"):
+        build_server(load_settings(env, storage_dir=tmp_path / "oauth"))
