@@ -118,7 +118,10 @@ class EnvFile:
     def validate(self) -> None:
         """Check the values that are present (URL forms, redirect path)."""
         problems: list[str] = []
-        for key, check in ((IAM_DOMAIN, normalize_domain_url), (MCP_SERVER_URL, normalize_server_url)):
+        for key, check in (
+            (IAM_DOMAIN, normalize_domain_url),
+            (MCP_SERVER_URL, normalize_server_url),
+        ):
             value = self.get(key)
             if value:
                 try:
@@ -208,7 +211,9 @@ def render_env(existing_text: str, updates: Mapping[str, str], remove: Iterable[
         if out and out[-1].strip():
             out.append("")
         if not existing_text.strip():
-            out.append("# Written by oci-mcp. Keep this file private (mode 0600); it holds secrets.")
+            out.append(
+                "# Written by oci-mcp. Keep this file private (mode 0600); it holds secrets."
+            )
         out.extend(f"{key}={_quote(value)}" for key, value in pending.items())
     return "\n".join(out) + "\n"
 
@@ -219,7 +224,7 @@ def save_env(
     *,
     remove: Iterable[str] = (),
 ) -> Path | None:
-    """Atomically write ``updates`` into ``path`` (0600), keeping unknown keys; back up the old file.
+    """Atomically write ``updates`` to ``path`` (0600), keeping unknown keys; back up the old file.
 
     Returns the backup path, or None when there was no previous file.
     """

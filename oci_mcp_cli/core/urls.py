@@ -26,7 +26,7 @@ def is_loopback_host(host: str | None) -> bool:
 
 
 def require_secure_url(url: str, *, what: str) -> str:
-    """Validate an http(s) URL: https anywhere, http only on a loopback host. Returns it unchanged."""
+    """Validate an http(s) URL: https anywhere, http only on loopback. Returns it unchanged."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UserError(
@@ -55,7 +55,10 @@ def normalize_domain_url(value: str) -> str:
     """
     raw = value.strip()
     if not raw:
-        raise UserError("the identity domain URL is empty", hint="pass --domain-url https://idcs-….identity.oraclecloud.com")
+        raise UserError(
+            "the identity domain URL is empty",
+            hint="pass --domain-url https://idcs-….identity.oraclecloud.com",
+        )
     if "://" not in raw:
         raw = "https://" + raw
     parts = urlsplit(raw)
