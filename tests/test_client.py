@@ -38,7 +38,10 @@ def test_sign_in_form_is_filled_with_hidden_fields_kept() -> None:
 
 def test_parse_args() -> None:
     assert parse_args(["region=us-ashburn-1", "n=3", "flag=true", "s=a=b"]) == {
-        "region": "us-ashburn-1", "n": 3, "flag": True, "s": "a=b",
+        "region": "us-ashburn-1",
+        "n": 3,
+        "flag": True,
+        "s": "a=b",
     }
     with pytest.raises(UserError):
         parse_args(["novalue"])
@@ -66,7 +69,8 @@ def test_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    options = ClientOptions(url=f"http://127.0.0.1:{port}/mcp", username="a", password="b",
-                            cache_root=tmp_path)
+    options = ClientOptions(
+        url=f"http://127.0.0.1:{port}/mcp", username="a", password="b", cache_root=tmp_path
+    )
     with pytest.raises(RemoteError, match="cannot connect to the MCP server"):
         anyio.run(run_session, options)

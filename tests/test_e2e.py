@@ -144,7 +144,9 @@ def test_calls_keep_working_across_token_refresh_without_sign_in(stack: Stack) -
             async with signed_in(stack, "bob", cache="short-ttl", relogin=True) as client:
                 first = await ok(client, "whoami")
                 signins = sum(1 for r in stack.sb.requests() if r["path"].endswith("/authorize"))
-                expires = time.mktime(time.strptime(first["token_expires_at"], "%Y-%m-%dT%H:%M:%SZ"))
+                expires = time.mktime(
+                    time.strptime(first["token_expires_at"], "%Y-%m-%dT%H:%M:%SZ")
+                )
                 # The upstream token must really expire: wait for the clock, not for a server.
                 await anyio.sleep(max(0.0, expires - time.mktime(time.gmtime()) + 1.5))
                 for _ in range(3):

@@ -48,7 +48,10 @@ class Served:
             env.pop("OCI_MCP_PASSWORD", None)
         return subprocess.run(
             [sys.executable, "-m", "oci_mcp_cli", "test-client", "--url", self.url, *args],
-            capture_output=True, text=True, timeout=120, env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
         )
 
 
@@ -76,9 +79,20 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         log = tmp / "serve.log"
         with log.open("wb") as sink:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "oci_mcp_cli", "serve", "--env-file", str(env_file),
-                 "--storage-dir", str(tmp / "oauth"), "--log-level", "DEBUG"],
-                stdout=sink, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "oci_mcp_cli",
+                    "serve",
+                    "--env-file",
+                    str(env_file),
+                    "--storage-dir",
+                    str(tmp / "oauth"),
+                    "--log-level",
+                    "DEBUG",
+                ],
+                stdout=sink,
+                stderr=subprocess.STDOUT,
             )
             try:
                 _wait_healthy(f"http://127.0.0.1:{port}", proc)
@@ -114,8 +128,7 @@ def test_second_run_uses_the_encrypted_cache_and_relogin_needs_sign_in(served: S
             assert not JWT.search(text), path
         if path.name == "key":
             assert path.stat().st_mode & 0o777 == 0o600
-    relogin = served.client("--username", "alice", "--relogin", "--call", "whoami",
-                            password=False)
+    relogin = served.client("--username", "alice", "--relogin", "--call", "whoami", password=False)
     assert relogin.returncode == 2
     assert "needs a password" in relogin.stderr and "Traceback" not in relogin.stderr
 
@@ -125,13 +138,15 @@ def test_call_with_args_and_failures_exit_nonzero(served: Served) -> None:
         served.client("--username", "alice", "--call", "list_compartments", "--json").stdout
     )["calls"]["list_compartments"]
     eng = next(c["id"] for c in comps if c["name"] == "engineering")
-    ok = served.client("--username", "alice", "--call", "list_buckets",
-                       "--arg", f"compartment_id={eng}", "--json")
+    ok = served.client(
+        "--username", "alice", "--call", "list_buckets", "--arg", f"compartment_id={eng}", "--json"
+    )
     assert ok.returncode == 0, ok.stderr
     names = {b["name"] for b in json.loads(ok.stdout)["calls"]["list_buckets"]}
     assert names == {"eng-artifacts", "eng-logs"}
-    bad = served.client("--username", "alice", "--call", "list_buckets",
-                        "--arg", "compartment_id=bogus", "--json")
+    bad = served.client(
+        "--username", "alice", "--call", "list_buckets", "--arg", "compartment_id=bogus", "--json"
+    )
     assert bad.returncode == 1
     assert "invalid compartment_id" in json.loads(bad.stdout)["errors"]["list_buckets"]
     usage = served.client("--username", "alice", "--arg", "novalue")

@@ -1,4 +1,4 @@
-"""`oci-mcp serve`: settings from .env, fail-fast discovery, /health without auth, /mcp behind OAuth.
+"""`oci-mcp serve`: .env settings, fail-fast discovery, public /health, /mcp behind OAuth.
 
 These run the real CLI (subprocess) and the real server against the sandbox's discovery document;
 no provisioning is needed because nothing here signs in.
@@ -106,12 +106,19 @@ def test_unreachable_discovery_fails_fast_with_the_cause(tmp_path: Path) -> None
 def test_settings_come_from_env_and_flags_override(tmp_path: Path, sb: Sandbox) -> None:
     env = write_env(tmp_path / ".env", sb.domains[0]["url"], 8123)
     settings = load_settings(env)
-    assert (settings.host, settings.port, settings.redirect_path) == ("127.0.0.1", 8123, "/auth/callback")
+    assert (settings.host, settings.port, settings.redirect_path) == (
+        "127.0.0.1",
+        8123,
+        "/auth/callback",
+    )
     assert settings.exchange_client_secret == SECRET  # falls back to the sign-in client
     assert SECRET not in repr(settings)
     settings = load_settings(env, host="0.0.0.0", port=9000, log_level="debug", cache_size=5)
     assert (settings.host, settings.port, settings.log_level, settings.cache_size) == (
-        "0.0.0.0", 9000, "DEBUG", 5,
+        "0.0.0.0",
+        9000,
+        "DEBUG",
+        5,
     )
     with pytest.raises(UserError):
         load_settings(tmp_path / "missing.env")
@@ -153,15 +160,28 @@ def test_upstream_authorize_always_asks_for_offline_access(tmp_path: Path, sb: S
     with ServerThread(settings), httpx.Client(base_url=base, timeout=10) as http:
         client = http.post(
             "/register",
-            json={"redirect_uris": [redirect], "token_endpoint_auth_method": "none",
-                  "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"]},
+            json={
+                "redirect_uris": [redirect],
+                "token_endpoint_auth_method": "none",
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+            },
         ).json()
         challenge = base64.urlsafe_b64encode(hashlib.sha256(b"v" * 50).digest()).rstrip(b"=")
-        consent = http.get("/authorize", params={
-            "response_type": "code", "client_id": client["client_id"], "redirect_uri": redirect,
-            "scope": "openid", "state": "s", "code_challenge": challenge.decode(),
-            "code_challenge_method": "S256", "resource": base + "/mcp",
-        }, follow_redirects=True)
+        consent = http.get(
+            "/authorize",
+            params={
+                "response_type": "code",
+                "client_id": client["client_id"],
+                "redirect_uri": redirect,
+                "scope": "openid",
+                "state": "s",
+                "code_challenge": challenge.decode(),
+                "code_challenge_method": "S256",
+                "resource": base + "/mcp",
+            },
+            follow_redirects=True,
+        )
         fields = dict(re.findall(r'name="(txn_id|csrf_token)" value="([^"]+)"', consent.text))
         approved = http.post("/consent", data={**fields, "action": "approve"})
         assert approved.status_code in (302, 303)
@@ -184,3 +204,17 @@ def test_build_server_error_is_remote_error(tmp_path: Path) -> None:
     env = write_env(tmp_path / ".env", f"http://127.0.0.1:{free_port()}/idcs-{'1' * 32}", 8000)
     with pytest.raises(RemoteError, match="discovery"):
         build_server(load_settings(env, storage_dir=tmp_path / "oauth"))
+
+
+def test_closed_jwks_is_reported_at_startup_and_server_still_serves(
+    tmp_path: Path, sb: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The sandbox starts with signingCertPublicAccess off (nothing provisioned here)."""
+    port = free_port()
+    settings = load_settings(
+        write_env(tmp_path / ".env", sb.domains[0]["url"], port), storage_dir=tmp_path / "oauth"
+    )
+    with caplog.at_level("ERROR", logger="oci_mcp.server"), ServerThread(settings):
+        assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=10).status_code == 200
+    message = " ".join(r.getMessage() for r in caplog.records)
+    assert "not publicly readable" in message and "oci-mcp init" in message

@@ -149,7 +149,7 @@ def _connect_error(url: str, exc: BaseException) -> OciMcpError:
         cause = cause.__cause__ or cause.__context__
     name = inner.__class__.__name__
     detail = redact(str(inner))[:300]
-    if "Connect" in name:
+    if "Connect" in name or "connection attempts failed" in detail:
         return RemoteError(
             f"cannot connect to the MCP server at {url} ({name})",
             hint="start it with `oci-mcp serve` (or check --url)",

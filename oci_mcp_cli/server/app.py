@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from oci_mcp_cli.server.config import ServerSettings
@@ -20,13 +21,16 @@ def build_server(settings: ServerSettings, app: Any | None = None, *, tools: boo
     from starlette.requests import Request
     from starlette.responses import JSONResponse
 
-    from oci_mcp_cli.server.auth import build_auth
+    from oci_mcp_cli.server.auth import build_auth, check_jwks
     from oci_mcp_cli.server.clients import Runtime, attach_runtime
     from oci_mcp_cli.server.logs import tool_call_middleware
     from oci_mcp_cli.server.signers import SignerCache, token_exchange_factory
     from oci_mcp_cli.server.tools import register_tools
 
     auth = build_auth(settings)
+    problem = check_jwks(settings)
+    if problem:
+        logging.getLogger("oci_mcp.server").error(problem)
     mcp = app if app is not None else FastMCP(SERVER_NAME, instructions=_INSTRUCTIONS)
     mcp.auth = auth
     cache = SignerCache(

@@ -15,7 +15,7 @@ import logging
 from typing import Any
 
 from oci_mcp_cli.core.errors import RemoteError
-from oci_mcp_cli.core.urls import discovery_url
+from oci_mcp_cli.core.urls import discovery_url, jwks_url
 from oci_mcp_cli.server.config import ServerSettings
 
 REQUIRED_SCOPES = ["openid"]
@@ -101,3 +101,27 @@ def build_auth(settings: ServerSettings) -> Any:
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else "no detail"
+
+
+def check_jwks(settings: ServerSettings) -> str | None:
+    """Why sign-ins cannot be verified (the JWKS is not anonymously readable), or None if fine.
+
+    Without public JWKS access every MCP call after sign-in is a bare ``401 invalid_token``; the
+    server logs this reason at startup instead so the cause is not hidden at DEBUG.
+    """
+    import httpx
+
+    url = jwks_url(settings.domain_url)
+    try:
+        response = httpx.get(url, timeout=10)
+    except httpx.HTTPError as exc:
+        return f"cannot fetch the identity domain's signing keys {url}: {exc.__class__.__name__}"
+    if response.status_code in (401, 403):
+        return (
+            f"the identity domain's signing keys ({url}) are not publicly readable (HTTP "
+            f"{response.status_code}): sign-ins will fail with 401 invalid_token — turn on "
+            "'Configure client access' (signingCertPublicAccess), e.g. re-run `oci-mcp init`"
+        )
+    if response.status_code != 200:
+        return f"the identity domain's signing keys {url} answered HTTP {response.status_code}"
+    return None
