@@ -105,3 +105,15 @@ def patch(client: Any, kind: str, resource_id: str, *ops: tuple[str, str, Any]) 
 
 def steps(payload: dict[str, Any]) -> dict[str, str]:
     return {s["name"]: s["action"] for s in payload["steps"]}
+
+
+ISSUER = "https://identity.oraclecloud.com/"
+
+
+def foreign_trust(env: Env, *, client: str = "other-exchange", login: str = "other-login") -> Any:
+    """A trust for the domain's issuer made by someone else (inactive, no JWKS URL, like the seed)."""
+    from oci_mcp_cli.provisioning.trust import DesiredTrust
+
+    body = DesiredTrust(ISSUER, "unused", client, login).body()
+    body.name, body.active, body.public_key_endpoint = "For Token Exchange", False, None
+    return env.client().create_identity_propagation_trust(identity_propagation_trust=body).data

@@ -46,14 +46,22 @@ def list_domains(auth: OciAuth) -> list[DomainInfo]:
             hint="pass --domain-url",
         )
     client = oci_client(oci.identity.IdentityClient, auth)
-    response = oci_call(
-        "IdentityClient.list_domains",
-        oci.pagination.list_call_get_all_results,
-        client.list_domains,
-        compartment_id=auth.tenancy_id,
-    )
+    items: list = []
+    page = None
+    while True:  # paged by hand: the SDK's pagination helper adds its own slow retry layer
+        kwargs = {"page": page} if page else {}
+        response = oci_call(
+            "IdentityClient.list_domains",
+            client.list_domains,
+            compartment_id=auth.tenancy_id,
+            **kwargs,
+        )
+        items.extend(response.data)
+        page = response.next_page
+        if not page:
+            break
     found = []
-    for item in response.data:
+    for item in items:
         if getattr(item, "lifecycle_state", "ACTIVE") not in (None, "ACTIVE"):
             continue
         found.append(

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from oci_mcp_cli.sandbox.wire import OciApiError, json_response, not_found, signed_endpoint
+from oci_mcp_cli.sandbox.wire import (
+    OciApiError,
+    json_response,
+    not_found,
+    oci_list_response,
+    signed_endpoint,
+)
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -106,7 +112,7 @@ class IdentityApi:
         for key, wanted in filters.items():
             if wanted:
                 domains = [d for d in domains if str(d[key]).lower() == wanted.lower()]
-        return json_response(request, domains)
+        return oci_list_response(request, domains)
 
     def get_domain(self, request: Request, principal: Principal, body: bytes) -> Response:
         domain_id = request.path_params["id"]
@@ -181,7 +187,7 @@ class IdentityApi:
                 and (visible is None or c.id in visible)
                 and (not name or c.name == name)
             ]
-            return json_response(request, [self.compartment_wire(c) for c in found])
+            return oci_list_response(request, [self.compartment_wire(c) for c in found])
 
     def get_compartment(self, request: Request, principal: Principal, body: bytes) -> Response:
         cid = request.path_params["id"]

@@ -8,7 +8,13 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
-from oci_mcp_cli.sandbox.wire import OciApiError, json_response, not_found, signed_endpoint
+from oci_mcp_cli.sandbox.wire import (
+    OciApiError,
+    json_response,
+    not_found,
+    oci_list_response,
+    signed_endpoint,
+)
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -40,7 +46,7 @@ def routes(ctx: SandboxContext) -> list[Route]:
             if not known or (visible is not None and compartment not in visible):
                 raise not_found(f"Compartment {compartment}")
             buckets = [b for b in state.buckets if b.compartment_id == compartment]
-            return json_response(
+            return oci_list_response(
                 request,
                 [
                     {

@@ -82,11 +82,32 @@ def signing_string(request: Request, headers: list[str]) -> str:
         if name == "(request-target)":
             lines.append(f"(request-target): {request.method.lower()} {raw_target(request)}")
             continue
-        value = request.headers.get(name)
-        if value is None:
+        values = request.headers.getlist(name)
+        if not values:
             raise NotAuthenticated(f"signed header {name!r} is missing from the request")
-        lines.append(f"{name}: {value}")
+        # draft-cavage §2.3: repeated header fields are joined with ", " in message order
+        lines.append(f"{name}: {', '.join(values)}")
     return "\n".join(lines)
+
+
+def _check_host(request: Request) -> None:
+    """The signed ``host`` must name the endpoint that serves the request.
+
+    OCI routes on ``host``; the sandbox routes on the socket (one port per domain), so without this
+    a request signed for one domain could be replayed on another domain's port.
+    """
+    from urllib.parse import urlsplit
+
+    server = request.scope.get("server") or (None, None)
+    host = request.headers.get("host", "")
+    try:
+        port = urlsplit(f"//{host}").port or 80
+    except ValueError:
+        port = None
+    if server[1] is not None and port != server[1]:
+        raise NotAuthenticated(
+            f"the signed host header {host!r} does not name this endpoint (port {server[1]})"
+        )
 
 
 def _load_public_pem(pem: str | bytes) -> RSAPublicKey:
@@ -200,6 +221,12 @@ def authenticate(request: Request, body: bytes, ctx: SandboxContext) -> Principa
         raise NotAuthenticated(
             f"the Signature does not cover required headers: {' '.join(missing)}"
         )
+    body_covered = "x-content-sha256" in signed
+    if body and not body_covered:
+        raise NotAuthenticated(
+            "the request has a body but the Signature does not cover x-content-sha256"
+        )
+    _check_host(request)
     text = signing_string(request, signed)
     with ctx.store.read() as state:
         principal, public_key = _resolve_key(params["keyId"], ctx, state)
@@ -209,7 +236,7 @@ def authenticate(request: Request, body: bytes, ctx: SandboxContext) -> Principa
     except (InvalidSignature, ValueError) as exc:
         raise NotAuthenticated("Failed to verify the HTTP(S) Signature") from exc
     _check_date(request.headers.get("date"), ctx.config.clock_skew_s)
-    if request.method.upper() in BODY_METHODS:
+    if request.method.upper() in BODY_METHODS or body_covered:
         _check_body(request, body)
     request.state.principal = principal
     return principal

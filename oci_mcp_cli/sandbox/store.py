@@ -3,22 +3,42 @@
 from __future__ import annotations
 
 import json
+import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from oci_mcp_cli.core.errors import UserError
 from oci_mcp_cli.core.files import ensure_private_dir, write_private
 from oci_mcp_cli.sandbox.models import SandboxState
 
 STATE_FILE = "state.json"
 
 
+def _private_state_dir(path: Path) -> Path:
+    """The state dir, 0700: created so, or tightened if it is empty or already a sandbox's.
+
+    A non-empty foreign directory that others can read is refused rather than re-permissioned
+    (``--state-dir .`` must not chmod someone's project directory).
+    """
+    ensure_private_dir(path)
+    if stat.S_IMODE(path.stat().st_mode) & 0o077:
+        if (path / STATE_FILE).exists() or not any(path.iterdir()):
+            path.chmod(0o700)
+        else:
+            raise UserError(
+                f"the sandbox state dir {path} is accessible to other users and holds other files",
+                hint="use a new or empty directory (it is created 0700), or chmod 700 it first",
+            )
+    return path
+
+
 class StateStore:
     """Owns one sandbox's state. ``read()``/``mutate()`` are thread-safe; mutations persist."""
 
     def __init__(self, state_dir: Path):
-        self.dir = ensure_private_dir(Path(state_dir))
+        self.dir = _private_state_dir(Path(state_dir))
         self._lock = threading.RLock()
         self._state: SandboxState | None = None
 

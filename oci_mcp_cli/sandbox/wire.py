@@ -6,6 +6,7 @@ request, runs the handler and renders errors in the family's wire format with ``
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Callable
@@ -75,6 +76,49 @@ def empty_response(request: Request, status: int = 204) -> Response:
     if not hasattr(request.state, "request_id"):
         request.state.request_id = request_id(request)
     return Response(status_code=status, headers={"opc-request-id": request.state.request_id})
+
+
+MAX_LIMIT = 1000
+
+
+def _page_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode().rstrip("=")
+
+
+def paginate(request: Request, items: list[Any]) -> tuple[list[Any], dict[str, str]]:
+    """OCI list paging: ``limit`` (1..1000) and an opaque ``page`` token; ``opc-next-page`` when
+    more items follow. Without ``limit`` everything comes back in one page (sandbox assumption)."""
+    raw_limit, page = request.query_params.get("limit"), request.query_params.get("page")
+    offset = 0
+    if page:
+        try:
+            kind, _, value = (
+                base64.urlsafe_b64decode(page + "=" * (-len(page) % 4)).decode().partition(":")
+            )
+            offset = int(value)
+        except ValueError:
+            kind = ""
+        if kind != "offset" or offset < 0 or _page_token(offset) != page:
+            raise OciApiError(400, "InvalidParameter", f"Invalid page token {page!r}")
+    if raw_limit is None:
+        return items[offset:], {}
+    try:
+        limit = int(raw_limit)
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= MAX_LIMIT:
+        raise OciApiError(
+            400, "InvalidParameter", f"limit must be an integer from 1 to {MAX_LIMIT}"
+        )
+    end = offset + limit
+    headers = {"opc-next-page": _page_token(end)} if end < len(items) else {}
+    return items[offset:end], headers
+
+
+def oci_list_response(request: Request, items: list[Any]) -> Response:
+    """A paged OCI list (JSON array) with ``opc-next-page`` when there is more."""
+    page, headers = paginate(request, items)
+    return json_response(request, page, headers=headers)
 
 
 def oci_error_body(status: int, code: str, message: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ for the resource's case-exact attributes. Multi-valued attributes match if any v
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Collection
 from typing import Any
@@ -14,7 +15,10 @@ from typing import Any
 from oci_mcp_cli.sandbox.wire import ScimError
 
 Predicate = Callable[[dict[str, Any]], bool]
-_TOKEN = re.compile(r'\s*(?:(?P<lp>\()|(?P<rp>\))|(?P<str>"(?:[^"\\]|\\.)*")|(?P<word>[^\s()"]+))')
+_TOKEN = re.compile(
+    r'\s*(?:(?P<lp>\()|(?P<rp>\))|(?P<lb>\[)|(?P<rb>\])|(?P<str>"(?:[^"\\]|\\.)*")'
+    r'|(?P<word>[^\s()\[\]"]+))'
+)
 _OPS = {"eq", "ne", "co", "sw", "ew", "pr", "gt", "ge", "lt", "le"}
 _MISSING = object()
 
@@ -55,8 +59,11 @@ def _tokens(text: str) -> list[tuple[str, str]]:
 
 
 def _literal(kind: str, raw: str) -> Any:
-    if kind == "str":
-        return re.sub(r"\\(.)", r"\1", raw[1:-1])
+    if kind == "str":  # RFC 7644: string values are JSON strings
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise invalid(f"bad string literal {raw}") from None
     lowered = raw.lower()
     if lowered in ("true", "false"):
         return lowered == "true"
@@ -141,6 +148,8 @@ class _Parser:
         if kind != "word":
             raise invalid(f"expected an attribute name, got {value!r}")
         path = value
+        if self.pos < len(self.tokens) and self.tokens[self.pos][0] == "lb":
+            return self.value_path(path)
         op = self.take()[1].lower()
         if op not in _OPS:
             raise invalid(f"unknown operator {op!r}")
@@ -152,6 +161,20 @@ class _Parser:
         expected = _literal(vkind, raw)
         exact = path.lower() in self.case_exact
         return lambda r: _compare(op, lookup(r, path), expected, exact)
+
+    def value_path(self, path: str) -> Predicate:
+        """``attr[filter]``: some value of the complex attribute ``attr`` matches ``filter``."""
+        self.take()
+        inner = self.expr()
+        if self.take()[0] != "rb":
+            raise invalid("missing ']'")
+
+        def matches(resource: dict[str, Any]) -> bool:
+            found = lookup(resource, path)
+            values = found if isinstance(found, list) else [found]
+            return any(isinstance(v, dict) and inner(v) for v in values)
+
+        return matches
 
 
 def parse_filter(text: str, case_exact: Collection[str] = ()) -> Predicate:

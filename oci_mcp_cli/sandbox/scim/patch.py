@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from oci_mcp_cli.sandbox.scim.filter import parse_filter
@@ -53,12 +53,43 @@ def _add(resource: dict[str, Any], attr: str, sub: str | None, value: Any) -> No
         resource[attr] = value
 
 
-def _apply_one(resource: dict[str, Any], op: dict[str, Any], canonical: Canonical) -> None:
+def _same(item: Any, wanted: Any) -> bool:
+    """A removal value matches an item equal to it, or a complex item holding all its sub-values."""
+    if isinstance(item, dict) and isinstance(wanted, dict):
+        return all(item.get(k) == v for k, v in wanted.items())
+    return item == wanted
+
+
+def _remove_values(resource: dict[str, Any], attr: str, value: Any) -> None:
+    """``remove`` with a ``value`` on a multi-valued attribute drops only those values."""
+    wanted = value if isinstance(value, list) else [value]
+    kept = [i for i in resource[attr] if not any(_same(i, w) for w in wanted)]
+    if kept:
+        resource[attr] = kept
+    else:  # an emptied multi-valued attribute becomes unassigned (RFC 7644 §3.5.2.2)
+        resource.pop(attr)
+
+
+def _check_writable(attr: str, read_only: Collection[str]) -> None:
+    if attr in read_only:
+        raise bad(
+            f"Attribute {attr} is read-only and cannot be modified.",
+            "error.common.validation.readOnlyAttribute",
+        )
+
+
+def _apply_one(
+    resource: dict[str, Any], op: dict[str, Any], canonical: Canonical, read_only: Collection[str]
+) -> None:
     name = str(get_ci(op, "op", "")).lower()
     if name not in ("add", "replace", "remove"):
         raise bad(f"Invalid PatchOp op {get_ci(op, 'op')!r}: use add, replace or remove")
     path, value = get_ci(op, "path"), get_ci(op, "value")
     if path is None:
+        if isinstance(value, dict):
+            for key in value:
+                if key != "schemas":
+                    _check_writable(canonical(key), read_only)
         if name == "remove":
             raise bad("A remove operation needs a path", "error.common.validation.noTarget")
         if not isinstance(value, dict):
@@ -74,6 +105,7 @@ def _apply_one(resource: dict[str, Any], op: dict[str, Any], canonical: Canonica
     if not match:
         raise bad(f"Invalid PatchOp path {path!r}")
     attr, flt, sub = canonical(match["attr"]), match["filter"], match["sub"]
+    _check_writable(attr, read_only)
     if sub and isinstance(resource.get(attr), dict):
         sub = next((k for k in resource[attr] if k.lower() == sub.lower()), sub)
     if flt:
@@ -94,6 +126,8 @@ def _apply_one(resource: dict[str, Any], op: dict[str, Any], canonical: Canonica
         if sub:
             if isinstance(resource.get(attr), dict):
                 resource[attr].pop(sub, None)
+        elif value is not None and isinstance(resource.get(attr), list):
+            _remove_values(resource, attr, value)
         else:
             resource.pop(attr, None)
     elif name == "replace":
@@ -105,8 +139,11 @@ def _apply_one(resource: dict[str, Any], op: dict[str, Any], canonical: Canonica
         _add(resource, attr, sub, value)
 
 
-def apply_patch(resource: dict[str, Any], body: Any, canonical: Canonical) -> dict[str, Any]:
-    """A patched copy of ``resource``; raises ScimError 400 for a malformed PatchOp."""
+def apply_patch(
+    resource: dict[str, Any], body: Any, canonical: Canonical, read_only: Collection[str] = ()
+) -> dict[str, Any]:
+    """A patched copy of ``resource``; raises ScimError 400 for a malformed PatchOp or an
+    operation on a ``read_only`` attribute (RFC 7644 §3.5.2: mutability)."""
     if not isinstance(body, dict):
         raise bad("The request body must be a PatchOp object")
     schemas = get_ci(body, "schemas")
@@ -125,5 +162,5 @@ def apply_patch(resource: dict[str, Any], body: Any, canonical: Canonical) -> di
     for op in operations:
         if not isinstance(op, dict):
             raise bad("Each PatchOp operation must be an object")
-        _apply_one(patched, op, canonical)
+        _apply_one(patched, op, canonical, read_only)
     return patched

@@ -93,6 +93,55 @@ def attribute_names(rt: ResourceType) -> dict[str, str]:
     return {name.lower(): name for name in names}
 
 
+@functools.cache
+def model_types(model: str) -> dict[str, str]:
+    """lowercase wire name -> SDK swagger type (``str``, ``list[str]``, ``AppScopes``, ...)."""
+    from oci.identity_domains import models
+
+    instance = getattr(models, model)()
+    return {
+        wire.lower(): instance.swagger_types[attr] for attr, wire in instance.attribute_map.items()
+    }
+
+
+def _type_ok(value: Any, kind: str) -> bool:
+    """Does a JSON value fit an SDK swagger type? (Unknown sub-attributes are not judged here.)"""
+    if value is None or kind == "object":
+        return True
+    if kind.startswith("list["):
+        return isinstance(value, list) and all(_type_ok(v, kind[5:-1]) for v in value)
+    if kind.startswith("dict("):
+        return isinstance(value, dict)
+    simple = {"str": str, "datetime": str, "date": str, "bool": bool}
+    if kind in simple:
+        return isinstance(value, simple[kind])
+    if kind in ("int", "float"):
+        return (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and (kind == "float" or isinstance(value, int))
+        )
+    if not isinstance(value, dict):
+        return False
+    types = model_types(kind)
+    return all(_type_ok(v, types[k.lower()]) for k, v in value.items() if k.lower() in types)
+
+
+def check_types(rt: ResourceType, resource: dict[str, Any]) -> None:
+    """400 for a writable attribute whose JSON type does not match the SDK model's schema."""
+    types = model_types(rt.model)
+    for attr, value in resource.items():
+        if attr in rt.read_only or attr.lower() not in types:
+            continue
+        if not _type_ok(value, types[attr.lower()]):
+            raise ScimError(
+                400,
+                f"Invalid value for {attr}: expected {types[attr.lower()]}, "
+                f"got {type(value).__name__}.",
+                INVALID,
+            )
+
+
 def canonical_for(rt: ResourceType):  # noqa: ANN201 - returns a Canonical callable
     def canonical(name: str) -> str:
         found = attribute_names(rt).get(name.lower())
@@ -214,6 +263,7 @@ def _check_uri(attr: str, uri: Any, any_scheme: bool) -> None:
 
 def validate_app(domain: Domain, app: dict[str, Any]) -> None:
     require(APP, app, ("schemas", "displayName", "basedOnTemplate.value"))
+    check_types(APP, app)
     template = app["basedOnTemplate"]["value"]
     if template not in APP_TEMPLATES:
         raise ScimError(400, f"Unknown app template {template!r}.", INVALID)
@@ -282,7 +332,9 @@ def put_app(domain: Domain, app_id: str, body: Any) -> dict[str, Any]:
 
 def patch_app(domain: Domain, app_id: str, body: Any) -> dict[str, Any]:
     current = get_resource(domain.apps, APP, app_id)
-    return _replace_app(domain, current, apply_patch(current, body, canonical_for(APP)))
+    return _replace_app(
+        domain, current, apply_patch(current, body, canonical_for(APP), APP.read_only)
+    )
 
 
 def delete_app(domain: Domain, app_id: str) -> None:
@@ -325,6 +377,7 @@ def change_app_status(domain: Domain, app_id: str, body: Any) -> dict[str, Any]:
 
 def validate_trust(domain: Domain, trust: dict[str, Any]) -> None:
     require(TRUST, trust, ("schemas", "name", "type", "issuer"))
+    check_types(TRUST, trust)
     check_enum(trust, "type", TRUST_TYPES)
     check_enum(trust, "subjectType", SUBJECT_TYPES)
     check_bool(trust, "active", "allowImpersonation")
@@ -371,7 +424,9 @@ def put_trust(domain: Domain, trust_id: str, body: Any) -> dict[str, Any]:
 
 def patch_trust(domain: Domain, trust_id: str, body: Any) -> dict[str, Any]:
     current = get_resource(domain.trusts, TRUST, trust_id)
-    return _replace_trust(domain, current, apply_patch(current, body, canonical_for(TRUST)))
+    return _replace_trust(
+        domain, current, apply_patch(current, body, canonical_for(TRUST), TRUST.read_only)
+    )
 
 
 def delete_trust(domain: Domain, trust_id: str) -> None:
@@ -393,6 +448,7 @@ def get_settings(domain: Domain, setting_id: str) -> dict[str, Any]:
 
 
 def _validate_settings(settings: dict[str, Any]) -> None:
+    check_types(SETTINGS, settings)
     check_enum(settings, "csrAccess", CSR_ACCESS)
     check_bool(settings, "signingCertPublicAccess")
 
@@ -411,7 +467,9 @@ def put_settings(domain: Domain, setting_id: str, body: Any) -> dict[str, Any]:
 
 def patch_settings(domain: Domain, setting_id: str, body: Any) -> dict[str, Any]:
     current = get_settings(domain, setting_id)
-    new = keep_read_only(SETTINGS, current, apply_patch(current, body, canonical_for(SETTINGS)))
+    new = keep_read_only(
+        SETTINGS, current, apply_patch(current, body, canonical_for(SETTINGS), SETTINGS.read_only)
+    )
     _validate_settings(new)
     touch(new)
     domain.settings = new
