@@ -111,7 +111,7 @@ ISSUER = "https://identity.oraclecloud.com/"
 
 
 def foreign_trust(env: Env, *, client: str = "other-exchange", login: str = "other-login") -> Any:
-    """A trust for the domain's issuer made by someone else (inactive, no JWKS URL, like the seed)."""
+    """A trust for the issuer made by someone else (inactive, no JWKS URL: the seed's form)."""
     from oci_mcp_cli.provisioning.trust import DesiredTrust
 
     body = DesiredTrust(ISSUER, "unused", client, login).body()

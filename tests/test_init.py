@@ -294,3 +294,33 @@ def test_real_subprocess_init(env: Env) -> None:
     assert steps(payload)["app"] == "created"
     assert env.env()["IAM_CLIENT_SECRET"] not in done.stdout + done.stderr
     assert file_mode(env.env_file) == 0o600
+
+
+def test_interactive_callbacks_pick_the_domain_and_can_decline_jwks(env: Env) -> None:
+    """The prompts' service side: the CLI passes questionary-backed callbacks on a terminal."""
+    from oci_mcp_cli.provisioning.init import InitOptions, plan_init
+    from oci_mcp_cli.provisioning.plan import Action
+
+    offered: list[str] = []
+
+    def choose(domains: list) -> object:
+        offered.extend(d.display_name for d in domains)
+        return next(d for d in domains if d.type == "SECONDARY")
+
+    options = InitOptions(
+        env_file=env.env_file, config_file=env.sb.config_file, profile=env.sb.profile
+    )
+    env.sb.clear_requests()
+    run = plan_init(options, choose_domain=choose, confirm_jwks=lambda: False)
+    assert offered == ["Default", "Secondary"]
+    assert run.domain.display_name == "Secondary"
+    assert run.plan.step("jwks").action == Action.SKIPPED
+    assert env.writes() == []
+
+
+def test_no_open_jwks_leaves_it_closed(env: Env) -> None:
+    result = env.cli(*INIT, "--no-open-jwks")
+    assert result.exit_code == 0, result.stderr
+    assert steps(json.loads(result.stdout))["jwks"] == "skipped"
+    assert not env.jwks_public()
+    assert "OCI_MCP_JWKS_OPENED" not in env.env()

@@ -421,3 +421,77 @@ def test_a_shared_non_sandbox_dir_is_refused_as_state_dir(tmp_path: Path) -> Non
     with pytest.raises(UserError, match="state dir"):
         Sandbox(state_dir=shared)
     assert stat.S_IMODE(shared.stat().st_mode) == 0o755  # left alone
+
+
+def test_oci_lists_honour_sort_and_filters(sb: Sandbox, ic: Any) -> None:
+    names = [
+        d.display_name
+        for d in ic.list_domains(sb.tenancy_id, sort_by="NAME", sort_order="DESC").data
+    ]
+    assert names == ["Secondary", "Default"]
+    assert [
+        d.display_name for d in ic.list_domains(sb.tenancy_id, license_type="premium").data
+    ] == ["Secondary"]
+    assert ic.list_domains(sb.tenancy_id, is_hidden_on_login=True).data == []
+    home = ic.list_domains(sb.tenancy_id).data[0].home_region_url
+    assert len(ic.list_domains(sb.tenancy_id, home_region_url=home).data) == 1
+    comps = ic.list_compartments(sb.tenancy_id, compartment_id_in_subtree=True, sort_by="NAME")
+    assert [c.name for c in comps.data] == sorted(c.name for c in comps.data)
+    assert len(comps.data) == 4
+    with pytest.raises(oci.exceptions.ServiceError) as info:
+        ic.base_client.call_api(
+            resource_path="/compartments",
+            method="GET",
+            query_params={"compartmentId": sb.tenancy_id, "sortBy": "SIZE"},
+            header_params={"accept": "application/json"},
+            response_type="list[Compartment]",
+        )
+    assert info.value.status == 400
+
+
+def test_date_in_the_future_beyond_skew_is_refused(sb: Sandbox, config: dict) -> None:
+    import email.utils
+
+    class FutureDate(oci.signer.Signer):
+        def __call__(self, request: Any, enforce_content_headers: bool = True) -> Any:
+            request.headers["date"] = email.utils.formatdate(time.time() + 600, usegmt=True)
+            return super().__call__(request, enforce_content_headers)
+
+    future = FutureDate(
+        config["tenancy"], config["user"], config["fingerprint"], config["key_file"]
+    )
+    client = oci.identity.IdentityClient(
+        config, service_endpoint=sb.url, signer=future, retry_strategy=NO_RETRY
+    )
+    with pytest.raises(oci.exceptions.ServiceError) as info:
+        client.list_regions()
+    assert info.value.status == 401
+    assert "date" in info.value.message
+
+
+def test_patch_value_filters_replace_and_remove_sub_attributes(dc: Any) -> None:
+    app = new_app(dc, allowedScopes=[{"fqs": "a"}, {"fqs": "b"}])
+    scopes = patch(
+        dc, app.id, {"op": "replace", "path": 'allowedScopes[fqs eq "a"]', "value": {"fqs": "z"}}
+    ).data.allowed_scopes
+    assert [s.fqs for s in scopes] == ["z", "b"]
+    scim_fails(
+        400,
+        lambda: patch(
+            dc,
+            app.id,
+            {"op": "replace", "path": 'allowedScopes[fqs eq "q"]', "value": {"fqs": "y"}},
+        ),
+        "allowedScopes",
+    )
+    app = new_app(
+        dc,
+        scopes=[
+            {"value": "read", "description": "r"},
+            {"value": "write", "description": "w"},
+        ],
+    )
+    scopes = patch(
+        dc, app.id, {"op": "remove", "path": 'scopes[value eq "read"].description'}
+    ).data.scopes
+    assert [(s.value, s.description) for s in scopes] == [("read", None), ("write", "w")]

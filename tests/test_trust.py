@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from provisioning_support import (  # noqa: F401
     ISSUER,
     Env,
@@ -104,17 +105,15 @@ def test_delete_removes_the_trust_we_created(env: Env) -> None:
     assert env.writes() == []
 
 
-def test_list_table(env: Env) -> None:
-    assert (
-        env.cli("trust", "list").stdout.strip() == "no identity propagation trusts in this domain"
-        or True
-    )  # no .env yet: the domain comes from --domain-url below
+def test_list_table(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "250")  # one table row per line
     result = env.cli("trust", "list", "--domain-url", env.domain_url)
     assert result.exit_code == 0, result.stderr
     assert "no identity propagation trusts" in result.stdout
-    foreign_trust(env)
+    other = foreign_trust(env)
     table = env.cli("trust", "list", "--domain-url", env.domain_url)
-    assert "For Token Exchange" in table.stdout and "other-exchange" in table.stdout
+    (row,) = [line for line in table.stdout.splitlines() if other.id in line]
+    assert "For Token Exchange" in row and "other-exchange" in row and ISSUER in row
 
 
 def test_create_without_env_says_run_init(env: Env) -> None:

@@ -137,7 +137,7 @@ def list_cmd(
         return
     table = Table(title="identity propagation trusts", title_justify="left")
     for column in ("id", "name", "issuer", "active", "client claim", "oauth clients", "ours"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # ids stay whole (copy-paste)
     for r in rows:
         table.add_row(
             r.id,

@@ -27,12 +27,12 @@ class TeardownOptions:
 class TeardownRun:
     options: TeardownOptions
     env: E.EnvFile
-    session: DomainSession
+    session: DomainSession | None  # None when .env recorded nothing to reverse
     plan: Plan
 
     def summary(self) -> dict[str, Any]:
         return {
-            "domain_url": self.session.domain_url,
+            "domain_url": self.session.domain_url if self.session else None,
             "env_file": str(self.options.env_file),
             "steps": [s.to_dict() for s in self.plan.steps],
         }
@@ -57,19 +57,20 @@ def _jwks_step(run: TeardownRun) -> Step:
     opened = run.env.get(E.OCI_MCP_JWKS_OPENED) == "true"
     if not opened:
         return Step("jwks", Action.SKIPPED, "oci-mcp did not turn on signingCertPublicAccess")
-    if not run.options.restore_settings:
+    if not run.options.restore_settings or run.session is None:
         return Step(
             "jwks",
             Action.SKIPPED,
             "left public (pass --restore-settings to turn signingCertPublicAccess off again)",
         )
-    if not settings.jwks_public(run.session):
+    session = run.session
+    if not settings.jwks_public(session):
         return Step("jwks", Action.UNCHANGED, "signingCertPublicAccess is already off")
     return Step(
         "jwks",
         Action.UPDATED,
         "domain-wide change: turn signingCertPublicAccess off (oci-mcp turned it on)",
-        apply=lambda: settings.set_jwks_public(run.session, False),
+        apply=lambda: settings.set_jwks_public(session, False),
     )
 
 
@@ -92,9 +93,20 @@ def _env_step(run: TeardownRun) -> Step:
     )
 
 
+def _nothing_recorded(options: TeardownOptions, env: E.EnvFile) -> TeardownRun:
+    """A .env without anything init recorded (already torn down): every step is skipped."""
+    run = TeardownRun(options, env, None, Plan("teardown"))
+    for name in ("trust", "exchange-app", "app", "jwks", "env"):
+        run.plan.add(Step(name, Action.SKIPPED, f"nothing recorded in {options.env_file}"))
+    return run
+
+
 def plan_teardown(options: TeardownOptions) -> TeardownRun:
     """Read what .env recorded and plan its removal. Reads only."""
     env = E.load_env(options.env_file)
+    recorded = (E.IAM_DOMAIN, E.OCI_MCP_APP_ID, E.OCI_MCP_EXCHANGE_APP_ID, E.OCI_MCP_TRUST_ID)
+    if env.exists and not options.domain_url and not any(env.get(k) for k in recorded):
+        return _nothing_recorded(options, env)
     session = session_from_env(
         env,
         config_file=options.config_file,

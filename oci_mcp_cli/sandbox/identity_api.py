@@ -14,6 +14,7 @@ from oci_mcp_cli.sandbox.wire import (
     not_found,
     oci_list_response,
     signed_endpoint,
+    sort_items,
 )
 
 if TYPE_CHECKING:
@@ -33,6 +34,11 @@ def _required(request: Request, name: str) -> str:
     if not value:
         raise OciApiError(400, "MissingParameter", f"Missing the required parameter {name}")
     return value
+
+
+def _wire_str(value: Any) -> str:
+    """A field as query params spell it (``true``/``false`` for booleans), lowercased."""
+    return str(value).lower()
 
 
 def _bool_param(request: Request, name: str) -> bool:
@@ -103,16 +109,19 @@ class IdentityApi:
                 if compartment != state.tenancy_id
                 else [self.domain_wire(state, d) for d in state.domains.values()]
             )
-        filters = {
-            "displayName": q.get("displayName"),
-            "type": q.get("type"),
-            "url": q.get("url"),
-            "lifecycleState": q.get("lifecycleState"),
-        }
-        for key, wanted in filters.items():
+        for key in (
+            "displayName",
+            "type",
+            "url",
+            "homeRegionUrl",
+            "licenseType",
+            "isHiddenOnLogin",
+            "lifecycleState",
+        ):
+            wanted = q.get(key)
             if wanted:
-                domains = [d for d in domains if str(d[key]).lower() == wanted.lower()]
-        return oci_list_response(request, domains)
+                domains = [d for d in domains if _wire_str(d[key]) == wanted.lower()]
+        return oci_list_response(request, sort_items(request, domains, "displayName"))
 
     def get_domain(self, request: Request, principal: Principal, body: bytes) -> Response:
         domain_id = request.path_params["id"]
@@ -170,6 +179,7 @@ class IdentityApi:
         if access not in ("ANY", "ACCESSIBLE"):
             raise OciApiError(400, "InvalidParameter", "accessLevel must be ANY or ACCESSIBLE")
         name = request.query_params.get("name")
+        lifecycle = request.query_params.get("lifecycleState")
         with self.ctx.store.read() as state:
             if subtree and parent != state.tenancy_id:
                 raise OciApiError(
@@ -187,7 +197,10 @@ class IdentityApi:
                 and (visible is None or c.id in visible)
                 and (not name or c.name == name)
             ]
-            return oci_list_response(request, [self.compartment_wire(c) for c in found])
+            wire = [self.compartment_wire(c) for c in found]
+            if lifecycle:
+                wire = [c for c in wire if c["lifecycleState"] == lifecycle]
+            return oci_list_response(request, sort_items(request, wire, "name"))
 
     def get_compartment(self, request: Request, principal: Principal, body: bytes) -> Response:
         cid = request.path_params["id"]

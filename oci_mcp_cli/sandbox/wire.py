@@ -115,6 +115,21 @@ def paginate(request: Request, items: list[Any]) -> tuple[list[Any], dict[str, s
     return items[offset:end], headers
 
 
+def sort_items(request: Request, items: list[dict[str, Any]], name_key: str) -> list[dict]:
+    """OCI ``sortBy=TIMECREATED|NAME`` / ``sortOrder=ASC|DESC`` (defaults: TIMECREATED newest
+    first, NAME ascending, as the IAM API documents); unsorted when ``sortBy`` is absent."""
+    sort_by, order = request.query_params.get("sortBy"), request.query_params.get("sortOrder")
+    if order is not None and order not in ("ASC", "DESC"):
+        raise OciApiError(400, "InvalidParameter", "sortOrder must be ASC or DESC")
+    if sort_by is None:
+        return items
+    keys = {"TIMECREATED": "timeCreated", "NAME": name_key}
+    if sort_by not in keys:
+        raise OciApiError(400, "InvalidParameter", "sortBy must be TIMECREATED or NAME")
+    descending = order == "DESC" if order else sort_by == "TIMECREATED"
+    return sorted(items, key=lambda i: str(i.get(keys[sort_by]) or ""), reverse=descending)
+
+
 def oci_list_response(request: Request, items: list[Any]) -> Response:
     """A paged OCI list (JSON array) with ``opc-next-page`` when there is more."""
     page, headers = paginate(request, items)

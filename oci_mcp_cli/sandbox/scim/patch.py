@@ -112,15 +112,28 @@ def _apply_one(
         items = resource.get(attr)
         if not isinstance(items, list):
             raise bad(f"{attr} is not multi-valued", "error.common.validation.noTarget")
-        keep = parse_filter(flt)
-        if name == "remove":
-            resource[attr] = [i for i in items if not (isinstance(i, dict) and keep(i))]
-        elif name == "replace" and sub:
-            for item in items:
-                if isinstance(item, dict) and keep(item):
-                    item[sub] = value
-        else:
-            raise bad(f"{name} with a value filter is not supported by the sandbox")
+        selected = parse_filter(flt)
+        hits = [i for i, item in enumerate(items) if isinstance(item, dict) and selected(item)]
+        if name == "remove" and not sub:
+            resource[attr] = [item for i, item in enumerate(items) if i not in hits]
+            if not resource[attr]:
+                resource.pop(attr)
+            return
+        if not hits:  # RFC 7644 §3.5.2.3: a replace/add whose filter matches nothing
+            raise bad(f"No value of {attr} matches [{flt}]", "error.common.validation.noTarget")
+        for i in hits:
+            if sub:
+                sub_key = next((k for k in items[i] if k.lower() == sub.lower()), sub)
+                if name == "remove":
+                    items[i].pop(sub_key, None)
+                else:
+                    items[i][sub_key] = value
+            elif name == "replace":
+                if not isinstance(value, dict):
+                    raise bad(f"replace of {attr}[{flt}] needs an object value")
+                items[i] = value
+            else:
+                raise bad(f"add to {attr}[{flt}] needs a sub-attribute path")
         return
     if name == "remove":
         if sub:
