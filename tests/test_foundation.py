@@ -23,7 +23,8 @@ def test_help_does_not_import_heavy_dependencies() -> None:
         "from typer.testing import CliRunner\n"
         "from oci_mcp_cli.cli.app import app\n"
         "result = CliRunner().invoke(app, ['--help'])\n"
-        "heavy = [m for m in ('oci', 'fastmcp', 'mcp', 'uvicorn', 'cryptography') if m in sys.modules]\n"
+        "heavy = [m for m in ('oci', 'fastmcp', 'mcp', 'uvicorn', 'cryptography')\n"
+        "         if m in sys.modules]\n"
         "print(json.dumps({'code': result.exit_code, 'heavy': heavy, 'out': result.output}))\n"
     )
     data = json.loads(run_py(code).stdout)

@@ -75,8 +75,11 @@ def load_oci_auth(
                 hint="run this inside an OCI compute instance with a dynamic group policy, "
                 "or use --config-file/--profile",
             ) from exc
-        return OciAuth(config={"region": signer.region, "tenancy": signer.tenancy_id}, signer=signer,
-                       mode="instance_principal")
+        return OciAuth(
+            config={"region": signer.region, "tenancy": signer.tenancy_id},
+            signer=signer,
+            mode="instance_principal",
+        )
     if auth == "resource_principal":
         try:
             signer = oci.auth.signers.get_resource_principals_signer()
@@ -85,8 +88,11 @@ def load_oci_auth(
                 f"resource principal authentication failed: {exc}",
                 hint="run this inside an OCI function/job with OCI_RESOURCE_PRINCIPAL_* set",
             ) from exc
-        return OciAuth(config={"region": signer.region, "tenancy": signer.tenancy_id}, signer=signer,
-                       mode="resource_principal")
+        return OciAuth(
+            config={"region": signer.region, "tenancy": signer.tenancy_id},
+            signer=signer,
+            mode="resource_principal",
+        )
 
     file, prof = resolve_config_location(config_file, profile)
     if not Path(file).exists():
@@ -118,8 +124,14 @@ def load_oci_auth(
         mode = "security_token"
     else:
         _check_key_file(config, file, prof)
-    return OciAuth(config=config, signer=signer, service_endpoint=endpoint, config_file=file,
-                   profile=prof, mode=mode)
+    return OciAuth(
+        config=config,
+        signer=signer,
+        service_endpoint=endpoint,
+        config_file=file,
+        profile=prof,
+        mode=mode,
+    )
 
 
 def _check_key_file(config: dict[str, Any], file: str, prof: str) -> None:
@@ -142,7 +154,7 @@ def _check_key_file(config: dict[str, Any], file: str, prof: str) -> None:
     except Exception as exc:
         raise UserError(
             f"key_file {key_file} of profile [{prof}] is not a usable private key: {exc}",
-            hint="point key_file at the PEM private key of the API key (and set pass_phrase if it has one)",
+            hint="point key_file at the API key's PEM private key (set pass_phrase if it has one)",
         ) from exc
 
 
@@ -223,7 +235,7 @@ def identity_domains_client(auth: OciAuth, domain_url: str) -> Any:
 
 
 def service_error_detail(exc: Any) -> str:
-    """The most useful text of an ``oci.exceptions.ServiceError``: SCIM ``detail`` or OCI message."""
+    """The useful text of an ``oci.exceptions.ServiceError``: SCIM ``detail`` or OCI message."""
     data = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
     return str(data.get("detail") or getattr(exc, "message", None) or data.get("message") or exc)
 
