@@ -41,16 +41,20 @@ def admin_domains_client(sb: Any, url: str) -> Any:
 
 def create_app(idc: Any, display_name: str, *, redirect_uris: list[str], grants: list[str],
                all_url_schemes: bool = False, active: bool = True,
-               allowed_operations: list[str] | None = None) -> Any:
-    """A confidential OAuth client app; returns the SDK App (``.name`` = client id)."""
+               allowed_operations: list[str] | None = None,
+               client_type: str = "confidential") -> Any:
+    """An OAuth client app (confidential unless ``client_type``); returns the SDK App
+    (``.name`` = client id)."""
     from oci.identity_domains.models import App, AppBasedOnTemplate
 
+    public = client_type == "public"
+    template = "CustomBrowserMobileTemplateId" if public else "CustomWebAppTemplateId"
     app = App(
         schemas=[APP_SCHEMA],
         display_name=display_name,
-        based_on_template=AppBasedOnTemplate(value="CustomWebAppTemplateId"),
+        based_on_template=AppBasedOnTemplate(value=template),
         is_o_auth_client=True,
-        client_type="confidential",
+        client_type=client_type,
         allowed_grants=grants,
         redirect_uris=redirect_uris,
         all_url_schemes_allowed=all_url_schemes,

@@ -171,3 +171,13 @@ def test_templates_load_from_an_installed_wheel(tmp_path: Path) -> None:
     assert data["starter"] is True
     for client, text in data["out"].items():
         assert "https://x/mcp" in text, client
+
+
+def test_restart_hint_only_when_the_file_changed(tmp_path: Path) -> None:
+    target = tmp_path / "mcp.json"
+    args = ["client-config", "--for", "cursor", "--url", URL, "--write", "--path", str(target)]
+    code, _, err = cli(*args)
+    assert code == 0 and "restart Cursor" in err, err
+    code, out, err = cli(*args)
+    assert code == 0 and "unchanged" in out
+    assert "restart" not in err, err

@@ -46,3 +46,49 @@ def test_demo_json_proves_each_user_sees_their_own(tmp_path: Path) -> None:
     assert not re.search(r"eyJ[\w-]{4,}\.[\w-]{4,}\.", result.stdout + result.stderr)
     assert not (tmp_path / ".env").exists()  # nothing written to the working directory
     assert set(Path(os.environ.get("TMPDIR", "/tmp")).glob("oci-mcp-demo-*")) == before
+
+
+def test_demo_keep_serves_until_ctrl_c_then_cleans_up(tmp_path: Path) -> None:
+    """`demo --keep`: prints how to connect, keeps serving, and on SIGINT stops, removes its
+    temporary directory (TMPDIR points at tmp_path so we can see it) and exits 0."""
+    import signal
+
+    import httpx
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "oci_mcp_cli", "demo", "--keep"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
+    try:
+        lines: list[str] = []
+        assert proc.stderr is not None
+        for line in proc.stderr:  # readiness: the connection instructions are printed
+            lines.append(line)
+            if line.strip().startswith(".env"):
+                break
+        text = "".join(lines)
+        assert "Ctrl-C" in text, text
+        url = re.search(r"MCP endpoint\s*: (\S+)", text)
+        assert url, text
+        assert re.search(r"sign in as\s*: alice / \S+, bob / \S+", text)
+        assert "oci-mcp client-config --for" in text and url.group(1).removesuffix("/mcp") in text
+        assert len(list(tmp_path.glob("oci-mcp-demo-*"))) == 1  # state kept while serving
+        base = url.group(1).removesuffix("/mcp")
+        assert httpx.get(base + "/health", timeout=10).status_code == 200
+        assert httpx.post(url.group(1), json={}, timeout=10).status_code == 401
+        proc.send_signal(signal.SIGINT)
+        stdout, rest = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, rest
+    assert "alice" in stdout and "bob" in stdout  # the side-by-side table
+    assert "Traceback" not in rest
+    assert list(tmp_path.glob("oci-mcp-demo-*")) == []
+    with pytest.raises(httpx.TransportError):
+        httpx.get(base + "/health", timeout=5)

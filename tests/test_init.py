@@ -324,3 +324,16 @@ def test_no_open_jwks_leaves_it_closed(env: Env) -> None:
     assert steps(json.loads(result.stdout))["jwks"] == "skipped"
     assert not env.jwks_public()
     assert "OCI_MCP_JWKS_OPENED" not in env.env()
+
+
+def test_plan_says_why_and_a_rerun_says_nothing_to_change(env: Env) -> None:
+    plan = json.loads(env.cli("init", "--dry-run", "--json").stdout)
+    reasons = {s["name"]: s["reason"] for s in plan["steps"]}
+    assert "users sign in to the MCP server through it" in reasons["app"]
+    assert "as the signed-in user" in reasons["trust"]
+    assert "`oci-mcp serve`" in reasons["env"]
+    assert env.cli(*INIT).exit_code == 0
+    again = env.cli("init", "--yes")
+    assert again.exit_code == 0, again.stderr
+    assert "nothing to change" in again.stdout
+    assert "— result" not in again.stdout  # no second, identical table

@@ -85,8 +85,9 @@ def test_unreachable_endpoint(env: Env, tmp_path: Path) -> None:
 
 
 def test_unreachable_domain_url(env: Env) -> None:
-    result = env.cli("init", "--yes", "--domain-url", f"http://127.0.0.1:{free_port()}")
-    assert_clean_failure(result, 2, "cannot reach")
+    url = f"http://127.0.0.1:{free_port()}"
+    result = env.cli("init", "--yes", "--domain-url", url)
+    assert_clean_failure(result, 2, "cannot reach", f"on {url} failed")  # names the mistyped URL
 
 
 @pytest.mark.parametrize(

@@ -351,11 +351,12 @@ def test_refresh_tokens_need_offline_access_and_rotate(env: Env) -> None:
     second = refreshed.json()
     assert claims(second["access_token"])["sub"] == "alice"
     assert second["refresh_token"] != first
-    reused = client.token({"grant_type": "refresh_token", "refresh_token": first})
-    assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"
     wider = client.token({"grant_type": "refresh_token", "refresh_token": second["refresh_token"],
                           "scope": "openid offline_access email"})
     assert wider.json()["error"] == "invalid_scope"
+    # Reusing the rotated-out token is refused (and revokes the family: see the security tests).
+    reused = client.token({"grant_type": "refresh_token", "refresh_token": first})
+    assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"
 
 
 def test_no_refresh_token_without_offline_access_or_the_grant(env: Env) -> None:

@@ -39,14 +39,14 @@ def sb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
         yield sandbox
 
 
-def write_env(path: Path, domain_url: str, port: int) -> Path:
+def write_env(path: Path, domain_url: str, port: int, server_url: str | None = None) -> Path:
     save_env(
         path,
         {
             "IAM_DOMAIN": domain_url,
             "IAM_CLIENT_ID": "not-provisioned",
             "IAM_CLIENT_SECRET": SECRET,
-            "MCP_SERVER_URL": f"http://127.0.0.1:{port}",
+            "MCP_SERVER_URL": server_url or f"http://127.0.0.1:{port}",
             "MCP_JWT_SIGNING_KEY": SIGNING,
             "OCI_REGION": "us-ashburn-1",
         },
@@ -99,6 +99,7 @@ def test_unreachable_discovery_fails_fast_with_the_cause(tmp_path: Path) -> None
     result = cli("serve", "--env-file", str(env), cwd=tmp_path)
     assert result.returncode == 1
     assert "discovery document" in result.stderr and "ConnectError" in result.stderr
+    assert "starting" not in result.stderr  # a failed start never claims it was starting
     assert "Traceback" not in result.stderr
     assert SECRET not in result.stderr and SIGNING not in result.stderr
 
@@ -113,9 +114,9 @@ def test_settings_come_from_env_and_flags_override(tmp_path: Path, sb: Sandbox) 
     )
     assert settings.exchange_client_secret == SECRET  # falls back to the sign-in client
     assert SECRET not in repr(settings)
-    settings = load_settings(env, host="0.0.0.0", port=9000, log_level="debug", cache_size=5)
+    settings = load_settings(env, host="127.0.0.2", port=9000, log_level="debug", cache_size=5)
     assert (settings.host, settings.port, settings.log_level, settings.cache_size) == (
-        "0.0.0.0",
+        "127.0.0.2",
         9000,
         "DEBUG",
         5,
@@ -218,3 +219,24 @@ def test_closed_jwks_is_reported_at_startup_and_server_still_serves(
         assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=10).status_code == 200
     message = " ".join(r.getMessage() for r in caplog.records)
     assert "not publicly readable" in message and "oci-mcp init" in message
+
+
+
+def test_plain_http_is_never_served_beyond_loopback(tmp_path: Path) -> None:
+    """http MCP_SERVER_URL + a non-loopback bind is refused (exit 2); behind a TLS proxy
+    (https MCP_SERVER_URL) binding every interface is fine, and is the default."""
+    domain = f"http://127.0.0.1:{free_port()}/idcs-{'2' * 32}"
+    env = write_env(tmp_path / ".env", domain, free_port())
+    result = cli("serve", "--env-file", str(env), "--host", "0.0.0.0", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "plain-http" in result.stderr and "https" in result.stderr
+    assert "Traceback" not in result.stderr and "starting" not in result.stderr
+    with pytest.raises(UserError, match="plain-http"):
+        load_settings(env, host="192.0.2.10")
+    behind_tls = write_env(tmp_path / "tls.env", domain, 0, "https://mcp.example.com")
+    assert load_settings(behind_tls).host == "0.0.0.0"
+    assert load_settings(behind_tls, host="0.0.0.0", port=8080).port == 8080
+    # http on a non-loopback host is refused outright, whatever the bind address.
+    remote_http = write_env(tmp_path / "http.env", domain, 0, "http://mcp.example.com")
+    with pytest.raises(UserError, match="non-loopback"):
+        load_settings(remote_http, host="127.0.0.1")

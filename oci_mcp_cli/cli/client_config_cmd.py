@@ -45,7 +45,8 @@ def register(app: typer.Typer) -> None:
             out.print(f"{spec.title}: {result.action} server {name!r} in {result.path}")
             if result.backup:
                 out.print(f"backup: {result.backup}")
-            err.print(f"restart {spec.title} to pick up the change")
+            if result.action != "unchanged":
+                err.print(f"restart {spec.title} to pick up the change")
             return
         snippet = run(clientconfig.render_snippet, spec, name=name, url=mcp)
         if as_json:

@@ -37,15 +37,18 @@ def _wait_for_interrupt(result: Any) -> None:
     import threading
 
     user, password = next(iter(result.passwords.items()))
+    base = result.mcp_url.removesuffix("/mcp")
     err.print(
         "\n[bold]sandbox and server are running[/] (Ctrl-C stops and cleans up)\n"
-        f"  MCP endpoint : {result.mcp_url}\n"
-        f"  sandbox      : {result.sandbox_url}\n"
-        f"  sign in as   : " + ", ".join(f"{u} / {p}" for u, p in result.passwords.items()) + "\n"
-        f"  test client  : oci-mcp test-client --url {result.mcp_url} --username {user} "
+        f"  MCP endpoint  : {result.mcp_url}\n"
+        f"  sandbox       : {result.sandbox_url}\n"
+        "  sign in as    : " + ", ".join(f"{u} / {p}" for u, p in result.passwords.items()) + "\n"
+        f"  test client   : oci-mcp test-client --url {result.mcp_url} --username {user} "
         f"--password {password}\n"
-        f"  any MCP client: add a streamable-HTTP server with URL {result.mcp_url} "
-        f"(e.g. `npx mcp-remote {result.mcp_url}`) and sign in in the browser"
+        f"  MCP client    : oci-mcp client-config --for claude-code --url {base} "
+        "(or claude-desktop, vscode, cursor, mcp-remote, inspector); it opens the sandbox's "
+        "sign-in page in your browser — use a user above\n"
+        f"  .env          : {result.env_file}"
     )
     try:
         threading.Event().wait()

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
+from oci_mcp_cli.cli.flags import AdminFlags, JsonOpt, with_flags
 from oci_mcp_cli.cli.output import emit_json, err, out, run
 
 _RESULT = {True: "[green]pass[/]", False: "[bold red]FAIL[/]", None: "[yellow]skipped[/]"}
@@ -15,18 +14,12 @@ def register(app: typer.Typer) -> None:
     """Attach the command to the root app."""
 
     @app.command("doctor")
-    def command(
-        env_file: Path = typer.Option(Path(".env"), "--env-file", help="The .env to check."),
-        config_file: str = typer.Option(
-            None, "--config-file", help="OCI config file with admin credentials."
-        ),
-        profile: str = typer.Option(None, "--profile", help="Profile in the OCI config file."),
-        auth: str = typer.Option(
-            "config", "--auth", help="config | instance_principal | resource_principal"
-        ),
-        as_json: bool = typer.Option(False, "--json", help='Print {"checks": [...]} as JSON.'),
-    ) -> None:
-        """Check .env, discovery, JWKS, app, client secret, trust and server; exit 0 if all pass."""
+    @with_flags
+    def command(admin: AdminFlags, as_json: JsonOpt = False) -> None:
+        """Check .env, discovery, JWKS, app, client secret, trust and server; exit 0 if all pass.
+
+        A skipped check (no admin credentials, no server running) is not a pass: exit 1.
+        """
         from rich.table import Table
 
         from oci_mcp_cli.doctor.runner import all_passed, run_doctor
@@ -34,10 +27,10 @@ def register(app: typer.Typer) -> None:
         with err.status("checking…") as status:
             results = run(
                 run_doctor,
-                env_file,
-                config_file=config_file,
-                profile=profile,
-                auth=auth,
+                admin.env_file,
+                config_file=admin.config_file,
+                profile=admin.profile,
+                auth=admin.auth,
                 on_check=lambda name: status.update(f"checking {name}…"),
             )
         if as_json:
@@ -47,12 +40,7 @@ def register(app: typer.Typer) -> None:
             for column in ("check", "result", "detail", "fix"):
                 table.add_column(column, overflow="fold")
             for r in results:
-                table.add_row(
-                    r.name,
-                    _RESULT[r.ok],
-                    r.detail,
-                    r.fix or "",
-                )
+                table.add_row(r.name, _RESULT[r.ok], r.detail, r.fix or "")
             out.print(table)
         if not all_passed(results):
             raise typer.Exit(1)

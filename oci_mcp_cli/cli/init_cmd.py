@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from oci_mcp_cli.cli.output import cli_errors, emit_json, err, is_interactive
-from oci_mcp_cli.cli.plan_view import (
-    AuthOpt,
-    ConfigFileOpt,
-    DomainUrlOpt,
-    DryRunOpt,
-    EnvFileOpt,
-    JsonOpt,
-    ProfileOpt,
-    YesOpt,
-    ask_yes_no,
-    confirm_or_stop,
-    console_for,
-    render_plan,
-    spinner,
-)
+from oci_mcp_cli.cli.flags import AdminFlags, DomainUrlOpt, PlanFlags, with_flags
+from oci_mcp_cli.cli.output import cli_errors, err, is_interactive
+from oci_mcp_cli.cli.plan_view import ask_yes_no, console_for, execute_plan, finish
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -103,7 +90,10 @@ def register(app: typer.Typer) -> None:
     """Attach the command to the root app."""
 
     @app.command("init")
+    @with_flags
     def command(
+        admin: AdminFlags,
+        plan: PlanFlags,
         domain_url: DomainUrlOpt = None,
         domain: Annotated[
             str | None,
@@ -167,13 +157,6 @@ def register(app: typer.Typer) -> None:
                 show_default=False,
             ),
         ] = None,
-        env_file: EnvFileOpt = Path(".env"),
-        config_file: ConfigFileOpt = None,
-        profile: ProfileOpt = None,
-        auth: AuthOpt = "config",
-        dry_run: DryRunOpt = False,
-        yes: YesOpt = False,
-        json_out: JsonOpt = False,
         show_secrets: Annotated[
             bool, typer.Option("--show-secrets", help="Print the client secret (masked otherwise).")
         ] = False,
@@ -181,13 +164,9 @@ def register(app: typer.Typer) -> None:
         """Create or reconcile the OAuth app, JWKS access and trust; write .env. Safe to re-run."""
         from oci_mcp_cli.provisioning.init import InitOptions, plan_init
 
-        console = console_for(json_out)
         interactive = is_interactive()
         options = InitOptions(
-            env_file=env_file,
-            config_file=config_file,
-            profile=profile,
-            auth=auth,
+            **vars(admin),
             domain_url=domain_url,
             domain_name=domain,
             server_url=server_url,
@@ -205,32 +184,22 @@ def register(app: typer.Typer) -> None:
                     options,
                     choose_domain=_choose_domain if interactive else None,
                     confirm_jwks=(lambda: ask_yes_no(JWKS_QUESTION, True))
-                    if interactive and not yes
+                    if interactive and not plan.yes
                     else None,
                 )
-            render_plan(run.plan, console)
-            if dry_run:
-                _finish(run, json_out, show_secrets, dry_run=True)
-                return
-            confirm_or_stop(run.plan, yes=yes)
-            run.apply(spinner)  # unchanged steps re-check with reads only
-            render_plan(run.plan, console, done=True)
-            _finish(run, json_out, show_secrets, dry_run=False)
+            execute_plan(run.plan, plan, run.apply)
+            finish(
+                run.summary(show_secrets),
+                plan,
+                lambda: _render_summary(run, console_for(False), show_secrets),
+            )
+        if plan.dry_run:
+            return
         if launch is None:
             launch = (
                 interactive
-                and not json_out
+                and not plan.json_out
                 and ask_yes_no("Launch `oci-mcp serve` and `oci-mcp test-client` now?", False)
             )
         if launch:
-            _launch(env_file, run.options.server_url)
-
-
-def _finish(run: InitRun, json_out: bool, show_secrets: bool, *, dry_run: bool) -> None:
-    summary: dict[str, Any] = run.summary(show_secrets) | {"dry_run": dry_run}
-    if json_out:
-        emit_json(summary)
-    elif not dry_run:
-        _render_summary(run, console_for(False), show_secrets)
-    else:
-        console_for(False).print("dry run: nothing was written")
+            _launch(admin.env_file, run.options.server_url)

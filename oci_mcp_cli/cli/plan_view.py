@@ -1,46 +1,20 @@
-"""Shared flags and rendering for the plan → confirm → apply commands (init, trust, teardown)."""
+"""Shared rendering and flow for the plan → confirm → apply commands (init, trust, teardown)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from oci_mcp_cli.cli.output import err, is_interactive, out
+from oci_mcp_cli.cli.output import emit_json, err, is_interactive, out
 from oci_mcp_cli.core.errors import UserError
 
 if TYPE_CHECKING:
-    from oci_mcp_cli.provisioning.plan import Plan, Step
-
-# Flags shared by every provisioning command (each prompt also has a flag).
-ConfigFileOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--config-file",
-        help="OCI config file (else $OCI_CLI_CONFIG_FILE, the one .env recorded, ~/.oci/config).",
-    ),
-]
-ProfileOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--profile",
-        help="OCI config profile (else $OCI_CLI_PROFILE, the one .env recorded, DEFAULT). "
-        "API-key and session-token profiles work.",
-    ),
-]
-AuthOpt = Annotated[
-    str, typer.Option("--auth", help="config | instance_principal | resource_principal.")
-]
-EnvFileOpt = Annotated[Path, typer.Option("--env-file", help="The .env file to read and write.")]
-DomainUrlOpt = Annotated[
-    str | None, typer.Option("--domain-url", help="Identity domain URL (with or without :443).")
-]
-YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking.")]
-DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Show the plan; write nothing at all.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+    from oci_mcp_cli.cli.flags import PlanFlags
+    from oci_mcp_cli.provisioning.plan import Plan, Step, StepHook
 
 
 def console_for(json_mode: bool) -> Console:
@@ -94,3 +68,35 @@ def ask_yes_no(question: str, default: bool) -> bool:
     if answer is None:
         raise KeyboardInterrupt
     return bool(answer)
+
+
+def execute_plan(
+    plan: Plan,
+    flags: PlanFlags,
+    apply: Callable[[StepHook], object],
+    *,
+    question: str = "Apply these changes?",
+) -> None:
+    """Show the plan; unless --dry-run: confirm, apply with a spinner per step, show the result."""
+    console = console_for(flags.json_out)
+    render_plan(plan, console)
+    if flags.dry_run:
+        return
+    confirm_or_stop(plan, yes=flags.yes, question=question)
+    apply(spinner)  # steps re-check state before writing; unchanged ones only read
+    if any(step.result is not None and step.result.is_change for step in plan.steps):
+        render_plan(plan, console, done=True)
+    else:
+        console.print("nothing to change: everything is already as planned")
+
+
+def finish(
+    summary: dict[str, Any], flags: PlanFlags, human: Callable[[], None] | None = None
+) -> None:
+    """--json: the one JSON object; else the human summary (or the dry-run note)."""
+    if flags.json_out:
+        emit_json(summary | {"dry_run": flags.dry_run})
+    elif flags.dry_run:
+        out.print("dry run: nothing was written")
+    elif human is not None:
+        human()

@@ -54,10 +54,12 @@ def register(app: typer.Typer) -> None:
             from oci_mcp_cli.scaffold.loader import load_app
 
             user_app = run(load_app, app_spec)
-        err.print(
-            f"starting {settings.server_url}/mcp (bind {settings.host}:{settings.port}); "
-            f"health: {settings.server_url}/health"
-        )
         from oci_mcp_cli.server.app import run_server
 
-        run(run_server, settings, user_app)
+        def built() -> None:  # only once discovery loaded: a failed start never claims to start
+            err.print(
+                f"starting {settings.server_url}/mcp (bind {settings.host}:{settings.port}); "
+                f"health: {settings.server_url}/health"
+            )
+
+        run(run_server, settings, user_app, built)

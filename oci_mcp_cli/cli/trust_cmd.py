@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from oci_mcp_cli.cli.flags import AdminFlags, DomainUrlOpt, JsonOpt, PlanFlags, with_flags
 from oci_mcp_cli.cli.output import cli_errors, emit_json, out
-from oci_mcp_cli.cli.plan_view import (
-    AuthOpt,
-    ConfigFileOpt,
-    DomainUrlOpt,
-    DryRunOpt,
-    EnvFileOpt,
-    JsonOpt,
-    ProfileOpt,
-    YesOpt,
-    confirm_or_stop,
-    console_for,
-    render_plan,
-    spinner,
-)
+from oci_mcp_cli.cli.plan_view import execute_plan, finish
 
 if TYPE_CHECKING:
     from oci_mcp_cli.provisioning.trust_service import TrustOptions, TrustRun
@@ -33,43 +20,25 @@ trust_app = typer.Typer(
 )
 
 
-def _options(
-    env_file: Path,
-    config_file: str | None,
-    profile: str | None,
-    auth: str,
-    domain_url: str | None,
-    client_claim: str = "client_id",
-) -> TrustOptions:
+def _options(admin: AdminFlags, domain_url: str | None, **extra: str) -> TrustOptions:
     from oci_mcp_cli.provisioning.trust_service import TrustOptions
 
-    return TrustOptions(
-        env_file=env_file,
-        config_file=config_file,
-        profile=profile,
-        auth=auth,
-        domain_url=domain_url,
-        client_claim=client_claim,
-    )
+    return TrustOptions(**vars(admin), domain_url=domain_url, **extra)
 
 
-def _plan_apply(run: TrustRun, *, dry_run: bool, yes: bool, json_out: bool) -> None:
+def _plan_apply(run: TrustRun, plan: PlanFlags) -> None:
     from oci_mcp_cli.provisioning.plan import apply_plan
 
-    console = console_for(json_out)
-    render_plan(run.plan, console)
-    if not dry_run:
-        confirm_or_stop(run.plan, yes=yes)
-        apply_plan(run.plan, spinner)
-        render_plan(run.plan, console, done=True)
-    if json_out:
-        emit_json(run.summary() | {"dry_run": dry_run})
-    elif dry_run:
-        out.print("dry run: nothing was written")
+    with cli_errors():
+        execute_plan(run.plan, plan, lambda hook: apply_plan(run.plan, hook))
+    finish(run.summary(), plan)
 
 
 @trust_app.command("create")
+@with_flags
 def create(
+    admin: AdminFlags,
+    plan: PlanFlags,
     client_claim: Annotated[
         str,
         typer.Option(
@@ -78,57 +47,36 @@ def create(
         ),
     ] = "client_id",
     domain_url: DomainUrlOpt = None,
-    env_file: EnvFileOpt = Path(".env"),
-    config_file: ConfigFileOpt = None,
-    profile: ProfileOpt = None,
-    auth: AuthOpt = "config",
-    dry_run: DryRunOpt = False,
-    yes: YesOpt = False,
-    json_out: JsonOpt = False,
 ) -> None:
     """Create the trust, or add our client to the domain's existing trust for the issuer."""
     from oci_mcp_cli.provisioning.trust_service import plan_create
 
     with cli_errors():
-        run = plan_create(_options(env_file, config_file, profile, auth, domain_url, client_claim))
-        _plan_apply(run, dry_run=dry_run, yes=yes, json_out=json_out)
+        run = plan_create(_options(admin, domain_url, client_claim=client_claim))
+    _plan_apply(run, plan)
 
 
 @trust_app.command("delete")
-def delete(
-    domain_url: DomainUrlOpt = None,
-    env_file: EnvFileOpt = Path(".env"),
-    config_file: ConfigFileOpt = None,
-    profile: ProfileOpt = None,
-    auth: AuthOpt = "config",
-    dry_run: DryRunOpt = False,
-    yes: YesOpt = False,
-    json_out: JsonOpt = False,
-) -> None:
+@with_flags
+def delete(admin: AdminFlags, plan: PlanFlags, domain_url: DomainUrlOpt = None) -> None:
     """Remove our client from the trust; delete the trust if oci-mcp created it and it is unused."""
     from oci_mcp_cli.provisioning.trust_service import plan_delete
 
     with cli_errors():
-        run = plan_delete(_options(env_file, config_file, profile, auth, domain_url))
-        _plan_apply(run, dry_run=dry_run, yes=yes, json_out=json_out)
+        run = plan_delete(_options(admin, domain_url))
+    _plan_apply(run, plan)
 
 
 @trust_app.command("list")
-def list_cmd(
-    domain_url: DomainUrlOpt = None,
-    env_file: EnvFileOpt = Path(".env"),
-    config_file: ConfigFileOpt = None,
-    profile: ProfileOpt = None,
-    auth: AuthOpt = "config",
-    json_out: JsonOpt = False,
-) -> None:
+@with_flags
+def list_cmd(admin: AdminFlags, domain_url: DomainUrlOpt = None, json_out: JsonOpt = False) -> None:
     """Show the domain's identity propagation trusts."""
     from rich.table import Table
 
     from oci_mcp_cli.provisioning.trust_service import list_rows
 
     with cli_errors():
-        rows = list_rows(_options(env_file, config_file, profile, auth, domain_url))
+        rows = list_rows(_options(admin, domain_url))
     if json_out:
         emit_json({"trusts": [r.to_dict() for r in rows]})
         return
@@ -136,8 +84,9 @@ def list_cmd(
         out.print("no identity propagation trusts in this domain")
         return
     table = Table(title="identity propagation trusts", title_justify="left")
-    for column in ("id", "name", "issuer", "active", "client claim", "oauth clients", "ours"):
-        table.add_column(column, overflow="fold")  # ids stay whole (copy-paste)
+    table.add_column("id", no_wrap=True)  # ids stay whole (copy-paste)
+    for column in ("name", "issuer", "active", "client claim", "oauth clients", "ours"):
+        table.add_column(column, overflow="fold")
     for r in rows:
         table.add_row(
             r.id,

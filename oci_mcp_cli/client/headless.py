@@ -135,12 +135,13 @@ def _short(text: str) -> str:
     return redact(" ".join(text.split()))[:200]
 
 
-def headless_oauth(username: str, password: str, **kwargs: Any) -> Any:
-    """A FastMCP ``OAuth`` that signs in with ``username``/``password`` instead of a browser."""
+def headless_oauth(username: str, password: str, base: type | None = None, **kwargs: Any) -> Any:
+    """A FastMCP ``OAuth`` (or ``base`` subclass) that signs in with ``username``/``password``
+    instead of a browser."""
     from fastmcp.client.auth import OAuth
     from mcp.client.auth import AuthorizationCodeResult
 
-    class HeadlessOAuth(OAuth):
+    class HeadlessOAuth(base or OAuth):  # type: ignore[misc]
         _result: dict[str, str] | None = None
 
         async def redirect_handler(self, authorization_url: str) -> None:

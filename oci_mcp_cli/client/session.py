@@ -7,6 +7,7 @@ encrypted per (server URL, user), so a second run needs no sign-in.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,12 +56,39 @@ class ClientReport:
         return payload
 
 
-def make_oauth(options: ClientOptions) -> Any:
-    """The OAuth provider for ``options`` with the encrypted per-user token cache."""
+@functools.cache
+def traced_oauth_class() -> type:
+    """FastMCP's ``OAuth`` that remembers whether the server rejected a token it had just issued.
+
+    The SDK answers every ``401`` with a full sign-in and one retry; when the retry is refused
+    again (``401 invalid_token``), signing in worked but the server cannot verify the identity
+    domain's tokens — ``rejected`` lets the caller say so instead of a bare "error response".
+    """
     from fastmcp.client.auth import OAuth
 
+    class TracedOAuth(OAuth):
+        rejected = False
+
+        async def async_auth_flow(self, request: Any) -> Any:
+            flow = super().async_auth_flow(request)
+            outgoing = await flow.__anext__()
+            while True:
+                response = yield outgoing
+                try:
+                    outgoing = await flow.asend(response)
+                except StopAsyncIteration:
+                    break
+            challenge = response.headers.get("www-authenticate", "")
+            self.rejected = response.status_code == 401 and "invalid_token" in challenge
+
+    return TracedOAuth
+
+
+def make_oauth(options: ClientOptions) -> Any:
+    """The OAuth provider for ``options`` with the encrypted per-user token cache."""
     from oci_mcp_cli.client.cache import clear_tokens, token_store
 
+    base = traced_oauth_class()
     if options.relogin:
         clear_tokens(options.url, options.username, options.cache_root)
     kwargs: dict[str, Any] = {
@@ -71,25 +99,25 @@ def make_oauth(options: ClientOptions) -> Any:
     if options.username:
         from oci_mcp_cli.client.headless import headless_oauth
 
-        return headless_oauth(options.username, options.password or "", **kwargs)
+        return headless_oauth(options.username, options.password or "", base=base, **kwargs)
     if options.no_browser:
         show = options.on_url or (
             lambda url: print(f"Open this URL to sign in:\n{url}", file=sys.stderr)
         )
 
-        class PrintingOAuth(OAuth):
+        class PrintingOAuth(base):  # type: ignore[misc,valid-type]
             async def redirect_handler(self, authorization_url: str) -> None:
                 show(authorization_url)
 
         return PrintingOAuth(**kwargs)
-    return OAuth(**kwargs)
+    return base(**kwargs)
 
 
-def make_client(options: ClientOptions) -> Any:
+def make_client(options: ClientOptions, oauth: Any | None = None) -> Any:
     """A FastMCP ``Client`` (not yet connected) for ``options``."""
     from fastmcp import Client
 
-    return Client(options.url, auth=make_oauth(options), timeout=120)
+    return Client(options.url, auth=oauth or make_oauth(options), timeout=120)
 
 
 def result_value(result: Any) -> Any:
@@ -115,7 +143,8 @@ async def call_tool(client: Any, name: str, args: dict[str, Any]) -> tuple[bool,
 async def run_session(options: ClientOptions) -> ClientReport:
     """Connect, list tools, call the requested tools; failures of single calls go to ``errors``."""
     report = ClientReport()
-    client = make_client(options)
+    oauth = make_oauth(options)
+    client = make_client(options, oauth)
     try:
         async with client:
             report.tools = [tool.name for tool in await client.list_tools()]
@@ -132,8 +161,19 @@ async def run_session(options: ClientOptions) -> ClientReport:
     except OciMcpError:
         raise
     except Exception as exc:
+        if getattr(oauth, "rejected", False):
+            raise _rejected_error(options.url) from None
         raise _connect_error(options.url, exc) from None
     return report
+
+
+def _rejected_error(url: str) -> OciMcpError:
+    return RemoteError(
+        f"signed in, but {url} rejected the new token (401 invalid_token): the server cannot "
+        "verify the identity domain's tokens",
+        hint="the usual cause is the domain's signing keys (JWKS) not being publicly readable "
+        "('Configure client access'); run `oci-mcp doctor` and check the server log",
+    )
 
 
 def _connect_error(url: str, exc: BaseException) -> OciMcpError:

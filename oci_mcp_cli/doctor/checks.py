@@ -264,16 +264,19 @@ def _admin_gate(ctx: DoctorContext, name: str) -> CheckResult | None:
     return None
 
 
-def _find_app(ctx: DoctorContext, client_id: str) -> Any | None:
+def _admin_list(ctx: DoctorContext, method: str, **kwargs: Any) -> list[Any]:
+    """The resources of one IdentityDomainsClient list call; SDK errors become clear errors."""
     from oci_mcp_cli.core.ociconfig import to_remote_error
 
     try:
-        response = ctx.domains_client().list_apps(
-            filter=f'name eq "{client_id}"', attribute_sets=["all"]
-        )
+        return list(getattr(ctx.domains_client(), method)(**kwargs).data.resources or [])
     except Exception as exc:
-        raise to_remote_error(exc, "list_apps") from exc
-    return next((a for a in response.data.resources or [] if a.name == client_id), None)
+        raise to_remote_error(exc, method) from exc
+
+
+def _find_app(ctx: DoctorContext, client_id: str) -> Any | None:
+    found = _admin_list(ctx, "list_apps", filter=f'name eq "{client_id}"', attribute_sets=["all"])
+    return next((a for a in found if a.name == client_id), None)
 
 
 def app_problems(app: Any, *, redirect_uri: str | None, login: bool) -> list[str]:
@@ -427,18 +430,12 @@ def check_trust(ctx: DoctorContext) -> CheckResult:
         return skipped(name, "needs the discovery issuer (see the discovery check)")
     if not login_id or not exchange_id:
         return skipped(name, "needs IAM_CLIENT_ID in .env (see the env check)")
-    from oci_mcp_cli.core.ociconfig import to_remote_error
-
     try:
-        trusts = (
-            ctx.domains_client()
-            .list_identity_propagation_trusts(filter=f'issuer eq "{issuer}"')
-            .data.resources
-            or []
+        trusts = _admin_list(
+            ctx, "list_identity_propagation_trusts", filter=f'issuer eq "{issuer}"'
         )
-    except Exception as exc:
-        err = to_remote_error(exc, "list_identity_propagation_trusts")
-        return failed(name, err.message, err.hint or "check the admin credentials and network")
+    except OciMcpError as exc:
+        return failed(name, exc.message, exc.hint or "check the admin credentials and network")
     trust = next((t for t in trusts if t.issuer == issuer), None)
     if trust is None:
         return failed(

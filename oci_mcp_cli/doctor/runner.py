@@ -20,11 +20,11 @@ def _admin_credentials(
 
     With none configured anywhere, ``ctx.admin`` stays None and the checks needing it are skipped.
     """
-    from oci_mcp_cli.core.ociconfig import load_oci_auth
+    from oci_mcp_cli.provisioning.session import load_admin_auth
 
     if auth != "config" or config_file or profile:
         ctx.admin_source = "flags"
-        ctx.admin = load_oci_auth(config_file, profile, auth)
+        ctx.admin = load_admin_auth(config_file, profile, auth)
         return
     env_file, env_profile = ctx.env.get(E.OCI_CONFIG_FILE), ctx.env.get(E.OCI_PROFILE)
     if env_file or env_profile:
@@ -34,7 +34,7 @@ def _admin_credentials(
     else:
         return
     try:
-        ctx.admin = load_oci_auth(env_file, env_profile, "config")
+        ctx.admin = load_admin_auth(env_file, env_profile, "config")
     except OciMcpError as exc:
         ctx.admin_error = exc
 

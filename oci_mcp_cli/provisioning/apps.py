@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from oci_mcp_cli.core.errors import OciMcpError, UserError
 from oci_mcp_cli.provisioning.plan import Action
 from oci_mcp_cli.provisioning.scim import Op, eq_filter, merged, patch_op
-from oci_mcp_cli.provisioning.session import DomainSession, is_status
+from oci_mcp_cli.provisioning.session import DomainSession, create_or_adopt, is_status
 
 APP_SCHEMA = "urn:ietf:params:scim:schemas:oracle:idcs:App"
 STATUS_CHANGER_SCHEMA = "urn:ietf:params:scim:schemas:oracle:idcs:AppStatusChanger"
@@ -169,17 +169,12 @@ def ensure_app(
     app = find_app(session, desired.display_name)
     action = Action.UNCHANGED
     if app is None:
-        try:
-            created = create_app(session, desired)
+        app, created = create_or_adopt(
+            lambda: create_app(session, desired), lambda: find_app(session, desired.display_name)
+        )
+        if created:
             action = Action.CREATED
-            app = get_app(session, created.id)
-        except OciMcpError as exc:
-            # A retried POST whose first attempt did land answers 409: reconcile what exists.
-            if not is_status(exc, 409):
-                raise
-            app = find_app(session, desired.display_name)
-            if app is None:
-                raise
+            app = get_app(session, app.id)  # the full record, incl. the client secret
     diff = diff_app(app, desired, prune)
     if diff.ops:
         session.call(

@@ -6,7 +6,6 @@ import contextlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from oci_mcp_cli.core import envfile as E
@@ -22,7 +21,12 @@ from oci_mcp_cli.provisioning.domains import (
     resolve_domain,
 )
 from oci_mcp_cli.provisioning.plan import Action, Plan, Step, StepHook, apply_plan
-from oci_mcp_cli.provisioning.session import DomainSession, recorded_credentials, resolve_auth
+from oci_mcp_cli.provisioning.session import (
+    DomainSession,
+    TargetOptions,
+    recorded_credentials,
+    resolve_auth,
+)
 
 DEFAULT_SERVER_URL = "http://localhost:8000"
 DEFAULT_APP_NAME = "oci-mcp-server"
@@ -30,14 +34,9 @@ PENDING = "<new client id>"
 
 
 @dataclass
-class InitOptions:
+class InitOptions(TargetOptions):
     """Every input of ``init`` (each prompt has a flag)."""
 
-    env_file: Path = E.DEFAULT_ENV_FILE
-    config_file: str | None = None
-    profile: str | None = None
-    auth: str = "config"
-    domain_url: str | None = None
     domain_name: str | None = None
     server_url: str = DEFAULT_SERVER_URL
     redirect_path: str = E.DEFAULT_REDIRECT_PATH
@@ -234,10 +233,15 @@ def _app_step(
 ) -> tuple[Step, Any]:
     found = apps.find_app(run.session, desired.display_name)
     if found is None:
+        purpose = (
+            "users sign in to the MCP server through it"
+            if desired.redirect_uris
+            else "the MCP server exchanges user tokens for OCI session tokens with it"
+        )
         return Step(
             name,
             Action.CREATED,
-            f"no app named {desired.display_name!r} in the domain",
+            f"no app named {desired.display_name!r} in the domain yet; {purpose}",
             apply=apply,
         ), None
     diff = apps.diff_app(found, desired, prune)
@@ -295,7 +299,12 @@ def _trust_step(run: InitRun) -> Step:
 def _env_step(run: InitRun) -> Step:
     path = run.options.env_file
     if not run.env.exists:
-        return Step("env", Action.CREATED, f"write {path} (mode 0600)", apply=run._apply_env)
+        return Step(
+            "env",
+            Action.CREATED,
+            f"write {path} (mode 0600): `oci-mcp serve` and `test-client` read it",
+            apply=run._apply_env,
+        )
     changed = run.env_changes()
     if not changed:
         return Step("env", Action.UNCHANGED, f"{path} is up to date", apply=run._apply_env)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
+from oci_mcp_cli.core.envfile import DEFAULT_ENV_FILE
 from oci_mcp_cli.core.ociconfig import (
     OciAuth,
     identity_domains_client,
@@ -34,6 +36,32 @@ def is_status(exc: BaseException, *statuses: int) -> bool:
     return any(getattr(candidate, "status", None) in statuses for candidate in (exc, exc.__cause__))
 
 
+def load_admin_auth(config_file: str | None, profile: str | None, auth: str) -> OciAuth:
+    """:func:`load_oci_auth`, plus what oci-cli checks first: an expired session token is a
+    clear error (exit 2) before any call, not a 401 on the first one."""
+    import time
+
+    import jwt
+
+    from oci_mcp_cli.core.errors import UserError
+
+    loaded = load_oci_auth(config_file, profile, auth)
+    if loaded.mode != "security_token":
+        return loaded
+    token = str(getattr(loaded.signer, "api_key", "")).removeprefix("ST$")
+    try:
+        expires = jwt.decode(token, options={"verify_signature": False}).get("exp")
+    except jwt.PyJWTError:
+        return loaded  # not a JWT we can read: the service will judge it
+    if isinstance(expires, int | float) and expires <= time.time():
+        raise UserError(
+            f"the session token of profile [{loaded.profile}] in {loaded.config_file} has expired",
+            hint=f"run `oci session refresh --profile {loaded.profile}` "
+            "(or `oci session authenticate` again)",
+        )
+    return loaded
+
+
 def resolve_auth(
     config_file: str | None,
     profile: str | None,
@@ -46,7 +74,34 @@ def resolve_auth(
         config_file = recorded.get("config_file")
     if profile is None and not os.environ.get("OCI_CLI_PROFILE"):
         profile = recorded.get("profile")
-    return load_oci_auth(config_file, profile, auth)
+    return load_admin_auth(config_file, profile, auth)
+
+
+def create_or_adopt(create: Callable[[], T], find: Callable[[], T | None]) -> tuple[T, bool]:
+    """``create()``; on 409 (a retried POST that did land, or a concurrent create) adopt what
+    ``find()`` returns instead. Returns (resource, created)."""
+    from oci_mcp_cli.core.errors import OciMcpError
+
+    try:
+        return create(), True
+    except OciMcpError as exc:
+        if not is_status(exc, 409):
+            raise
+        found = find()
+        if found is None:
+            raise
+        return found, False
+
+
+@dataclass
+class TargetOptions:
+    """Inputs every provisioning command shares: the .env, the admin credentials, the domain."""
+
+    env_file: Path = DEFAULT_ENV_FILE
+    config_file: str | None = None
+    profile: str | None = None
+    auth: str = "config"
+    domain_url: str | None = None
 
 
 @dataclass
@@ -66,7 +121,8 @@ class DomainSession:
 
     def call(self, operation: str, method: str, *args: Any, **kwargs: Any) -> Any:
         """Call ``IdentityDomainsClient.<method>`` and return ``.data``."""
-        return oci_call(operation, getattr(self.client, method), *args, **kwargs).data
+        where = f"{operation} on {self.domain_url}"  # a mistyped --domain-url shows itself
+        return oci_call(where, getattr(self.client, method), *args, **kwargs).data
 
 
 def recorded_credentials(env: Any) -> dict[str, str | None]:
@@ -76,25 +132,28 @@ def recorded_credentials(env: Any) -> dict[str, str | None]:
     return {"config_file": env.get(OCI_CONFIG_FILE), "profile": env.get(OCI_PROFILE)}
 
 
-def session_from_env(
-    env: Any,
-    *,
-    config_file: str | None,
-    profile: str | None,
-    auth: str,
-    domain_url: str | None = None,
-) -> DomainSession:
+def session_from_env(env: Any, options: TargetOptions) -> DomainSession:
     """A session on ``--domain-url`` or the ``.env``'s IAM_DOMAIN, with flag-or-recorded creds."""
     from oci_mcp_cli.core.envfile import IAM_DOMAIN
     from oci_mcp_cli.core.errors import UserError
     from oci_mcp_cli.core.urls import normalize_domain_url
 
-    url = domain_url or env.get(IAM_DOMAIN)
+    url = options.domain_url or env.get(IAM_DOMAIN)
     if not url:
         where = f"{env.path} has no {IAM_DOMAIN}" if env.exists else f"{env.path} does not exist"
         raise UserError(
             f"no identity domain given: {where}",
             hint="pass --domain-url, or run `oci-mcp init` first",
         )
-    credentials = resolve_auth(config_file, profile, auth, recorded_credentials(env))
+    credentials = resolve_auth(
+        options.config_file, options.profile, options.auth, recorded_credentials(env)
+    )
     return DomainSession(credentials, normalize_domain_url(url))
+
+
+def open_domain(options: TargetOptions) -> tuple[Any, DomainSession]:
+    """Load the ``.env`` and open a session on its (or ``--domain-url``'s) domain."""
+    from oci_mcp_cli.core.envfile import load_env
+
+    env = load_env(options.env_file)
+    return env, session_from_env(env, options)

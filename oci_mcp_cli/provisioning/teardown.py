@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from oci_mcp_cli.core import envfile as E
 from oci_mcp_cli.provisioning import apps, settings
 from oci_mcp_cli.provisioning.plan import Action, Plan, Step
-from oci_mcp_cli.provisioning.session import DomainSession, session_from_env
+from oci_mcp_cli.provisioning.session import DomainSession, TargetOptions, session_from_env
 from oci_mcp_cli.provisioning.trust_service import detach_step
 
 
 @dataclass
-class TeardownOptions:
-    env_file: Path = E.DEFAULT_ENV_FILE
-    config_file: str | None = None
-    profile: str | None = None
-    auth: str = "config"
-    domain_url: str | None = None
+class TeardownOptions(TargetOptions):
+    """What to tear down and whether to restore the domain setting oci-mcp changed."""
+
     restore_settings: bool = False
 
 
@@ -107,13 +103,7 @@ def plan_teardown(options: TeardownOptions) -> TeardownRun:
     recorded = (E.IAM_DOMAIN, E.OCI_MCP_APP_ID, E.OCI_MCP_EXCHANGE_APP_ID, E.OCI_MCP_TRUST_ID)
     if env.exists and not options.domain_url and not any(env.get(k) for k in recorded):
         return _nothing_recorded(options, env)
-    session = session_from_env(
-        env,
-        config_file=options.config_file,
-        profile=options.profile,
-        auth=options.auth,
-        domain_url=options.domain_url,
-    )
+    session = session_from_env(env, options)
     run = TeardownRun(options, env, session, Plan("teardown"))
     run.plan.add(detach_step(env, session))
     run.plan.add(_app_step(session, "exchange-app", env.get(E.OCI_MCP_EXCHANGE_APP_ID)))

@@ -8,7 +8,7 @@ from typing import Any
 from oci_mcp_cli.core.errors import OciMcpError, UserError
 from oci_mcp_cli.provisioning.plan import Action
 from oci_mcp_cli.provisioning.scim import Op, eq_filter, merged, patch_op
-from oci_mcp_cli.provisioning.session import DomainSession, is_status
+from oci_mcp_cli.provisioning.session import DomainSession, create_or_adopt, is_status
 
 TRUST_SCHEMA = "urn:ietf:params:scim:schemas:oracle:idcs:IdentityPropagationTrust"
 DEFAULT_TRUST_NAME = "oci-mcp token exchange"
@@ -129,21 +129,17 @@ def ensure_trust(session: DomainSession, desired: DesiredTrust) -> TrustResult:
     """Create the trust, or add our clients to the one that already holds the issuer."""
     trust = find_trust(session, desired.issuer)
     if trust is None:
-        try:
-            trust = session.call(
+        trust, created = create_or_adopt(
+            lambda: session.call(
                 "create IdentityPropagationTrust "
                 "(IdentityDomainsClient.create_identity_propagation_trust)",
                 "create_identity_propagation_trust",
                 identity_propagation_trust=desired.body(),
-            )
+            ),
+            lambda: find_trust(session, desired.issuer),  # 409: the issuer already has a trust
+        )
+        if created:
             return TrustResult(Action.CREATED, trust, True, [f"create trust for {desired.issuer}"])
-        except OciMcpError as exc:
-            # 409: the issuer is taken (a retried create that landed, or a concurrent one).
-            if not is_status(exc, 409):
-                raise
-            trust = find_trust(session, desired.issuer)
-            if trust is None:
-                raise
     ops, changes = diff_trust(trust, desired)
     if not ops:
         return TrustResult(Action.UNCHANGED, trust, False, [])
@@ -207,7 +203,12 @@ def plan_ensure(session: DomainSession, desired: DesiredTrust) -> tuple[Action, 
     """Plan-time view of :func:`ensure_trust`: (action, reason, changes). Reads only."""
     existing = find_trust(session, desired.issuer)
     if existing is None:
-        return Action.CREATED, f"no trust for issuer {desired.issuer}", []
+        return (
+            Action.CREATED,
+            f"no trust for issuer {desired.issuer} yet; without it tools cannot call OCI "
+            "as the signed-in user (token exchange to UPST)",
+            [],
+        )
     ops, changes = diff_trust(existing, desired)
     if not ops:
         return Action.UNCHANGED, f"trust {existing.id} already lets our client exchange tokens", []

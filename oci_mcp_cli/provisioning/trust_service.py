@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from oci_mcp_cli.core import envfile as E
@@ -11,18 +10,13 @@ from oci_mcp_cli.core.errors import UserError
 from oci_mcp_cli.provisioning import trust
 from oci_mcp_cli.provisioning.domains import Discovery, fetch_discovery
 from oci_mcp_cli.provisioning.plan import Action, Plan, Step
-from oci_mcp_cli.provisioning.session import DomainSession, session_from_env
+from oci_mcp_cli.provisioning.session import DomainSession, TargetOptions, open_domain
 
 
 @dataclass
-class TrustOptions:
+class TrustOptions(TargetOptions):
     """Inputs shared by the trust subcommands."""
 
-    env_file: Path = E.DEFAULT_ENV_FILE
-    config_file: str | None = None
-    profile: str | None = None
-    auth: str = "config"
-    domain_url: str | None = None
     client_claim: str = "client_id"
 
 
@@ -61,18 +55,6 @@ class TrustRun:
         return Action.UPDATED if env.exists else Action.CREATED
 
 
-def _open(options: TrustOptions) -> tuple[E.EnvFile, DomainSession]:
-    env = E.load_env(options.env_file)
-    session = session_from_env(
-        env,
-        config_file=options.config_file,
-        profile=options.profile,
-        auth=options.auth,
-        domain_url=options.domain_url,
-    )
-    return env, session
-
-
 def _client_ids(env: E.EnvFile) -> tuple[str, str]:
     login = env.get(E.IAM_CLIENT_ID)
     exchange = env.exchange_client_id
@@ -91,7 +73,7 @@ def plan_create(options: TrustOptions) -> TrustRun:
             f"unknown --client-claim {options.client_claim!r}",
             hint="use client_id (strict, default) or iss",
         )
-    env, session = _open(options)
+    env, session = open_domain(options)
     login, exchange = _client_ids(env)
     discovery = fetch_discovery(session.domain_url)
     desired = trust.DesiredTrust(
@@ -152,7 +134,7 @@ def detach_step(env: E.EnvFile, session: DomainSession, run: TrustRun | None = N
 
 def plan_delete(options: TrustOptions) -> TrustRun:
     """Plan detaching our client from the recorded trust (deleting it when it is only ours)."""
-    env, session = _open(options)
+    env, session = open_domain(options)
     run = TrustRun(options, env, session, Plan("trust delete"))
     run.plan.add(detach_step(env, session, run))
     keys = [E.OCI_MCP_TRUST_ID, E.OCI_MCP_TRUST_CREATED]
@@ -186,7 +168,7 @@ class TrustRow:
 
 def list_rows(options: TrustOptions) -> list[TrustRow]:
     """Every trust of the domain, marking those that include our exchange client."""
-    env, session = _open(options)
+    env, session = open_domain(options)
     ours = env.exchange_client_id
     return [
         TrustRow(

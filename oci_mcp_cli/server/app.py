@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from oci_mcp_cli.server.config import ServerSettings
@@ -51,14 +52,21 @@ def build_server(settings: ServerSettings, app: Any | None = None, *, tools: boo
     return mcp
 
 
-def run_server(settings: ServerSettings, app: Any | None = None) -> None:
-    """Configure logging, build the server and serve HTTP at ``/mcp`` until interrupted."""
+def run_server(
+    settings: ServerSettings,
+    app: Any | None = None,
+    on_built: Callable[[], None] | None = None,
+) -> None:
+    """Configure logging, build the server (``on_built`` runs once discovery is loaded) and serve
+    HTTP at ``/mcp`` until interrupted."""
     import uvicorn
 
     from oci_mcp_cli.server.logs import configure_logging
 
     configure_logging(settings.log_level, settings.secrets)
     mcp = build_server(settings, app)
+    if on_built is not None:
+        on_built()
     http_app = mcp.http_app(path=MCP_PATH)
     uvicorn.run(
         http_app,

@@ -18,6 +18,7 @@ from oci_mcp_cli.core.errors import RemoteError
 from oci_mcp_cli.core.urls import discovery_url, jwks_url
 from oci_mcp_cli.server.config import ServerSettings
 
+LOGGER = logging.getLogger("oci_mcp.server")
 REQUIRED_SCOPES = ["openid"]
 VALID_SCOPES = ["openid", "profile", "email", "offline_access"]
 UPSTREAM_SCOPE = " ".join(VALID_SCOPES)
@@ -60,10 +61,73 @@ def encrypted_store(directory: Any, signing_key: bytes) -> Any:
     )
 
 
-def build_auth(settings: ServerSettings) -> Any:
-    """The OIDCProxy; fetching the domain's discovery document fails fast with the cause."""
+def jwks_refused_message(url: str, status: int) -> str:
+    """Why every sign-in ends in ``401 invalid_token`` when the JWKS refuses anonymous reads."""
+    return (
+        f"the identity domain's signing keys ({url}) are not publicly readable (HTTP {status}): "
+        "signed-in MCP calls fail with 401 invalid_token — turn on 'Configure client access' "
+        "(signingCertPublicAccess), e.g. re-run `oci-mcp init`; `oci-mcp doctor` checks it"
+    )
+
+
+class JwksWatch:
+    """Event hook on the verifier's JWKS fetches: a refused or failing fetch is a WARNING that
+    names the cause (FastMCP itself only logs it at DEBUG), and recovery is logged once."""
+
+    def __init__(self) -> None:
+        self.failing = False
+
+    async def __call__(self, response: Any) -> None:
+        url, status = str(response.request.url), response.status_code
+        if status in (401, 403):
+            LOGGER.warning(jwks_refused_message(url, status))
+        elif status >= 400:
+            LOGGER.warning(
+                f"fetching the identity domain's signing keys ({url}) failed with HTTP {status}: "
+                "signed-in MCP calls fail with 401 invalid_token until it answers again"
+            )
+        elif self.failing:
+            LOGGER.warning(f"the identity domain's signing keys ({url}) are readable again")
+        self.failing = status >= 400
+
+
+def _proxy_class(jwks_retry_s: float) -> Any:
+    """``OIDCProxy`` whose upstream ``JWTVerifier`` reports JWKS failures (``JwksWatch``) and
+    retries a failed key fetch after ``jwks_retry_s`` (FastMCP's default is 30 s)."""
     from fastmcp.server.auth.oidc_proxy import OIDCProxy
 
+    class OciOIDCProxy(OIDCProxy):  # type: ignore[misc]
+        def get_token_verifier(
+            self,
+            *,
+            algorithm: str | None = None,
+            audience: str | None = None,
+            required_scopes: list[str] | None = None,
+            timeout_seconds: int | None = None,
+        ) -> Any:
+            import httpx2
+            from fastmcp.server.auth.providers.jwt import JWTVerifier
+
+            http = httpx2.AsyncClient(  # lives as long as the server; only JWKS fetches use it
+                timeout=httpx2.Timeout(float(timeout_seconds or 10)),
+                event_hooks={"response": [JwksWatch()]},
+            )
+            return JWTVerifier(
+                jwks_uri=str(self.oidc_config.jwks_uri),
+                issuer=str(self.oidc_config.issuer),
+                algorithm=algorithm,
+                audience=audience,
+                required_scopes=required_scopes,
+                http_client=http,
+                jwks_refresh_interval=jwks_retry_s,
+            )
+
+    return OciOIDCProxy
+
+
+def build_auth(settings: ServerSettings) -> Any:
+    """The OIDCProxy; fetching the domain's discovery document fails fast with the cause."""
+    proxy_class = _proxy_class(settings.jwks_retry_s)
     signing_key = signing_key_bytes(settings.jwt_signing_key)
     storage = (
         encrypted_store(settings.storage_dir, signing_key)
@@ -75,7 +139,7 @@ def build_auth(settings: ServerSettings) -> Any:
     previous = quiet.disabled
     quiet.disabled = True  # it logs a traceback on a failed fetch; we raise one clear error
     try:
-        return OIDCProxy(
+        return proxy_class(
             config_url=url,
             client_id=settings.client_id,
             client_secret=settings.client_secret,
@@ -117,11 +181,7 @@ def check_jwks(settings: ServerSettings) -> str | None:
     except httpx.HTTPError as exc:
         return f"cannot fetch the identity domain's signing keys {url}: {exc.__class__.__name__}"
     if response.status_code in (401, 403):
-        return (
-            f"the identity domain's signing keys ({url}) are not publicly readable (HTTP "
-            f"{response.status_code}): sign-ins will fail with 401 invalid_token — turn on "
-            "'Configure client access' (signingCertPublicAccess), e.g. re-run `oci-mcp init`"
-        )
+        return jwks_refused_message(url, response.status_code)
     if response.status_code != 200:
         return f"the identity domain's signing keys {url} answered HTTP {response.status_code}"
     return None

@@ -33,6 +33,7 @@ class ServerSettings:
     storage_dir: Path | None = None
     log_level: str = "INFO"
     cache_size: int = DEFAULT_CACHE_SIZE
+    jwks_retry_s: float = 10.0  # wait before retrying a failed JWKS fetch (FastMCP default: 30)
 
     def __repr__(self) -> str:  # never show secrets, even in tracebacks
         return f"ServerSettings(server_url={self.server_url!r}, domain_url={self.domain_url!r})"
@@ -74,6 +75,14 @@ def load_settings(
     server_url = env.server_url
     url_host = urlsplit(server_url).hostname
     bind = host or ("127.0.0.1" if is_loopback_host(url_host) else "0.0.0.0")
+    if urlsplit(server_url).scheme == "http" and not is_loopback_host(bind):
+        # Sign-ins and bearer tokens would cross the network in plaintext. Binding every
+        # interface is fine behind a TLS proxy, i.e. with an https MCP_SERVER_URL.
+        raise UserError(
+            f"--host {bind} exposes the plain-http server {server_url} beyond this machine",
+            hint="bind a loopback address (127.0.0.1), or put TLS in front and set an https "
+            "MCP_SERVER_URL in .env (http is only allowed on loopback)",
+        )
     return ServerSettings(
         domain_url=env.domain_url,
         client_id=env.get(ef.IAM_CLIENT_ID) or "",

@@ -8,6 +8,7 @@ is formatted, at every level including DEBUG.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -16,6 +17,23 @@ from oci_mcp_cli.server.errors import JWT_RE
 
 LOGGER = logging.getLogger("oci_mcp.server")
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# OAuth values that are secrets in their own right (auth codes, state / transaction ids bind a
+# sign-in, PKCE verifiers, tokens): masked wherever they appear as URL or form parameters, e.g.
+# the uvicorn access log line of ``GET /auth/callback?code=…&state=…``.
+SECRET_PARAMS = (
+    "code",
+    "state",
+    "txn_id",
+    "csrf_token",
+    "code_verifier",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "subject_token",
+    "client_secret",
+    "password",
+)
+PARAM_RE = re.compile(r"(?<![A-Za-z0-9_])(" + "|".join(SECRET_PARAMS) + r")=[^&\s\"'#]+")
 
 
 class RedactingFilter(logging.Filter):
@@ -27,6 +45,7 @@ class RedactingFilter(logging.Filter):
 
     def redact(self, text: str) -> str:
         text = JWT_RE.sub("[redacted-jwt]", text)
+        text = PARAM_RE.sub(r"\1=[redacted]", text)
         for secret in self._secrets:
             text = text.replace(secret, "[redacted]")
         return text

@@ -38,6 +38,20 @@ AUTHZ_PARAMS = (
 )
 PKCE_RE = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")
 BAD_CREDENTIALS = "You entered an incorrect user name or password."
+TOO_MANY_FAILURES = (
+    "Too many failed sign-in attempts. Start the sign-in again from the application."
+)
+EXPIRED_TXN = (
+    "This sign-in page has expired or was already used. "
+    "Start the sign-in again from the application."
+)
+# Sign-in and error pages: never cached, never framed (clickjacking).
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+}
+_DUMMY_PASSWORD = secrets.token_bytes(32)  # compared against when the user name is unknown
 
 
 class PageError(Exception):
@@ -78,7 +92,12 @@ def with_query(uri: str, params: dict[str, str | None]) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
 
 
-def _client_and_redirect(domain: Domain, params: dict[str, str]) -> tuple[dict[str, Any], str]:
+def _client_and_redirect(
+    domain: Domain, params: dict[str, str], repeated: set[str]
+) -> tuple[dict[str, Any], str]:
+    trusted = sorted(repeated & {"client_id", "redirect_uri"})
+    if trusted:
+        raise PageError(f"The request has parameters repeated: {', '.join(trusted)}.")
     client_id = params.get("client_id")
     if not client_id:
         raise PageError("The request has no client_id.")
@@ -102,14 +121,19 @@ def _client_and_redirect(domain: Domain, params: dict[str, str]) -> tuple[dict[s
     return app, redirect_uri
 
 
-def validate(domain: Domain, params: dict[str, str]) -> AuthzRequest:
-    """Validate an authorize request; raises PageError or RedirectError."""
-    app, redirect_uri = _client_and_redirect(domain, params)
+def validate(
+    domain: Domain, params: dict[str, str], repeated: set[str] | frozenset[str] = frozenset()
+) -> AuthzRequest:
+    """Validate an authorize request; raises PageError or RedirectError. ``repeated``: parameter
+    names that came more than once (RFC 6749 §3.1: refused)."""
+    app, redirect_uri = _client_and_redirect(domain, params, set(repeated))
     state = params.get("state")
 
     def fail(error: str, description: str) -> RedirectError:
         return RedirectError(redirect_uri, error, description, state)
 
+    if repeated:
+        raise fail("invalid_request", f"parameters repeated: {', '.join(sorted(repeated))}")
     response_type = params.get("response_type")
     if not response_type:
         raise fail("invalid_request", "response_type is required")
@@ -140,7 +164,11 @@ def validate(domain: Domain, params: dict[str, str]) -> AuthzRequest:
 
 def _error_response(exc: PageError | RedirectError) -> Response:
     if isinstance(exc, PageError):
-        return HTMLResponse(pages.error_page("Sign-in error", exc.message), status_code=exc.status)
+        return HTMLResponse(
+            pages.error_page("Sign-in error", exc.message),
+            status_code=exc.status,
+            headers=PAGE_HEADERS,
+        )
     target = with_query(
         exc.redirect_uri,
         {"error": exc.error, "error_description": exc.description, "state": exc.state},
@@ -166,15 +194,23 @@ def _sign_in(
         username=username,
         error=error,
     )
-    return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
+    return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
 
 
-def start(rt: OAuthRuntime, request: Request, guid: str, params: dict[str, str]) -> Response:
+def _authz_params(items: list[tuple[str, Any]]) -> tuple[dict[str, str], set[str]]:
+    """The known authorize parameters, and the names of those that came more than once."""
+    names = [k for k, _ in items if k in AUTHZ_PARAMS]
+    params = {k: str(v) for k, v in items if k in AUTHZ_PARAMS}
+    return params, {k for k in names if names.count(k) > 1}
+
+
+def start(rt: OAuthRuntime, request: Request, guid: str, items: list[tuple[str, Any]]) -> Response:
     """Validate and render the sign-in page with a fresh sign-in transaction id."""
+    params, repeated = _authz_params(items)
     with rt.ctx.store.read() as state:
         domain = state.domains[guid]
         try:
-            authz = validate(domain, params)
+            authz = validate(domain, params, repeated)
         except (PageError, RedirectError) as exc:
             return _error_response(exc)
         request.state.principal = authz.app["name"]
@@ -183,24 +219,19 @@ def start(rt: OAuthRuntime, request: Request, guid: str, params: dict[str, str])
 
 
 async def authorize_get(rt: OAuthRuntime, request: Request, guid: str) -> Response:
-    params = {k: v for k in AUTHZ_PARAMS if (v := request.query_params.get(k)) is not None}
-    return start(rt, request, guid, params)
+    return start(rt, request, guid, request.query_params.multi_items())
 
 
 async def authorize_post(rt: OAuthRuntime, request: Request, guid: str) -> Response:
     """The sign-in form submit (``txn`` + credentials); a POST without ``txn`` is a form-post
     authorize request and renders the page."""
-    form = {k: str(v) for k, v in (await request.form()).items()}
-    if "txn" not in form:
-        return start(rt, request, guid, {k: form[k] for k in AUTHZ_PARAMS if k in form})
+    raw = await request.form()
+    if "txn" not in raw:
+        return start(rt, request, guid, raw.multi_items())
+    form = {k: str(v) for k, v in raw.items()}
     txn = rt.get_txn(form["txn"], guid)
     if txn is None:
-        return _error_response(
-            PageError(
-                "This sign-in page has expired or was already used. "
-                "Start the sign-in again from the application."
-            )
-        )
+        return _error_response(PageError(EXPIRED_TXN))
     username, password = form.get("username", "").strip(), form.get("password", "")
     with rt.ctx.store.read() as state:
         domain = state.domains[guid]
@@ -211,12 +242,12 @@ async def authorize_post(rt: OAuthRuntime, request: Request, guid: str) -> Respo
             return _error_response(exc)
         request.state.principal = authz.app["name"]
         user = find_user(domain, "userName", username) if username else None
-        ok = (
-            user is not None
-            and user.active
-            and secrets.compare_digest(password.encode(), user.password.encode())
-        )
-        if not ok or user is None:
+        # Always one constant-time comparison, so an unknown user name takes as long.
+        expected = user.password.encode() if user is not None else _DUMMY_PASSWORD
+        matches = secrets.compare_digest(password.encode(), expected)
+        if not matches or user is None or not user.active:
+            if rt.sign_in_failed(txn.txn):
+                return _error_response(PageError(TOO_MANY_FAILURES))
             return _sign_in(
                 rt,
                 domain,
@@ -227,6 +258,8 @@ async def authorize_post(rt: OAuthRuntime, request: Request, guid: str) -> Respo
                 error=BAD_CREDENTIALS,
             )
         request.state.principal = user.user_name
+        if not rt.drop_txn(txn.txn):  # one code per transaction, even for concurrent submits
+            return _error_response(PageError(EXPIRED_TXN))
         code = rt.issue_code(
             guid=guid,
             client_id=authz.app["name"],
@@ -239,7 +272,6 @@ async def authorize_post(rt: OAuthRuntime, request: Request, guid: str) -> Respo
             auth_time=int(time.time()),
             sid=secrets.token_hex(16),
         )
-    rt.drop_txn(txn.txn)
     return RedirectResponse(
         with_query(authz.redirect_uri, {"code": code, "state": authz.state}), status_code=302
     )

@@ -65,7 +65,7 @@ def _jwks_caller_allowed(
     if scheme.lower() == "bearer" and value.strip():
         with ctx.store.read() as state:
             try:
-                claims = check_access_token(ctx, state, domain, value.strip())
+                claims = check_access_token(tokens.DomainScope(ctx, state, domain), value.strip())
             except tokens.TokenInvalid:
                 return False
         request.state.principal = claims.get("sub")

@@ -3,10 +3,13 @@ and ``/userlogout``."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import jwt
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from oci_mcp_cli.sandbox.models import User
 from oci_mcp_cli.sandbox.oauth import pages, tokens
 from oci_mcp_cli.sandbox.oauth.authorize import with_query
 from oci_mcp_cli.sandbox.oauth.clients import authenticate_client, find_app, read_form
@@ -21,8 +24,11 @@ from oci_mcp_cli.sandbox.oauth.runtime import (
     check_access_token,
     delete_refresh_token,
     find_refresh_token,
+    live_refresh_token,
     revoke_jti,
+    revoke_refresh_family,
 )
+from oci_mcp_cli.sandbox.oauth.tokens import DomainScope
 
 
 def _bearer(request: Request) -> str | None:
@@ -39,7 +45,7 @@ async def userinfo(rt: OAuthRuntime, request: Request, guid: str) -> Response:
     with rt.ctx.store.read() as state:
         domain = state.domains[guid]
         try:
-            claims = check_access_token(rt.ctx, state, domain, token)
+            claims = check_access_token(DomainScope(rt.ctx, state, domain), token)
         except tokens.TokenInvalid as exc:
             return bearer_error("invalid_token", str(exc))
         if claims.get("sub_type") != "user" or "openid" not in str(claims.get("scope", "")).split():
@@ -50,23 +56,27 @@ async def userinfo(rt: OAuthRuntime, request: Request, guid: str) -> Response:
         if user is None or not user.active:
             return bearer_error("invalid_token", "the token's user no longer exists or is inactive")
         request.state.principal = user.user_name
-        given, _, family = user.display_name.partition(" ")
-        return JSONResponse(
-            {
-                "sub": user.user_name,
-                "name": user.display_name,
-                "preferred_username": user.user_name,
-                "given_name": given,
-                "family_name": family or given,
-                "email": user.email,
-                "email_verified": False,
-                "user_id": user.id,
-                "appRoles": [],
-                "birthdate": "",
-                "gender": "",
-                "website": "",
-            }
-        )
+        return JSONResponse(_userinfo(user, int(claims["iat"])))
+
+
+def _userinfo(user: User, updated_at: int) -> dict[str, Any]:
+    """Exactly the field set of the reference §8.5 sample (``updated_at``: the sandbox keeps no
+    modification time per user, so it is the token's issue time)."""
+    given, _, family = user.display_name.partition(" ")
+    return {
+        "birthdate": "",
+        "email": user.email,
+        "email_verified": False,
+        "family_name": family or given,
+        "gender": "",
+        "given_name": given,
+        "appRoles": [],
+        "name": user.display_name,
+        "preferred_username": user.user_name,
+        "sub": user.user_name,
+        "updated_at": updated_at,
+        "website": "",
+    }
 
 
 async def _client_form(request: Request, rt: OAuthRuntime, guid: str) -> tuple[dict, dict]:
@@ -91,8 +101,8 @@ async def introspect(rt: OAuthRuntime, request: Request, guid: str) -> Response:
     token = form["token"]
     with rt.ctx.store.read() as state:
         domain = state.domains[guid]
-        record = find_refresh_token(state, token)
-        if record is not None and record["guid"] == guid and not tokens.is_expired(record):
+        record = live_refresh_token(state, token, guid)
+        if record is not None:
             return JSONResponse(
                 {
                     "active": True,
@@ -103,7 +113,7 @@ async def introspect(rt: OAuthRuntime, request: Request, guid: str) -> Response:
                 }
             )
         try:
-            claims = check_access_token(rt.ctx, state, domain, token)
+            claims = check_access_token(DomainScope(rt.ctx, state, domain), token)
         except tokens.TokenInvalid:
             return JSONResponse({"active": False})
     extra = {"username": claims["sub"]} if claims.get("sub_type") == "user" else {}
@@ -111,7 +121,8 @@ async def introspect(rt: OAuthRuntime, request: Request, guid: str) -> Response:
 
 
 async def revoke(rt: OAuthRuntime, request: Request, guid: str) -> Response:
-    """Refresh tokens are deleted, access tokens' ``jti`` blocked; unknown tokens are a no-op."""
+    """A refresh token revokes its whole family (RFC 7009 §2.1: and the access tokens issued with
+    it); an access token's ``jti`` is blocked; unknown tokens are a no-op."""
     used_basic = request.headers.get("authorization", "").lower().startswith("basic ")
     try:
         app, form = await _client_form(request, rt, guid)
@@ -122,6 +133,7 @@ async def revoke(rt: OAuthRuntime, request: Request, guid: str) -> Response:
                 if record["client_id"] != app["name"]:
                     raise unauthorized_client("the token was issued to another client")
                 delete_refresh_token(state, token)
+                revoke_refresh_family(state, record.get("family"))
                 return Response(status_code=200)
             material = tokens.domain_material(rt.ctx, state.domains[guid])
             try:

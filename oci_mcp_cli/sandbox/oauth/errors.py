@@ -6,6 +6,7 @@ from starlette.responses import JSONResponse
 
 SCIM_ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
 IDCS_ERROR_EXT = "urn:ietf:params:scim:api:oracle:idcs:extension:messages:Error"
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 §5.1
 
 
 class OAuthError(Exception):
@@ -18,7 +19,7 @@ class OAuthError(Exception):
         self.status = status
 
     def response(self, *, basic_challenge: bool = False) -> JSONResponse:
-        headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+        headers = dict(NO_STORE)
         if self.status == 401 and basic_challenge:
             headers["WWW-Authenticate"] = 'Basic realm="oauth2"'
         return JSONResponse(

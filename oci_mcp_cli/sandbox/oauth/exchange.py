@@ -2,8 +2,9 @@
 
 Rule order: grant/token types → ``public_key`` → subject token readable → an **active** JWT trust
 of this domain whose ``issuer`` equals the token's ``iss`` and whose ``oauthClients`` holds the
-caller → the trust's ``publicKeyEndpoint`` is this domain's JWKS → signature → expiry (+ the
-trust's ``clockSkewSeconds``) → revocation → client claim → subject mapping → active user.
+caller → the trust's ``publicKeyEndpoint`` is this domain's JWKS → signature → an access token →
+expiry (+ the trust's ``clockSkewSeconds``) → revocation → client claim → subject mapping → active
+user. (Before all that the token endpoint requires a confidential client with client_credentials.)
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from typing import Any
 
 import jwt
 
-from oci_mcp_cli.sandbox.context import SandboxContext
-from oci_mcp_cli.sandbox.models import Domain, SandboxState, User
+from oci_mcp_cli.sandbox.models import Domain, User
 from oci_mcp_cli.sandbox.oauth import tokens
 from oci_mcp_cli.sandbox.oauth.errors import invalid_grant, invalid_request
 from oci_mcp_cli.sandbox.oauth.runtime import is_revoked
+from oci_mcp_cli.sandbox.oauth.tokens import DomainScope
 from oci_mcp_cli.sandbox.oauth.users import UnknownAttribute, find_user
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -47,14 +48,8 @@ def _find_trust(domain: Domain, issuer: str, client_id: str) -> dict[str, Any]:
     return trust
 
 
-def _verified_subject_claims(
-    ctx: SandboxContext,
-    state: SandboxState,
-    domain: Domain,
-    trust: dict[str, Any],
-    subject_token: str,
-) -> dict[str, Any]:
-    jwks = f"{ctx.domain_url(domain.guid)}/admin/v1/SigningCert/jwk"
+def _verified_subject_claims(ds: DomainScope, trust: dict[str, Any], token: str) -> dict[str, Any]:
+    jwks = f"{ds.url}/admin/v1/SigningCert/jwk"
     endpoint = (trust.get("publicKeyEndpoint") or "").rstrip("/")
     if endpoint != jwks:
         raise invalid_grant(
@@ -63,13 +58,18 @@ def _verified_subject_claims(
             "subject tokens only against it"
         )
     try:
-        claims = tokens.verify_domain_token(tokens.domain_material(ctx, domain), subject_token)
+        claims = ds.verify(token)
     except tokens.TokenInvalid as exc:
         raise invalid_grant(f"subject_token signature check failed: {exc}") from exc
+    if claims.get("tok_type") != "AT":
+        # Stricter reading: of this domain's tokens only access tokens are subject tokens.
+        raise invalid_grant(
+            f"subject_token is not an access token (tok_type {claims.get('tok_type')!r})"
+        )
     skew = trust.get("clockSkewSeconds") or 0
     if tokens.is_expired(claims, leeway_s=skew if isinstance(skew, int) else 0):
         raise invalid_grant("subject_token has expired")
-    if is_revoked(state, claims.get("jti")):
+    if is_revoked(ds.state, claims.get("jti")):
         raise invalid_grant("subject_token has been revoked")
     return claims
 
@@ -113,13 +113,7 @@ def _map_subject(domain: Domain, trust: dict[str, Any], claims: dict[str, Any]) 
     return user
 
 
-def exchange_for_upst(
-    ctx: SandboxContext,
-    state: SandboxState,
-    domain: Domain,
-    app: dict[str, Any],
-    form: dict[str, str],
-) -> str:
+def exchange_for_upst(ds: DomainScope, app: dict[str, Any], form: dict[str, str]) -> str:
     """Validate the exchange request for the authenticated client ``app``; return the UPST."""
     if form.get("requested_token_type") != UPST_TOKEN_TYPE:
         raise invalid_request(f"requested_token_type must be {UPST_TOKEN_TYPE}")
@@ -141,8 +135,8 @@ def exchange_for_upst(
     issuer = unverified.get("iss")
     if not isinstance(issuer, str):
         raise invalid_grant("subject_token has no iss claim")
-    trust = _find_trust(domain, issuer, app["name"])
-    claims = _verified_subject_claims(ctx, state, domain, trust, subject_token)
+    trust = _find_trust(ds.domain, issuer, app["name"])
+    claims = _verified_subject_claims(ds, trust, subject_token)
     _check_client_claim(trust, claims)
-    user = _map_subject(domain, trust, claims)
-    return tokens.mint_upst(ctx, state, domain, user, session_key)
+    user = _map_subject(ds.domain, trust, claims)
+    return tokens.mint_upst(ds, user, session_key)

@@ -7,12 +7,13 @@ import hashlib
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from oci_mcp_cli.sandbox.models import Domain, SandboxState, User
+from oci_mcp_cli.sandbox.models import Domain, User
 from oci_mcp_cli.sandbox.oauth import tokens
 from oci_mcp_cli.sandbox.oauth.clients import (
     OIDC_SCOPES,
@@ -22,6 +23,7 @@ from oci_mcp_cli.sandbox.oauth.clients import (
     read_form,
 )
 from oci_mcp_cli.sandbox.oauth.errors import (
+    NO_STORE,
     OAuthError,
     invalid_grant,
     invalid_request,
@@ -30,73 +32,79 @@ from oci_mcp_cli.sandbox.oauth.errors import (
 )
 from oci_mcp_cli.sandbox.oauth.exchange import TOKEN_EXCHANGE, exchange_for_upst
 from oci_mcp_cli.sandbox.oauth.runtime import (
+    AuthCode,
+    CodeReplayed,
     OAuthRuntime,
     delete_refresh_token,
     find_refresh_token,
+    revoke_issued,
+    revoke_refresh_family,
     save_refresh_token,
+    spend_refresh_token,
 )
+from oci_mcp_cli.sandbox.oauth.tokens import DomainScope, Grant
+
+REFRESH = "refresh_token"
 
 NOT_EMULATED = ("password", "implicit", "urn:ietf:params:oauth:grant-type:jwt-bearer")
-GrantHandler = Callable[
-    [OAuthRuntime, SandboxState, Domain, dict[str, Any], dict[str, str]], dict[str, Any]
-]
+GrantHandler = Callable[[OAuthRuntime, DomainScope, dict[str, Any], dict[str, str]], dict[str, Any]]
+
+
+@dataclass
+class Issued:
+    body: dict[str, Any]
+    jti: str
+    exp: float
+    refresh_token: str | None
 
 
 def _b64url_sha256(value: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(value.encode()).digest()).rstrip(b"=").decode()
 
 
-def _token_response(
-    rt: OAuthRuntime,
-    state: SandboxState,
-    domain: Domain,
-    app: dict[str, Any],
-    user: User | None,
-    scope: str,
-    gtp: str,
-    *,
-    nonce: str | None = None,
-    auth_time: int | None = None,
-    sid: str | None = None,
-) -> dict[str, Any]:
-    """``{"access_token","token_type","expires_in"[,"id_token","refresh_token"]}``."""
-    ctx = rt.ctx
-    sid = sid or secrets.token_hex(16)
-    material = tokens.domain_material(ctx, domain)
-    claims = tokens.access_token_claims(ctx, state, domain, app, user, scope, gtp, sid=sid)
-    access_token = tokens.sign_domain_token(material, claims)
+def require_grant(app: dict[str, Any], grant: str) -> None:
+    if not has_grant(app, grant):
+        raise unauthorized_client(f"the client is not allowed the {grant} grant")
+
+
+def _issue(
+    ds: DomainScope, grant: Grant, *, granted: str | None = None, family: str | None = None
+) -> Issued:
+    """``{"access_token","token_type","expires_in"[,"id_token","refresh_token"]}``.
+
+    ``granted`` is the scope of the sign-in (the refresh token keeps it, RFC 6749 §6); a refresh
+    token is issued when it holds ``offline_access`` and the app has the refresh_token grant.
+    """
+    claims = tokens.access_token_claims(ds, grant)
+    access_token = ds.sign(claims)
     body: dict[str, Any] = {
         "access_token": access_token,
         "token_type": "Bearer",
-        "expires_in": ctx.config.access_token_ttl_s,
+        "expires_in": ds.ctx.config.access_token_ttl_s,
     }
-    scopes = scope.split()
-    if user is not None and "openid" in scopes:
-        id_claims = tokens.id_token_claims(
-            ctx,
-            state,
-            domain,
-            app,
-            user,
-            access_token=access_token,
-            nonce=nonce,
-            auth_time=auth_time or claims["iat"],
-            sid=sid,
-        )
-        body["id_token"] = tokens.sign_domain_token(material, id_claims)
-    if user is not None and "offline_access" in scopes and has_grant(app, "refresh_token"):
-        body["refresh_token"] = save_refresh_token(
-            state,
+    user, granted = grant.user, granted or grant.scope
+    if user is not None and "openid" in grant.scope.split():
+        auth_time = grant.auth_time or claims["iat"]
+        id_claims = tokens.id_token_claims(ds, grant, user, access_token, auth_time)
+        body["id_token"] = ds.sign(id_claims)
+    refresh = None
+    if user is not None and "offline_access" in granted.split() and has_grant(grant.app, REFRESH):
+        refresh = body["refresh_token"] = save_refresh_token(
+            ds.state,
             {
-                "guid": domain.guid,
-                "client_id": app["name"],
+                "guid": ds.domain.guid,
+                "client_id": grant.app["name"],
                 "user_id": user.id,
-                "scope": scope,
-                "sid": sid,
-                "exp": time.time() + ctx.config.refresh_token_ttl_s,
+                "scope": granted,
+                "sid": grant.sid,
+                "auth_time": grant.auth_time or claims["iat"],
+                "family": family or tokens.new_jti(),
+                "at_jti": claims["jti"],
+                "at_exp": claims["exp"],
+                "exp": time.time() + ds.ctx.config.refresh_token_ttl_s,
             },
         )
-    return body
+    return Issued(body, claims["jti"], claims["exp"], refresh)
 
 
 def _live_user(domain: Domain, user_id: str) -> User:
@@ -106,22 +114,17 @@ def _live_user(domain: Domain, user_id: str) -> User:
     return user
 
 
-def authorization_code(
-    rt: OAuthRuntime, state: SandboxState, domain: Domain, app: dict[str, Any], form: dict[str, str]
-) -> dict[str, Any]:
-    if not has_grant(app, "authorization_code"):
-        raise unauthorized_client("the client is not allowed the authorization_code grant")
-    code = form.get("code")
-    if not code:
-        raise invalid_request("code is required")
-    if "scope" in form:
-        raise invalid_scope("scope must not be sent with the authorization_code grant")
-    record = rt.redeem_code(code, domain.guid, app["name"])
-    if "redirect_uri" not in form:
-        raise invalid_request("redirect_uri is required (the authorize request had one)")
-    if form["redirect_uri"] != record.redirect_uri:
-        raise invalid_grant("redirect_uri does not match the one of the authorize request")
-    verifier = form.get("code_verifier")
+def _redeem(rt: OAuthRuntime, ds: DomainScope, code: str, client_id: str) -> AuthCode:
+    try:
+        return rt.redeem_code(code, ds.domain.guid, client_id)
+    except CodeReplayed as exc:
+        revoke_issued(ds.state, exc.record)
+        raise invalid_grant(
+            "the authorization code has already been used; the tokens issued for it are revoked"
+        ) from None
+
+
+def _check_pkce(record: AuthCode, verifier: str | None) -> None:
     if record.code_challenge:
         if not verifier:
             raise invalid_grant("code_verifier is required: the authorize request used PKCE")
@@ -130,68 +133,93 @@ def authorization_code(
             raise invalid_grant("code_verifier does not match the code_challenge (PKCE)")
     elif verifier:
         raise invalid_grant("code_verifier sent but the authorize request had no code_challenge")
-    user = _live_user(domain, record.user_id)
-    return _token_response(
-        rt,
-        state,
-        domain,
-        app,
-        user,
-        record.scope,
-        "azc",
-        nonce=record.nonce,
-        auth_time=record.auth_time,
-        sid=record.sid,
-    )
+
+
+def authorization_code(
+    rt: OAuthRuntime, ds: DomainScope, app: dict[str, Any], form: dict[str, str]
+) -> dict[str, Any]:
+    require_grant(app, "authorization_code")
+    code = form.get("code")
+    if not code:
+        raise invalid_request("code is required")
+    if "scope" in form:
+        raise invalid_scope("scope must not be sent with the authorization_code grant")
+    record = _redeem(rt, ds, code, app["name"])
+    if "redirect_uri" not in form:
+        raise invalid_request("redirect_uri is required (the authorize request had one)")
+    if form["redirect_uri"] != record.redirect_uri:
+        raise invalid_grant("redirect_uri does not match the one of the authorize request")
+    _check_pkce(record, form.get("code_verifier"))
+    user = _live_user(ds.domain, record.user_id)
+    grant = Grant(app, user, record.scope, "azc", record.sid, record.auth_time, record.nonce)
+    issued = _issue(ds, grant)
+    record.issued_jti, record.issued_exp = issued.jti, issued.exp
+    record.issued_refresh = issued.refresh_token
+    return issued.body
 
 
 def refresh_token(
-    rt: OAuthRuntime, state: SandboxState, domain: Domain, app: dict[str, Any], form: dict[str, str]
+    rt: OAuthRuntime, ds: DomainScope, app: dict[str, Any], form: dict[str, str]
 ) -> dict[str, Any]:
-    """Rotating refresh tokens: each use returns a new one and invalidates the old."""
-    if not has_grant(app, "refresh_token"):
-        raise unauthorized_client("the client is not allowed the refresh_token grant")
+    """Rotating refresh tokens: each use returns a new one and spends the old; presenting a spent
+    one revokes the whole family (every refresh token of that sign-in and their access tokens)."""
+    require_grant(app, REFRESH)
     token = form.get("refresh_token")
     if not token:
         raise invalid_request("refresh_token is required")
-    record = find_refresh_token(state, token)
-    if record is None or record["guid"] != domain.guid:
-        raise invalid_grant("the refresh token is unknown, revoked or already used")
+    record = find_refresh_token(ds.state, token)
+    if record is None or record["guid"] != ds.domain.guid:
+        raise invalid_grant("the refresh token is unknown or revoked")
     if record["client_id"] != app["name"]:
         raise invalid_grant("the refresh token was issued to another client")
-    if time.time() >= record["exp"]:
-        delete_refresh_token(state, token)
+    if record.get("used"):
+        revoke_refresh_family(ds.state, record.get("family"))
+        raise invalid_grant(
+            "refresh token reuse detected: it was already used, so every token of this sign-in "
+            "is now revoked"
+        )
+    if tokens.is_expired(record):
+        delete_refresh_token(ds.state, token)
         raise invalid_grant("the refresh token has expired")
     granted = record["scope"].split()
-    requested = form.get("scope", "").split() or granted
+    requested = list(dict.fromkeys(form.get("scope", "").split())) or granted
     extra = [s for s in requested if s not in granted]
     if extra:
         raise invalid_scope(f"scope exceeds the original grant: {' '.join(extra)}")
-    user = _live_user(domain, record["user_id"])
-    delete_refresh_token(state, token)
-    return _token_response(
-        rt, state, domain, app, user, " ".join(requested), "rt", sid=record.get("sid")
-    )
+    user = _live_user(ds.domain, record["user_id"])
+    spend_refresh_token(ds.state, token)
+    grant = Grant(app, user, " ".join(requested), "rt", record["sid"], record.get("auth_time"))
+    return _issue(ds, grant, granted=record["scope"], family=record.get("family")).body
 
 
 def client_credentials(
-    rt: OAuthRuntime, state: SandboxState, domain: Domain, app: dict[str, Any], form: dict[str, str]
+    rt: OAuthRuntime, ds: DomainScope, app: dict[str, Any], form: dict[str, str]
 ) -> dict[str, Any]:
-    if app.get("clientType") == "public" or not has_grant(app, "client_credentials"):
-        raise unauthorized_client("the client is not allowed the client_credentials grant")
+    require_confidential(app, "client_credentials")
     scopes = parse_scope(app, form.get("scope"))
     user_scopes = [s for s in scopes if s in OIDC_SCOPES]
     if user_scopes:
         raise invalid_scope(
             f"user scopes need a user; not with client_credentials: {' '.join(user_scopes)}"
         )
-    return _token_response(rt, state, domain, app, None, " ".join(scopes), "cc")
+    return _issue(ds, Grant(app, None, " ".join(scopes), "cc", tokens.new_jti())).body
 
 
 def token_exchange(
-    rt: OAuthRuntime, state: SandboxState, domain: Domain, app: dict[str, Any], form: dict[str, str]
+    rt: OAuthRuntime, ds: DomainScope, app: dict[str, Any], form: dict[str, str]
 ) -> dict[str, Any]:
-    return {"token": exchange_for_upst(rt.ctx, state, domain, app, form)}
+    # Stricter reading of reference §2.3: the exchange client is confidential and has the
+    # client_credentials grant (the documented set-up).
+    require_confidential(app, "client_credentials", purpose="the UPST token exchange")
+    return {"token": exchange_for_upst(ds, app, form)}
+
+
+def require_confidential(app: dict[str, Any], grant: str, *, purpose: str | None = None) -> None:
+    purpose = purpose or f"the {grant} grant"
+    if app.get("clientType") == "public":
+        raise unauthorized_client(f"{purpose} needs a confidential client; this one is public")
+    if not has_grant(app, grant):
+        raise unauthorized_client(f"{purpose} needs the {grant} grant on the client")
 
 
 GRANTS: dict[str, GrantHandler] = {
@@ -207,23 +235,30 @@ async def token_endpoint(rt: OAuthRuntime, request: Request, guid: str) -> Respo
     used_basic = request.headers.get("authorization", "").lower().startswith("basic ")
     try:
         form = await read_form(request)
-        grant = form.get("grant_type")
-        request.state.grant_type = grant
-        with rt.ctx.store.mutate() as state:
-            domain = state.domains[guid]
-            client = authenticate_client(request, form, domain)
-            request.state.principal = client.app["name"]
-            if not grant:
-                raise invalid_request("grant_type is required")
-            handler = GRANTS.get(grant)
-            if handler is None:
-                why = (
-                    "is not emulated by the sandbox"
-                    if grant in NOT_EMULATED
-                    else "is not supported"
-                )
-                raise OAuthError("unsupported_grant_type", f"grant_type {grant} {why}")
-            body = handler(rt, state, domain, client.app, form)
     except OAuthError as exc:
         return exc.response(basic_challenge=used_basic)
-    return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+    grant = form.get("grant_type")
+    request.state.grant_type = grant
+    # Errors are caught inside the block so that what a failed request changed (reuse/replay
+    # revocations, a spent code) is saved too.
+    with rt.ctx.store.mutate() as state:
+        try:
+            body = _grant(rt, request, DomainScope(rt.ctx, state, state.domains[guid]), form)
+        except OAuthError as exc:
+            return exc.response(basic_challenge=used_basic)
+    return JSONResponse(body, headers=NO_STORE)
+
+
+def _grant(
+    rt: OAuthRuntime, request: Request, ds: DomainScope, form: dict[str, str]
+) -> dict[str, Any]:
+    client = authenticate_client(request, form, ds.domain)
+    request.state.principal = client.app["name"]
+    grant = form.get("grant_type")
+    if not grant:
+        raise invalid_request("grant_type is required")
+    handler = GRANTS.get(grant)
+    if handler is None:
+        why = "is not emulated by the sandbox" if grant in NOT_EMULATED else "is not supported"
+        raise OAuthError("unsupported_grant_type", f"grant_type {grant} {why}")
+    return handler(rt, ds, client.app, form)

@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from oci_mcp_cli.sandbox.context import SandboxContext
-from oci_mcp_cli.sandbox.models import Domain, SandboxState
+from oci_mcp_cli.sandbox.models import SandboxState
 from oci_mcp_cli.sandbox.oauth import tokens
 from oci_mcp_cli.sandbox.oauth.errors import invalid_grant
 
 SIGN_IN_TXN_TTL_S = 900
+MAX_SIGN_IN_FAILURES = 5
 REFRESH_TOKENS = "refresh_tokens"
 REVOKED_JTIS = "revoked_jtis"
 
@@ -28,6 +29,7 @@ class SignInTxn:
     guid: str
     params: dict[str, str]
     expires_at: float
+    failures: int = 0
 
 
 @dataclass
@@ -45,6 +47,18 @@ class AuthCode:
     sid: str
     expires_at: float
     used: bool = False
+    # What the redemption issued (access token jti + exp, refresh token), revoked on a replay.
+    issued_jti: str | None = None
+    issued_exp: float = 0
+    issued_refresh: str | None = None
+
+
+class CodeReplayed(Exception):
+    """A used code came back (RFC 6749 §4.1.2: revoke what it issued)."""
+
+    def __init__(self, record: AuthCode):
+        super().__init__("the authorization code has already been used")
+        self.record = record
 
 
 @dataclass
@@ -70,9 +84,22 @@ class OAuthRuntime:
             return None
         return found
 
-    def drop_txn(self, txn: str) -> None:
+    def drop_txn(self, txn: str) -> bool:
+        """Spend a transaction; False if it was already spent (one code per transaction)."""
         with self._lock:
-            self._txns.pop(txn, None)
+            return self._txns.pop(txn, None) is not None
+
+    def sign_in_failed(self, txn: str) -> bool:
+        """Count a wrong password; True (and the transaction is spent) after too many."""
+        with self._lock:
+            found = self._txns.get(txn)
+            if found is None:
+                return True
+            found.failures += 1
+            if found.failures < MAX_SIGN_IN_FAILURES:
+                return False
+            del self._txns[txn]
+            return True
 
     def issue_code(self, **fields: Any) -> str:
         code = "AQIDBA" + secrets.token_urlsafe(32)
@@ -83,13 +110,14 @@ class OAuthRuntime:
         return code
 
     def redeem_code(self, code: str, guid: str, client_id: str) -> AuthCode:
-        """One-time, unexpired, issued in this domain to this client — else ``invalid_grant``."""
+        """One-time, unexpired, issued in this domain to this client — else ``invalid_grant``
+        (``CodeReplayed`` for a used code)."""
         with self._lock:
             found = self._codes.get(code)
             if found is None or found.guid != guid:
                 raise invalid_grant("the authorization code is unknown")
             if found.used:
-                raise invalid_grant("the authorization code has already been used")
+                raise CodeReplayed(found)
             found.used = True
         if found.client_id != client_id:
             raise invalid_grant("the authorization code was issued to another client")
@@ -113,22 +141,59 @@ def _digest(token: str) -> str:
 
 
 def save_refresh_token(state: SandboxState, record: dict[str, Any]) -> str:
-    """Store a refresh token record (guid, client_id, user_id, scope, sid, exp); return it."""
+    """Store a refresh token record (guid, client_id, user_id, scope, sid, auth_time, family,
+    at_jti/at_exp of the access token issued with it, exp); return the token."""
     token = "AQIDBAUw" + secrets.token_urlsafe(40)
     bucket = state.oauth.setdefault(REFRESH_TOKENS, {})
     now = time.time()
     for key in [k for k, v in bucket.items() if now >= v["exp"]]:
         del bucket[key]
-    bucket[_digest(token)] = dict(record)
+    bucket[_digest(token)] = {**record, "used": False}
     return token
 
 
 def find_refresh_token(state: SandboxState, token: str) -> dict[str, Any] | None:
+    """The record of a refresh token — including a rotated-out one (``used``), for reuse
+    detection; callers that want a live token check ``used`` and ``exp``."""
     return state.oauth.get(REFRESH_TOKENS, {}).get(_digest(token))
+
+
+def live_refresh_token(state: SandboxState, token: str, guid: str) -> dict[str, Any] | None:
+    record = find_refresh_token(state, token)
+    if record is None or record["guid"] != guid or record.get("used") or tokens.is_expired(record):
+        return None
+    return record
+
+
+def spend_refresh_token(state: SandboxState, token: str) -> None:
+    """Rotation: the token stays known (``used``) until it expires, so a replay is detected."""
+    record = find_refresh_token(state, token)
+    if record is not None:
+        record["used"] = True
 
 
 def delete_refresh_token(state: SandboxState, token: str) -> None:
     state.oauth.get(REFRESH_TOKENS, {}).pop(_digest(token), None)
+
+
+def revoke_refresh_family(state: SandboxState, family: str | None) -> None:
+    """Delete every refresh token of one sign-in and revoke the access tokens issued with them."""
+    bucket = state.oauth.get(REFRESH_TOKENS, {})
+    for key, record in list(bucket.items()):
+        if family and record.get("family") == family:
+            if record.get("at_jti"):
+                revoke_jti(state, record["at_jti"], record.get("at_exp", record["exp"]))
+            del bucket[key]
+
+
+def revoke_issued(state: SandboxState, code: AuthCode) -> None:
+    """Revoke what a (now replayed) authorization code issued."""
+    if code.issued_jti:
+        revoke_jti(state, code.issued_jti, code.issued_exp)
+    if code.issued_refresh:
+        record = find_refresh_token(state, code.issued_refresh)
+        if record is not None:
+            revoke_refresh_family(state, record.get("family"))
 
 
 def revoke_jti(state: SandboxState, jti: str, exp: float) -> None:
@@ -143,17 +208,15 @@ def is_revoked(state: SandboxState, jti: str | None) -> bool:
     return bool(jti) and jti in state.oauth.get(REVOKED_JTIS, {})
 
 
-def check_access_token(
-    ctx: SandboxContext, state: SandboxState, domain: Domain, token: str
-) -> dict[str, Any]:
+def check_access_token(ds: tokens.DomainScope, token: str) -> dict[str, Any]:
     """A live access token of this domain: signature, issuer, tok_type AT, expiry, revocation."""
-    claims = tokens.verify_domain_token(tokens.domain_material(ctx, domain), token)
+    claims = ds.verify(token)
     if claims.get("tok_type") != "AT":
         raise tokens.TokenInvalid("the token is not an access token")
-    if claims.get("tenant") != domain.guid:
+    if claims.get("tenant") != ds.domain.guid:
         raise tokens.TokenInvalid("the token was issued by another identity domain")
     if tokens.is_expired(claims):
         raise tokens.TokenInvalid("the token has expired")
-    if is_revoked(state, claims.get("jti")):
+    if is_revoked(ds.state, claims.get("jti")):
         raise tokens.TokenInvalid("the token has been revoked")
     return claims

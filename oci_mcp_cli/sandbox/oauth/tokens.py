@@ -142,19 +142,39 @@ def is_expired(claims: dict[str, Any], leeway_s: float = 0) -> bool:
     return not isinstance(exp, int | float) or time.time() >= exp + leeway_s
 
 
-def base_claims(
-    ctx: SandboxContext, state: SandboxState, domain: Domain, ttl_s: int
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class DomainScope:
+    """One identity domain of one state snapshot: what minting and checking its tokens needs."""
+
+    ctx: SandboxContext
+    state: SandboxState
+    domain: Domain
+
+    @property
+    def url(self) -> str:
+        return self.ctx.domain_url(self.domain.guid)
+
+    def material(self) -> SigningMaterial:
+        return domain_material(self.ctx, self.domain)
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        return sign_domain_token(self.material(), claims)
+
+    def verify(self, token: str) -> dict[str, Any]:
+        return verify_domain_token(self.material(), token)
+
+
+def base_claims(ds: DomainScope, ttl_s: int) -> dict[str, Any]:
     """Claims shared by every domain token."""
     now = int(time.time())
-    url = ctx.domain_url(domain.guid)
+    domain, state = ds.domain, ds.state
     return {
         "iss": ISSUER,
         "iat": now,
         "exp": now + ttl_s,
         "jti": new_jti(),
         "tenant": domain.guid,
-        "tenant_iss": url,
+        "tenant_iss": ds.url,
         "domain": domain.display_name,
         "domain_id": domain.ocid,
         "domain_home": state.home_region,
@@ -188,29 +208,33 @@ def user_claims(domain: Domain, user: User) -> dict[str, Any]:
     }
 
 
-def audience(ctx: SandboxContext, domain: Domain) -> list[str]:
-    return [ctx.domain_url(domain.guid), f"urn:opc:lbaas:logicalguid={domain.guid}"]
+def audience(ds: DomainScope) -> list[str]:
+    return [ds.url, f"urn:opc:lbaas:logicalguid={ds.domain.guid}"]
 
 
-def access_token_claims(
-    ctx: SandboxContext,
-    state: SandboxState,
-    domain: Domain,
-    app: dict[str, Any],
-    user: User | None,
-    scope: str,
-    gtp: str,
-    sid: str | None = None,
-) -> dict[str, Any]:
-    """A user access token (``user`` given) or a client token (``sub`` = client id)."""
-    claims = base_claims(ctx, state, domain, ctx.config.access_token_ttl_s)
+@dataclass(frozen=True)
+class Grant:
+    """What a token is issued for: client, user (None for a client token), scope, grant type
+    (``gtp``) and the sign-in it came from (``sid``, ``auth_time``, ``nonce``)."""
+
+    app: dict[str, Any]
+    user: User | None
+    scope: str
+    gtp: str
+    sid: str
+    auth_time: int | None = None
+    nonce: str | None = None
+
+
+def access_token_claims(ds: DomainScope, grant: Grant) -> dict[str, Any]:
+    """A user access token (``grant.user`` set) or a client token (``sub`` = client id)."""
+    app, user = grant.app, grant.user
+    claims = base_claims(ds, ds.ctx.config.access_token_ttl_s)
     claims.update(client_claims(app))
-    claims.update({"aud": audience(ctx, domain), "scope": scope, "tok_type": "AT", "gtp": gtp})
+    claims.update({"aud": audience(ds), "scope": grant.scope, "tok_type": "AT", "gtp": grant.gtp})
     if user is not None:
-        claims.update(user_claims(domain, user))
-        claims.update(
-            {"amr": AMR, "idp_name": "localIDP", "idp_type": "LOCAL", "sid": sid or new_jti()}
-        )
+        claims.update(user_claims(ds.domain, user))
+        claims.update({"amr": AMR, "idp_name": "localIDP", "idp_type": "LOCAL", "sid": grant.sid})
     else:
         claims.update(
             {"sub": app["name"], "sub_type": "client", "clientAppRoles": ["Authenticated Client"]}
@@ -219,34 +243,26 @@ def access_token_claims(
 
 
 def id_token_claims(
-    ctx: SandboxContext,
-    state: SandboxState,
-    domain: Domain,
-    app: dict[str, Any],
-    user: User,
-    *,
-    access_token: str,
-    nonce: str | None,
-    auth_time: int,
-    sid: str,
+    ds: DomainScope, grant: Grant, user: User, access_token: str, auth_time: int
 ) -> dict[str, Any]:
-    claims = base_claims(ctx, state, domain, ctx.config.access_token_ttl_s)
-    claims.update(user_claims(domain, user))
+    """OIDC ID token: ``aud``/``azp`` = client id, ``at_hash``, ``nonce`` echoed when given."""
+    claims = base_claims(ds, ds.ctx.config.access_token_ttl_s)
+    claims.update(user_claims(ds.domain, user))
     digest = hashlib.sha256(access_token.encode()).digest()
     claims.update(
         {
-            "aud": app["name"],
-            "azp": app["name"],
+            "aud": grant.app["name"],
+            "azp": grant.app["name"],
             "tok_type": "IT",
             "auth_time": auth_time,
             "session_exp": claims["exp"],
-            "sid": sid,
+            "sid": grant.sid,
             "amr": AMR,
             "at_hash": _b64url(digest[: len(digest) // 2]),
         }
     )
-    if nonce:
-        claims["nonce"] = nonce
+    if grant.nonce:
+        claims["nonce"] = grant.nonce
     return claims
 
 
@@ -276,16 +292,10 @@ def upst_ttl(ctx: SandboxContext, domain: Domain) -> int:
     return ttl
 
 
-def mint_upst(
-    ctx: SandboxContext,
-    state: SandboxState,
-    domain: Domain,
-    user: User,
-    session_key: rsa.RSAPublicKey,
-) -> str:
+def mint_upst(ds: DomainScope, user: User, session_key: rsa.RSAPublicKey) -> str:
     """The UPST: sub = user OCID, tenant = tenancy OCID, ``jwk`` = session key as a JSON string."""
     now = int(time.time())
-    exp = now + upst_ttl(ctx, domain)
+    exp = now + upst_ttl(ds.ctx, ds.domain)
     session_jwk = {
         "kid": f"session-{new_jti()[:16]}",
         **keys.rsa_jwk(session_key),
@@ -299,12 +309,13 @@ def mint_upst(
         "ptype": "user",
         "pstype": "natv",
         "ttype": "upst",
-        "tenant": state.tenancy_id,
-        "domain_name": domain.guid,
+        "tenant": ds.state.tenancy_id,
+        "domain_name": ds.domain.guid,
         "iat": now,
         "exp": exp,
         "jti": new_jti(),
         "sess_exp": time.strftime("%a, %d %b %Y %H:%M:%S UTC", time.gmtime(exp)),
         "jwk": json.dumps(session_jwk, separators=(",", ":")),
     }
-    return jwt.encode(claims, upst_key(ctx, state), algorithm="RS256", headers={"kid": UPST_KID})
+    key = upst_key(ds.ctx, ds.state)
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": UPST_KID})
