@@ -2,62 +2,52 @@
 """`oci-mcp init` with a session-token profile (`security_token_file`, as `oci session
 authenticate` writes it), end to end against the sandbox through the real SDK signer.
 
-The sandbox cannot mint a UPST for its admin: the admin is an IAM user outside every identity
-domain and the SCIM admin API accepts API-key signatures only (a sandbox rule). So the UPST here is
-a *user's* (alice, minted by ``conftest.mint_upst`` with the sandbox's own UPST key — the claim set
-the token exchange produces) and the test asserts what OCI does for a user without the domain
-admin role: the regional calls succeed with the session-token signature, and the first SCIM call
-fails with a clear message that names the call and the role, exit 1, no traceback.
+The profiles come from ``Sandbox.session_profile`` (a UPST minted like the token exchange mints
+it, plus the session key). The admin is a Default-domain user with the Identity Domain
+Administrator role, so its session token provisions; alice's is refused by the SCIM admin API with
+the role message (401 ``NotAuthorized``, docs/sandbox.md).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import stat
 
-from conftest import mint_upst
-from provisioning_support import Env, _fast_retries, env, seeded_state  # noqa: F401
+from provisioning_support import Env, _fast_retries, env, seeded_state, steps  # noqa: F401
 
 
-def session_profile(env: Env, tmp_path: Path, username: str, *, ttl_s: int = 3600) -> Path:
-    """An OCI config with a SESSION profile laid out as `oci session authenticate` writes it."""
-    from cryptography.hazmat.primitives import serialization
-
-    token, session_key = mint_upst(env.sb, username, ttl_s=ttl_s)
-    token_file, key_file = tmp_path / "token", tmp_path / "session_key.pem"
-    token_file.write_text(token)
-    key_file.write_bytes(
-        session_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    admin = dict(
-        line.split("=", 1)
-        for line in Path(env.sb.config_file).read_text().splitlines()
-        if "=" in line
-    )
-    config = tmp_path / "config"
-    config.write_text(
-        "[SESSION]\n"
-        "fingerprint=session\n"
-        f"key_file={key_file}\n"
-        f"tenancy={admin['tenancy']}\n"
-        f"region={admin['region']}\n"
-        f"security_token_file={token_file}\n"
-        f"oci_mcp_endpoint={admin['oci_mcp_endpoint']}\n"
-    )
+def session_profile(env: Env, username: str, *, ttl_s: int = 3600) -> str:
+    config, profile = env.sb.session_profile(username, "SESSION", ttl_s=ttl_s)
+    assert profile == "SESSION"
     return config
 
 
-def test_session_token_profile_signs_and_a_non_admin_gets_a_clear_error(
-    env: Env, tmp_path: Path
-) -> None:
-    config = session_profile(env, tmp_path, "alice")
+def test_admin_session_token_profile_provisions_end_to_end(env: Env) -> None:
+    import json
+
+    config = session_profile(env, "sandbox-admin")
     env.sb.clear_requests()
     result = env.cli(
-        "init", "--dry-run", "--json", "--config-file", str(config), "--profile", "SESSION",
-        creds=False,
+        "init", "--yes", "--json", "--config-file", config, "--profile", "SESSION", creds=False
+    )
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    payload = json.loads(result.stdout)
+    assert steps(payload)["app"] == "created", payload
+    (app,) = env.apps()  # read back through the API-key profile: exactly one app
+    assert app.active
+    values = env.env()
+    assert values["IAM_CLIENT_ID"] == app.name == payload["client_id"]
+    assert stat.S_IMODE(env.env_file.stat().st_mode) == 0o600
+    writes = env.writes()
+    assert writes and all(r["status"] < 300 for r in writes), writes
+    # every SCIM write was signed with the admin's session token, not an API key
+    assert {(r["principal"], r["auth"]) for r in writes} == {("sandbox-admin", "upst")}
+
+
+def test_non_admin_session_token_gets_a_clear_role_error(env: Env) -> None:
+    config = session_profile(env, "alice")
+    env.sb.clear_requests()
+    result = env.cli(
+        "init", "--yes", "--json", "--config-file", config, "--profile", "SESSION", creds=False
     )
     assert result.exit_code == 1, (result.stdout, result.stderr)
     assert result.stdout == ""  # --json: nothing on stdout when there is no result
@@ -70,15 +60,23 @@ def test_session_token_profile_signs_and_a_non_admin_gets_a_clear_error(
     listed = [r for r in seen if r["path"].startswith("/20160918/domains")]
     assert listed and all(r["status"] == 200 for r in listed), seen
     assert {r["principal"] for r in listed} == {"alice"}, listed
+    refused = [r for r in seen if "/admin/v1/" in r["path"]]
+    assert refused and {(r["status"], r["principal"]) for r in refused} == {(401, "alice")}
     assert not [r for r in seen if r["method"] != "GET"]
-    assert not (tmp_path / "proj").exists()  # nothing written
+    assert not env.env_file.exists()  # nothing written
 
 
-def test_expired_session_token_is_one_clear_line(env: Env, tmp_path: Path) -> None:
-    config = session_profile(env, tmp_path, "alice", ttl_s=-60)
+def test_expired_session_token_is_one_clear_line(env: Env) -> None:
+    config = session_profile(env, "alice", ttl_s=-60)
     env.sb.clear_requests()
     result = env.cli(
-        "init", "--dry-run", "--json", "--config-file", str(config), "--profile", "SESSION",
+        "init",
+        "--dry-run",
+        "--json",
+        "--config-file",
+        config,
+        "--profile",
+        "SESSION",
         creds=False,
     )
     assert result.exit_code == 2, (result.stdout, result.stderr)
@@ -90,10 +88,10 @@ def test_expired_session_token_is_one_clear_line(env: Env, tmp_path: Path) -> No
     assert env.sb.requests() == []  # caught before any call
 
 
-def test_doctor_names_an_expired_session_token(env: Env, tmp_path: Path) -> None:
-    config = session_profile(env, tmp_path, "alice", ttl_s=-60)
+def test_doctor_names_an_expired_session_token(env: Env) -> None:
+    config = session_profile(env, "alice", ttl_s=-60)
     result = env.cli(
-        "doctor", "--json", "--config-file", str(config), "--profile", "SESSION", creds=False
+        "doctor", "--json", "--config-file", config, "--profile", "SESSION", creds=False
     )
     assert result.exit_code == 2, (result.stdout, result.stderr)
     assert "oci session refresh --profile SESSION" in result.stderr

@@ -479,7 +479,7 @@ def test_trust_rules(dc: Any) -> None:
 
 def test_users_list_and_get(dc: Any, sb: Sandbox, config: dict) -> None:
     users = dc.list_users().data.resources
-    assert {u.user_name for u in users} == {"alice", "bob"}
+    assert {u.user_name for u in users} == {"alice", "bob", "sandbox-admin"}  # admin is one too
     (alice,) = dc.list_users(filter='username eq "ALICE"').data.resources
     got = dc.get_user(alice.id).data
     assert got.user_name == "alice" and got.emails[0].value == "alice@example.com"

@@ -245,7 +245,9 @@ def test_upst_not_signed_by_the_sandbox_is_rejected(sb: Sandbox, config: dict) -
     expect_401(client.list_regions, "invalid")
 
 
-def test_scim_admin_rejects_upst_signatures(sb: Sandbox, user_client: Any) -> None:
+def test_scim_admin_refuses_a_non_admin_upst(sb: Sandbox, user_client: Any) -> None:
+    """A valid UPST authenticates, but alice is no domain admin: 401 NotAuthorized (not
+    NotAuthenticated). The admin's own UPST is accepted: tests/test_sandbox_session.py."""
     import oci.identity_domains
 
     token_client = user_client(sb, "alice", oci.identity.IdentityClient)
@@ -256,4 +258,4 @@ def test_scim_admin_rejects_upst_signatures(sb: Sandbox, user_client: Any) -> No
     with pytest.raises(oci.exceptions.ServiceError) as info:
         client.list_apps()
     assert info.value.status == 401
-    assert "API-key" in info.value.args[0]["detail"]
+    assert info.value.args[0]["detail"].startswith("NotAuthorized: alice is not authorized")

@@ -1,7 +1,8 @@
 """Sandbox-only test hooks (no auth, never part of OCI) and the fault/log middleware.
 
 Hooks: ``GET /_sandbox/health``, ``GET /_sandbox/info``, ``GET|DELETE /_sandbox/requests``,
-``POST|DELETE /_sandbox/faults``, ``GET|POST /_sandbox/config``.
+``POST|DELETE /_sandbox/faults``, ``GET|POST /_sandbox/config``, ``POST /_sandbox/session-token``
+(a UPST for a user, standing in for ``oci session authenticate``).
 The middleware is pure ASGI: it never reads the request body, so handlers still get the raw bytes
 they need for signature verification.
 """
@@ -18,6 +19,7 @@ from oci_mcp_cli.sandbox.context import Fault, SandboxConfig
 from oci_mcp_cli.sandbox.wire import error_body_for_path, request_id
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import Route
@@ -145,6 +147,37 @@ class SandboxMiddleware:
         return JSONResponse(body, status_code=fault.status, headers=headers)
 
 
+class UnknownSessionUser(LookupError):
+    """No active user of that name: ``oci session authenticate`` could not sign in either."""
+
+
+def mint_session_token(
+    ctx: SandboxContext, username: str, session_key: RSAPublicKey, ttl_s: int = 3600
+) -> str:
+    """A UPST for ``username`` (any domain; case-insensitive) bound to ``session_key``, minted by
+    the token exchange's own code (``oauth.tokens.mint_upst``) with a lifetime of
+    ``min(ttl_s, 3600, the domain's iamUpstSessionExpiry)``; ``ttl_s <= 0`` gives an expired
+    one."""
+    import dataclasses
+
+    from oci_mcp_cli.sandbox.oauth.tokens import DomainScope, mint_upst
+
+    with ctx.store.read() as state:
+        found = next(
+            (
+                (domain, user)
+                for domain in state.domains.values()
+                for user in domain.users.values()
+                if user.user_name.lower() == username.lower() and user.active
+            ),
+            None,
+        )
+        if found is None:
+            raise UnknownSessionUser(f"no active sandbox user named {username!r}")
+        scoped = dataclasses.replace(ctx, config=dataclasses.replace(ctx.config, upst_ttl_s=ttl_s))
+        return mint_upst(DomainScope(scoped, state, found[0]), found[1], session_key)
+
+
 def _bad(message: str) -> Response:
     from starlette.responses import JSONResponse
 
@@ -226,7 +259,25 @@ def routes(ctx: SandboxContext, info: Any) -> list[Route]:
                     setattr(ctx.config, key, value)
         return JSONResponse(asdict(ctx.config))
 
+    async def session_token(request: Request) -> Response:
+        from oci_mcp_cli.sandbox.oauth.tokens import TokenInvalid, load_session_public_key
+
+        data = await _json(request)
+        usage = 'body must be {"username": str, "public_key": base64 DER SPKI, "ttl_s": int}'
+        if data is None or not isinstance(data.get("username"), str):
+            return _bad(usage)
+        try:
+            key = load_session_public_key(str(data.get("public_key", "")))
+            ttl_s = int(data.get("ttl_s", 3600))
+            token = mint_session_token(ctx, data["username"], key, ttl_s)
+        except (TokenInvalid, TypeError, ValueError) as exc:
+            return _bad(f"{usage}: {exc}")
+        except UnknownSessionUser as exc:
+            return JSONResponse({"code": "NotAuthorizedOrNotFound", "message": str(exc)}, 404)
+        return JSONResponse({"token": token})
+
     return [
+        Route("/_sandbox/session-token", session_token, methods=["POST"]),
         Route("/_sandbox/health", health, methods=["GET"]),
         Route("/_sandbox/info", get_info, methods=["GET"]),
         Route("/_sandbox/requests", requests_, methods=["GET", "DELETE"]),

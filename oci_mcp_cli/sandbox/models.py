@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+SCHEMA_VERSION = 2  # 2: the admin is also a user of the Default domain (seed.migrate)
+DOMAIN_ADMIN_ROLE = "Identity Domain Administrator"
+
 
 @dataclass
 class User:
@@ -22,6 +25,10 @@ class User:
     email: str
     visible_compartments: list[str] = field(default_factory=list)  # compartment OCIDs
     active: bool = True
+    admin_roles: list[str] = field(default_factory=list)  # e.g. [DOMAIN_ADMIN_ROLE]
+
+    def is_domain_admin(self) -> bool:
+        return self.active and DOMAIN_ADMIN_ROLE in self.admin_roles
 
 
 @dataclass
@@ -76,7 +83,8 @@ class ApiKey:
 
 @dataclass
 class Admin:
-    """The IAM admin user whose API key goes into the written OCI config profile."""
+    """The IAM admin whose API key goes into the written OCI config profile. Also a user of the
+    Default domain (same OCID, with the Identity Domain Administrator role), as in OCI."""
 
     ocid: str
     name: str
@@ -101,7 +109,7 @@ class SandboxState:
     oauth: dict[str, Any] = field(
         default_factory=dict
     )  # OAuth runtime (refresh tokens, revocations)
-    schema_version: int = 1
+    schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -138,6 +146,10 @@ class SandboxState:
                 if user.ocid == ocid:
                     return domain, user
         return None
+
+    def is_tenancy_admin(self, principal_ocid: str) -> bool:
+        """The seeded admin: an IAM policy lets it manage every domain of the tenancy."""
+        return principal_ocid == self.admin.ocid
 
     def api_key(self, key_id: str) -> ApiKey | None:
         return next((k for k in self.api_keys if k.key_id == key_id), None)

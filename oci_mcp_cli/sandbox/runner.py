@@ -180,11 +180,14 @@ class Sandbox:
 
     @property
     def users(self) -> list[dict[str, str]]:
+        """The ordinary sign-in users (the admin, also a Default-domain user, is left out: it
+        provisions with the profile's API key or :meth:`session_profile`)."""
         with self.ctx.store.read() as state:
             return [
                 {"username": u.user_name, "password": u.password, "domain": d.display_name}
                 for d in state.domains.values()
                 for u in d.users.values()
+                if not state.is_tenancy_admin(u.ocid)
             ]
 
     def info(self) -> dict[str, Any]:
@@ -217,6 +220,44 @@ class Sandbox:
                 f"{ENDPOINT_KEY}={self.url}",
             ]
         write_private(Path(self.config_file), "\n".join(lines) + "\n")
+
+    def session_profile(
+        self, username: str, profile: str = "SESSION", ttl_s: int = 3600
+    ) -> tuple[str, str]:
+        """A session-token profile for ``username``, laid out as ``oci session authenticate``
+        writes one: ``sessions/<profile>/{token,oci_api_key.pem,oci_api_key_public.pem,config}``
+        in the state dir (0600). The UPST is minted like the token exchange mints it (lifetime
+        ``min(ttl_s, 3600, iamUpstSessionExpiry)``). Returns ``(config_file, profile)``."""
+        from oci_mcp_cli.core.files import ensure_private_dir
+        from oci_mcp_cli.core.ociconfig import ENDPOINT_KEY
+        from oci_mcp_cli.sandbox import keys
+        from oci_mcp_cli.sandbox.hooks import mint_session_token
+
+        if not self.url:
+            raise RuntimeError("start the sandbox before asking for a session profile")
+        if not profile or any(c in profile for c in "[]\n\r/"):
+            raise ValueError(f"invalid profile name {profile!r}")
+        session_key = keys.new_rsa_key()
+        token = mint_session_token(self.ctx, username, session_key.public_key(), ttl_s)
+        folder = ensure_private_dir(self.state_dir / "sessions" / profile)
+        token_file, key_file = folder / "token", folder / "oci_api_key.pem"
+        write_private(token_file, token)
+        write_private(key_file, keys.private_pem(session_key))
+        write_private(folder / "oci_api_key_public.pem", keys.public_pem(session_key))
+        with self.ctx.store.read() as state:
+            tenancy, region = state.tenancy_id, state.home_region
+        lines = [  # the keys `oci session authenticate` writes (no `user`), plus our endpoint
+            f"[{profile}]",
+            f"fingerprint={keys.fingerprint(session_key)}",
+            f"key_file={key_file.resolve()}",
+            f"tenancy={tenancy}",
+            f"region={region}",
+            f"security_token_file={token_file.resolve()}",
+            f"{ENDPOINT_KEY}={self.url}",
+        ]
+        config_file = folder / "config"
+        write_private(config_file, "\n".join(lines) + "\n")
+        return str(config_file), profile
 
     # test hooks over HTTP
     def _hook(self, method: str, path: str, json: Any = None) -> Any:

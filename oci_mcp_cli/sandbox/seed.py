@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 from oci_mcp_cli.sandbox import keys
 from oci_mcp_cli.sandbox.models import (
+    DOMAIN_ADMIN_ROLE,
+    SCHEMA_VERSION,
     Admin,
     ApiKey,
     Bucket,
@@ -109,6 +111,35 @@ def _domain(store: StateStore, display_name: str, type_: str, users: dict) -> Do
     return domain
 
 
+def add_admin_user(state: SandboxState) -> bool:
+    """Make the admin a user of the DEFAULT domain (same OCID, Identity Domain Administrator), as
+    the API-key admin of a real tenancy is. Its password is random and stays in ``state.json``
+    (not on the ready line). Returns False when it already is one."""
+    default = next((d for d in state.domains.values() if d.type == "DEFAULT"), None)
+    if default is None or any(u.ocid == state.admin.ocid for u in default.users.values()):
+        return False
+    user = User(
+        id=hex32(),
+        ocid=state.admin.ocid,
+        user_name=state.admin.name,
+        display_name="Sandbox Admin",
+        password=secrets.token_urlsafe(18),
+        email=f"{state.admin.name}@example.com",
+        admin_roles=[DOMAIN_ADMIN_ROLE],
+    )
+    default.users[user.id] = user
+    return True
+
+
+def migrate(state: SandboxState) -> bool:
+    """Bring a state saved by an older sandbox up to ``SCHEMA_VERSION``; True when it changed."""
+    if state.schema_version >= SCHEMA_VERSION:
+        return False
+    add_admin_user(state)  # version 2
+    state.schema_version = SCHEMA_VERSION
+    return True
+
+
 def seed_state(store: StateStore) -> SandboxState:
     """Create keys, domains, users, compartments and buckets for a new sandbox."""
     tenancy_id = ocid("tenancy")
@@ -149,4 +180,5 @@ def seed_state(store: StateStore) -> SandboxState:
         for user in domain.users.values():
             user.visible_compartments = [by_name[c] for c in users[user.user_name][1]]
         state.domains[domain.guid] = domain
+    add_admin_user(state)
     return state

@@ -50,12 +50,14 @@ class StateStore:
         return self.path.exists()
 
     def load_or_seed(self) -> SandboxState:
-        """Load the saved state, or seed a fresh one (and save it)."""
-        from oci_mcp_cli.sandbox.seed import seed_state
+        """Load the saved state (migrated to the current schema), or seed a fresh one; save."""
+        from oci_mcp_cli.sandbox.seed import migrate, seed_state
 
         with self._lock:
             if self.exists():
                 self._state = SandboxState.from_dict(json.loads(self.path.read_text("utf-8")))
+                if migrate(self._state):
+                    self._save()
             else:
                 self._state = seed_state(self)
                 self._save()

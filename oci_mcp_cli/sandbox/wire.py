@@ -183,18 +183,17 @@ def signed_endpoint(
     ctx: SandboxContext,
     handler: Handler,
     family: Family = "oci",
-    *,
-    api_key_only: bool = False,
 ) -> Callable[[Request], Any]:
-    """A Starlette endpoint: verify the OCI signature, call ``handler``, render errors."""
+    """A Starlette endpoint: verify the OCI signature, call ``handler``, render errors.
+
+    Authentication only: *authorization* (who may call) is the handler's job (e.g. the SCIM
+    admin API's domain-admin check, which answers 401 ``NotAuthorized``)."""
     from oci_mcp_cli.sandbox.signatures import NotAuthenticated, authenticate
 
     async def endpoint(request: Request) -> Response:
         body = await request.body()
         try:
             principal = authenticate(request, body, ctx)
-            if api_key_only and principal.kind != "api_key":
-                raise NotAuthenticated("this API accepts only API-key signatures (sandbox rule)")
             return handler(request, principal, body)
         except (NotAuthenticated, OciApiError, ScimError) as exc:
             return error_response(request, family, exc)

@@ -1,5 +1,8 @@
 """HTTP layer of the SCIM admin API: ``/<guid>/admin/v1/{Apps,AppStatusChanger,Settings,
-IdentityPropagationTrusts,Users}``. Every call needs an API-key OCI signature (401 otherwise).
+IdentityPropagationTrusts,Users}``. Every call needs a valid OCI signature (API key or ``ST$``
+UPST; 401 ``NotAuthenticated`` otherwise) *of an administrator of that domain*: the tenancy admin,
+or a user of the domain with the Identity Domain Administrator role (401 ``NotAuthorized``
+otherwise — see :func:`authorize`).
 """
 
 from __future__ import annotations
@@ -70,6 +73,27 @@ def project(
     return {k: v for k, v in resource.items() if k.lower() in keep}
 
 
+NOT_AUTHORIZED = "NotAuthorized"
+
+
+def authorize(state: SandboxState, domain: Domain, principal: Principal) -> None:
+    """Who may call the admin API of ``domain``, whatever the signature (API key or UPST):
+    the tenancy admin (an IAM policy over every domain), or an active user of this domain with the
+    Identity Domain Administrator role. Anyone else: 401 ``NotAuthorized`` (docs/sandbox.md)."""
+    if state.is_tenancy_admin(principal.ocid):
+        return
+    user = next((u for u in domain.users.values() if u.ocid == principal.ocid), None)
+    if user is not None and user.is_domain_admin():
+        return
+    raise ScimError(
+        401,
+        f"{NOT_AUTHORIZED}: {principal.user_name} is not authorized to use the admin API of "
+        f"identity domain {domain.display_name}: it needs the Identity Domain Administrator role "
+        "in this domain.",
+        NOT_AUTHORIZED,
+    )
+
+
 class ScimApi:
     """Handlers bound to one sandbox context."""
 
@@ -77,6 +101,17 @@ class ScimApi:
         self.ctx = ctx
 
     # helpers
+    def guarded(self, handler: Callable[..., Response]) -> Callable[..., Response]:
+        """``handler`` behind :func:`authorize` (an unknown domain is still 404)."""
+
+        def checked(request: Request, principal: Principal, body: bytes) -> Response:
+            with self.ctx.store.read() as state:
+                authorize(state, self.domain(state, request), principal)
+            return handler(request, principal, body)
+
+        checked.__name__ = getattr(handler, "__name__", "handler")
+        return checked
+
     def domain(self, state: SandboxState, request: Request) -> Domain:
         guid = request.path_params["guid"]
         domain = state.domain_by_guid(guid)
@@ -302,7 +337,7 @@ def routes(ctx: SandboxContext) -> list[Route]:
     out: list[Route] = []
 
     def add(path: str, handler: Any, method: str) -> None:
-        endpoint = signed_endpoint(ctx, handler, "scim", api_key_only=True)
+        endpoint = signed_endpoint(ctx, api.guarded(handler), "scim")
         out.append(Route(prefix + path, endpoint, methods=[method]))
 
     for rt, table, create, put, patch, delete in (
