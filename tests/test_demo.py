@@ -86,9 +86,10 @@ def test_demo_keep_serves_until_ctrl_c_then_cleans_up(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 0, rest
+    assert proc.returncode == 0, (text, stdout, rest)
     assert "alice" in stdout and "bob" in stdout  # the side-by-side table
     assert "Traceback" not in rest
+    assert "stopped and removed" not in text and "stopped and removed" in rest
     assert list(tmp_path.glob("oci-mcp-demo-*")) == []
     with pytest.raises(httpx.TransportError):
         httpx.get(base + "/health", timeout=5)

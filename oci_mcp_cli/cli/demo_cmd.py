@@ -76,12 +76,14 @@ def register(app: typer.Typer) -> None:
 
         def wait(result: Any) -> None:
             status.stop()
-            _report(result, as_json)
+            _report(result, as_json, kept=True)
             _wait_for_interrupt(result)
 
         with status:
             result = run(run_demo, on_stage=stage, keep=keep, wait=wait)
-        if not keep:
+        if keep:
+            err.print(STOPPED)
+        else:
             _report(result, as_json)
         if result.problems():
             raise typer.Exit(1)
@@ -89,7 +91,10 @@ def register(app: typer.Typer) -> None:
     _ = command
 
 
-def _report(result: Any, as_json: bool) -> None:
+STOPPED = "everything the demo started was stopped and removed"
+
+
+def _report(result: Any, as_json: bool, *, kept: bool = False) -> None:
     if as_json:
         emit_json(result.as_json())
         return
@@ -97,4 +102,4 @@ def _report(result: Any, as_json: bool) -> None:
     for problem in result.problems():
         err.print(f"[bold red]problem:[/] {problem}")
     total = sum(seconds for _, seconds in result.stages)
-    err.print(f"done in {total:.1f}s; everything the demo started was stopped and removed")
+    err.print(f"done in {total:.1f}s; " + ("still running (--keep)" if kept else STOPPED))
