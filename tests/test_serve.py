@@ -221,7 +221,6 @@ def test_closed_jwks_is_reported_at_startup_and_server_still_serves(
     assert "not publicly readable" in message and "oci-mcp init" in message
 
 
-
 def test_plain_http_is_never_served_beyond_loopback(tmp_path: Path) -> None:
     """http MCP_SERVER_URL + a non-loopback bind is refused (exit 2); behind a TLS proxy
     (https MCP_SERVER_URL) binding every interface is fine, and is the default."""

@@ -88,3 +88,23 @@ def test_a_wrong_expectation_fails_the_users_test(pytester: pytest.Pytester) -> 
     )
     result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
+
+
+def test_readme_example_runs_against_the_scaffold(pytester: pytest.Pytester) -> None:
+    """The README's "Test your own tools in CI" snippet, verbatim, on the `oci-mcp new` server."""
+    import re
+    from pathlib import Path
+
+    from oci_mcp_cli.core.templates import read_template
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("<!-- section:testing -->", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code, "the README testing section has a python example"
+    conftest, tests = code.group(1).split("# test_tools.py\n", 1)
+    pytester.makepyfile(
+        server=read_template("server/server.py"), conftest=conftest, test_tools=tests
+    )
+    pytester.makeini("[pytest]\nasyncio_mode = auto\n")
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
