@@ -60,6 +60,12 @@ def test_token_cache_is_encrypted_per_url_and_user(tmp_path: Path) -> None:
     assert all("secret-token" not in p.read_text(errors="replace") for p in files)
     key = tmp_path / "client" / "key"
     assert key.stat().st_mode & 0o777 == 0o600
+    for directory in (
+        key.parent,
+        key.parent / "tokens",
+        cache_dir("http://127.0.0.1:1/mcp", "bob", tmp_path),
+    ):
+        assert directory.stat().st_mode & 0o777 == 0o700, directory
     assert cache_dir("u", "alice", tmp_path) != cache_dir("u", "bob", tmp_path)
     clear_tokens("http://127.0.0.1:1/mcp", "alice", tmp_path)
     assert not cache_dir("http://127.0.0.1:1/mcp", "alice", tmp_path).exists()

@@ -164,9 +164,61 @@ def test_no_token_or_secret_in_output_or_debug_log(served: Served) -> None:
     result = served.client("--username", "alice", "--relogin")  # table output, full sign-in
     assert result.returncode == 0, result.stderr
     log = served.log.read_text(errors="replace")
-    assert "tool call user=alice tool=whoami outcome=ok" in log
+    assert re.search(r"tool call user=alice tool=whoami outcome=ok ms=\d+", log)
     assert "DEBUG" in log  # really captured at DEBUG
+    # Auth codes and state are secrets too: the access log line of the callback masks them.
+    assert "/auth/callback?code=[redacted]&state=[redacted]" in log
+    assert not re.search(r"[?&](code|state|txn_id)=(?!\[redacted\])", log)
     for text in (result.stdout, result.stderr, log):
         assert not JWT.search(text)
         for secret in served.secrets():
             assert secret not in text
+
+
+def test_no_browser_prints_the_sign_in_url(served: Served) -> None:
+    """`--no-browser` prints the URL; the test then plays the user's browser (sign-in, consent,
+    loopback callback) and the client finishes with the tool result."""
+    from urllib.parse import parse_qs, urlsplit
+
+    import anyio
+
+    from oci_mcp_cli.client.headless import headless_authorize
+
+    env = {**os.environ, "OCI_MCP_DATA_DIR": str(served.data_dir / "no-browser")}
+    env.pop("OCI_MCP_USERNAME", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "oci_mcp_cli", "test-client", "--url", served.url]
+        + ["--no-browser", "--call", "whoami", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stderr is not None
+        seen = ""
+        for line in proc.stderr:
+            seen += line
+            if line.startswith("http"):
+                break
+        assert "Open this URL to sign in" in seen, seen
+        auth_url = line.strip()
+        redirect = parse_qs(urlsplit(auth_url).query)["redirect_uri"][0]
+        password = next(u["password"] for u in served.sb.users if u["username"] == "alice")
+        query = anyio.run(headless_authorize, auth_url, redirect, "alice", password)
+        deadline = time.monotonic() + 30
+        while True:  # the client's loopback callback server starts after printing the URL
+            try:
+                httpx.get(redirect, params=query, timeout=5)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "callback server never came up"
+                time.sleep(0.05)  # readiness poll interval
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, stderr
+    assert json.loads(stdout)["calls"]["whoami"]["user_name"] == "alice"
+    assert not JWT.search(stdout + seen + stderr)

@@ -239,3 +239,26 @@ def test_plain_http_is_never_served_beyond_loopback(tmp_path: Path) -> None:
     remote_http = write_env(tmp_path / "http.env", domain, 0, "http://mcp.example.com")
     with pytest.raises(UserError, match="non-loopback"):
         load_settings(remote_http, host="127.0.0.1")
+
+
+def test_default_oauth_state_dir_is_fastmcps_location_made_private(
+    tmp_path: Path, sb: Sandbox
+) -> None:
+    """Without --storage-dir the encrypted store sits where FastMCP puts it (FASTMCP_HOME), but
+    in a 0700 directory even if an earlier run left it group/world-readable."""
+    import fastmcp
+
+    from oci_mcp_cli.server.auth import build_auth, default_storage_dir, signing_key_bytes
+
+    settings = load_settings(write_env(tmp_path / ".env", sb.domains[0]["url"], free_port()))
+    previous = fastmcp.settings.home
+    fastmcp.settings.home = tmp_path / "fastmcp-home"
+    try:
+        directory = default_storage_dir(signing_key_bytes(settings.jwt_signing_key))
+        assert directory.parent == tmp_path / "fastmcp-home" / "oauth-proxy"
+        directory.mkdir(parents=True, mode=0o755)
+        directory.chmod(0o755)
+        build_auth(settings)
+        assert directory.stat().st_mode & 0o777 == 0o700
+    finally:
+        fastmcp.settings.home = previous

@@ -51,7 +51,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 def _arguments(tool: Any, compartment: str) -> dict[str, Any]:
     """Valid arguments for any tool: required OCIDs get a compartment the user can see."""
-    required = (tool.inputSchema or {}).get("required", [])
+    required = (tool.input_schema or {}).get("required", [])
     return {name: compartment for name in required}
 
 
@@ -132,7 +132,8 @@ def test_log_filter_masks_oauth_parameters_tokens_and_secrets() -> None:
     redacting = RedactingFilter(["s3cr3t-value"])
     line = (
         '127.0.0.1:5 - "GET /auth/callback?code=abc123&state=xyz&iss=http%3A%2F%2Fx HTTP/1.1" 302 '
-        "body grant_type=t&subject_token=eyJhbGciOi.eyJzdWIi.sig&code_verifier=v client s3cr3t-value"
+        "body grant_type=t&subject_token=eyJhbGciOi.eyJzdWIi.sig&code_verifier=v "
+        "client s3cr3t-value"
     )
     masked = redacting.redact(line)
     for leaked in ("abc123", "xyz", "eyJ", "=v ", "s3cr3t-value"):

@@ -62,6 +62,7 @@ def token_store(url: str, user: str | None, root: Path | None = None) -> Any:
     from key_value.aio.wrappers.encryption import FernetEncryptionWrapper
 
     directory = cache_dir(url, user, root)
+    ensure_private_dir(data_dir(root))
     ensure_private_dir(directory.parent.parent)
     ensure_private_dir(directory.parent)
     ensure_private_dir(directory)

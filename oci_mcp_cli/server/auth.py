@@ -12,6 +12,7 @@ OCIProvider we never send ``scope`` on the code exchange (the 4.x OAuthProxy def
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from oci_mcp_cli.core.errors import RemoteError
@@ -31,6 +32,35 @@ def signing_key_bytes(jwt_signing_key: str) -> bytes:
     return derive_jwt_key(low_entropy_material=jwt_signing_key, salt="fastmcp-jwt-signing-key")
 
 
+def default_storage_dir(signing_key: bytes) -> Path:
+    """The directory FastMCP itself would use: ``FASTMCP_HOME/oauth-proxy/<key fingerprint>``."""
+    import hashlib
+
+    import fastmcp
+    from fastmcp.server.auth.jwt_issuer import derive_jwt_key
+
+    fernet_key = derive_jwt_key(
+        high_entropy_material=signing_key.decode(), salt="fastmcp-storage-encryption-key"
+    )
+    return Path(fastmcp.settings.home) / "oauth-proxy" / hashlib.sha256(fernet_key).hexdigest()[:12]
+
+
+def private_dir(directory: Path, *, owned: bool) -> Path:
+    """Create ``directory`` 0700; tighten an ``owned`` one, warn about a readable chosen one."""
+    from oci_mcp_cli.core.files import ensure_private_dir
+
+    ensure_private_dir(directory)
+    if directory.stat().st_mode & 0o077:
+        if owned:
+            directory.chmod(0o700)
+        else:
+            LOGGER.warning(
+                f"the OAuth state directory {directory} is accessible to other users; "
+                f"run `chmod 700 {directory}`"
+            )
+    return directory
+
+
 def encrypted_store(directory: Any, signing_key: bytes) -> Any:
     """FastMCP's own default store (Fernet-encrypted FileTreeStore) at a chosen location.
 
@@ -45,12 +75,10 @@ def encrypted_store(directory: Any, signing_key: bytes) -> Any:
     )
     from key_value.aio.wrappers.encryption import FernetEncryptionWrapper
 
-    from oci_mcp_cli.core.files import ensure_private_dir
-
     fernet_key = derive_jwt_key(
         high_entropy_material=signing_key.decode(), salt="fastmcp-storage-encryption-key"
     )
-    ensure_private_dir(directory)
+    directory = private_dir(Path(directory), owned=False)
     store = FileTreeStore(
         data_directory=directory,
         key_sanitization_strategy=FileTreeV1KeySanitizationStrategy(directory),
@@ -129,11 +157,11 @@ def build_auth(settings: ServerSettings) -> Any:
     """The OIDCProxy; fetching the domain's discovery document fails fast with the cause."""
     proxy_class = _proxy_class(settings.jwks_retry_s)
     signing_key = signing_key_bytes(settings.jwt_signing_key)
-    storage = (
-        encrypted_store(settings.storage_dir, signing_key)
-        if settings.storage_dir
-        else None  # FastMCP's default: encrypted FileTreeStore under FASTMCP_HOME
-    )
+    if settings.storage_dir:
+        storage = encrypted_store(settings.storage_dir, signing_key)
+    else:  # FastMCP's own default store (it culls expired entries), in a 0700 directory
+        storage = None
+        private_dir(default_storage_dir(signing_key), owned=True)
     url = discovery_url(settings.domain_url)
     quiet = logging.getLogger("fastmcp.server.auth.oidc_proxy")
     previous = quiet.disabled
