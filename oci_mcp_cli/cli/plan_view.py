@@ -22,20 +22,30 @@ def console_for(json_mode: bool) -> Console:
     return err if json_mode else out
 
 
-def render_plan(plan: Plan, console: Console, *, done: bool = False) -> None:
-    """The plan (or, with ``done``, the result) as a table: step, action, why."""
-    table = Table(title=plan.title + (" — result" if done else " — plan"), title_justify="left")
+_COLORS = {"created": "green", "updated": "yellow", "deleted": "red"}
+
+
+def render_plan(plan: Plan, console: Console) -> None:
+    """The plan as a table: step, action, why (with the attribute-level changes)."""
+    table = Table(title=plan.title + " — plan", title_justify="left")
     table.add_column("step")
     table.add_column("action")
     table.add_column("why")
-    colors = {"created": "green", "updated": "yellow", "deleted": "red"}
     for step in plan.steps:
-        action = step.result if done and step.result else step.action
-        word = action.value if done else action.verb
         why = step.reason + "".join(f"\n  • {c}" for c in step.changes)
-        style = colors.get(action.value, "dim")
-        table.add_row(step.name, f"[{style}]{word}[/]", why)
+        style = _COLORS.get(step.action.value, "dim")
+        table.add_row(step.name, f"[{style}]{step.action.verb}[/]", why)
     console.print(table)
+
+
+def render_result(plan: Plan, console: Console) -> None:
+    """What was done, one line per step (the reasons were in the plan above)."""
+    width = max(len(step.name) for step in plan.steps)
+    for step in plan.steps:
+        action = step.result or step.action
+        mark = "[green]✓[/]" if action.is_change else "[dim]·[/]"
+        style = _COLORS.get(action.value, "dim")
+        console.print(f"{mark} {step.name:<{width}}  [{style}]{action.value}[/]")
 
 
 def confirm_or_stop(plan: Plan, *, yes: bool, question: str = "Apply these changes?") -> None:
@@ -85,7 +95,7 @@ def execute_plan(
     confirm_or_stop(plan, yes=flags.yes, question=question)
     apply(spinner)  # steps re-check state before writing; unchanged ones only read
     if any(step.result is not None and step.result.is_change for step in plan.steps):
-        render_plan(plan, console, done=True)
+        render_result(plan, console)
     else:
         console.print("nothing to change: everything is already as planned")
 
