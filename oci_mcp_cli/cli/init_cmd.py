@@ -9,7 +9,7 @@ import typer
 
 from oci_mcp_cli.cli.flags import AdminFlags, DomainUrlOpt, PlanFlags, with_flags
 from oci_mcp_cli.cli.output import cli_errors, err, is_interactive
-from oci_mcp_cli.cli.plan_view import ask_yes_no, console_for, execute_plan, finish
+from oci_mcp_cli.cli.plan_view import ask_yes_no, console_for, execute_plan, finish, paused
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -54,26 +54,36 @@ def _render_summary(run: InitRun, console: Console, show_secrets: bool) -> None:
 
 
 def _launch(env_file: Path, server_url: str) -> None:
-    """Start `oci-mcp serve` in the background, wait until it answers, run `oci-mcp test-client`."""
+    """Start `oci-mcp serve` in the background (logging to a file), wait for it, run test-client."""
+    import os
     import subprocess
     import sys
     import time
 
     import httpx
 
+    from oci_mcp_cli.core.files import PRIVATE_FILE_MODE
+
     base = [sys.executable, "-m", "oci_mcp_cli"]
-    server = subprocess.Popen([*base, "serve", "--env-file", str(env_file)])
+    log_path = env_file.resolve().parent / "oci-mcp-serve.log"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+    log = os.fdopen(os.open(log_path, flags, PRIVATE_FILE_MODE), "ab")
+    server = subprocess.Popen(
+        [*base, "serve", "--env-file", str(env_file)], stdout=log, stderr=subprocess.STDOUT
+    )
+    err.print(f"`oci-mcp serve` started; its log: {log_path}")
     try:
         deadline = time.monotonic() + 60
         with err.status("waiting for the MCP server …"):
             while server.poll() is None and time.monotonic() < deadline:
                 try:
-                    httpx.get(server_url, timeout=1)
-                    break
+                    if httpx.get(server_url + "/health", timeout=1).status_code == 200:
+                        break
                 except httpx.HTTPError:
-                    time.sleep(0.3)
+                    pass
+                time.sleep(0.3)
         if server.poll() is not None:
-            err.print(f"`oci-mcp serve` exited with code {server.returncode}")
+            err.print(f"`oci-mcp serve` exited with code {server.returncode}; see {log_path}")
             return
         subprocess.run([*base, "test-client", "--env-file", str(env_file)], check=False)
         err.print("the MCP server is still running — press Ctrl-C to stop it")
@@ -84,6 +94,7 @@ def _launch(env_file: Path, server_url: str) -> None:
         if server.poll() is None:
             server.terminate()
             server.wait(timeout=10)
+        log.close()
 
 
 def register(app: typer.Typer) -> None:
@@ -179,11 +190,11 @@ def register(app: typer.Typer) -> None:
             open_jwks=open_jwks,
         )
         with cli_errors():
-            with err.status("reading the identity domain …"):
+            with err.status("reading the identity domain …") as status:
                 run = plan_init(
                     options,
-                    choose_domain=_choose_domain if interactive else None,
-                    confirm_jwks=(lambda: ask_yes_no(JWKS_QUESTION, True))
+                    choose_domain=paused(status, _choose_domain) if interactive else None,
+                    confirm_jwks=paused(status, lambda: ask_yes_no(JWKS_QUESTION, True))
                     if interactive and not plan.yes
                     else None,
                 )

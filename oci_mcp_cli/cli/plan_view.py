@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.status import Status
 from rich.table import Table
 
 from oci_mcp_cli.cli.output import emit_json, err, is_interactive, out
 from oci_mcp_cli.core.errors import UserError
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from oci_mcp_cli.cli.flags import PlanFlags
@@ -68,6 +71,19 @@ def confirm_or_stop(plan: Plan, *, yes: bool, question: str = "Apply these chang
 def spinner(step: Step) -> object:
     """A per-step spinner on stderr."""
     return err.status(f"{step.name}: {step.action.verb} …", spinner="dots")
+
+
+def paused(status: Status, ask: Callable[..., T]) -> Callable[..., T]:
+    """Wrap a prompt so the spinner ``status`` stops while the user answers."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        status.stop()
+        try:
+            return ask(*args, **kwargs)
+        finally:
+            status.start()
+
+    return wrapper
 
 
 def ask_yes_no(question: str, default: bool) -> bool:

@@ -110,7 +110,17 @@ def make_oauth(options: ClientOptions) -> Any:
                 show(authorization_url)
 
         return PrintingOAuth(**kwargs)
-    return base(**kwargs)
+
+    class BrowserOAuth(base):  # type: ignore[misc,valid-type]
+        async def redirect_handler(self, authorization_url: str) -> None:
+            print(
+                "Sign in in your browser (if it did not open, visit this URL):\n"
+                + authorization_url,
+                file=sys.stderr,
+            )
+            await super().redirect_handler(authorization_url)
+
+    return BrowserOAuth(**kwargs)
 
 
 def make_client(options: ClientOptions, oauth: Any | None = None) -> Any:
@@ -202,6 +212,7 @@ def run_test_client(options: ClientOptions, *, verbose: bool = False) -> ClientR
     import logging
 
     import anyio
+    import fastmcp  # noqa: F401  (its import configures its loggers; quiet them afterwards)
 
     if not verbose:
         for name in ("mcp", "fastmcp", "httpx", "httpx2"):
