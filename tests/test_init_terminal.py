@@ -34,7 +34,7 @@ class Terminal:
         env = {k: v for k, v in os.environ.items() if k not in ("CI", "TMUX")}
         subprocess.run(
             ["tmux", "new-session", "-d", "-s", self.name, "-x", "120", "-y", "40", "-c",
-             str(cwd), f"{command}; echo EXIT=$?; sleep 600"],
+             str(cwd), f"unset CI; {command}; echo EXIT=$?; sleep 600"],
             check=True, env=env,
         )
 
