@@ -1,11 +1,9 @@
-"""Shared fixtures: a fresh sandbox per test, a session guard against leaked sandboxes, UPSTs."""
+"""Shared fixtures: a fresh sandbox per test, one per module (``sb``), a session guard against
+leaked sandboxes, UPSTs."""
 
 from __future__ import annotations
 
-import json
 import threading
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,26 @@ def sandbox(tmp_path: Path) -> Iterator[Any]:
         yield sb
 
 
+@pytest.fixture(scope="module", name="sb")
+def module_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """``sb``: one running sandbox shared by a module's tests (for tests that don't interfere).
+
+    Modules that need more around it (an HTTP client, provisioned apps) define their own.
+    """
+    from oci_mcp_cli.sandbox import Sandbox
+
+    with Sandbox(state_dir=tmp_path_factory.mktemp("sandbox")) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture(scope="module")
+def config(sb: Any) -> dict[str, Any]:
+    """The admin API-key profile the module's sandbox wrote, as an SDK config dict."""
+    import oci
+
+    return oci.config.from_file(sb.config_file, sb.profile)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _no_leaked_sandboxes() -> Iterator[None]:
     """Fail the session if a test left a sandbox server thread running."""
@@ -33,36 +51,18 @@ def _no_leaked_sandboxes() -> Iterator[None]:
 
 
 def mint_upst(sb: Any, username: str, *, ttl_s: int = 3600) -> tuple[str, Any]:
-    """A UPST for ``username`` signed with the sandbox's upst key, plus the session private key.
+    """A UPST for ``username`` minted by the sandbox, plus the session private key.
 
     Tests of the ``ST$`` signature path use this so they do not depend on the OAuth token
-    exchange (tested separately through the real TokenExchangeSigner); the claim set is the one
-    the exchange mints (docs/sandbox.md).
+    exchange (tested separately through the real TokenExchangeSigner); the token comes from the
+    exchange's own minting code (``sandbox.hooks.mint_session_token``), so the claim set is the
+    one the exchange mints (docs/sandbox.md). ``ttl_s <= 0`` gives an expired token.
     """
-    import jwt
-
     from oci_mcp_cli.sandbox import keys
+    from oci_mcp_cli.sandbox.hooks import mint_session_token
 
-    state = sb.ctx.store.state
-    domain, user = next(
-        (d, u) for d in state.domains.values() for u in d.users.values() if u.user_name == username
-    )
-    upst_key = keys.load_private_pem(sb.ctx.store.read_file(state.upst_key_file))
     session_key = keys.new_rsa_key()
-    jwk = {**keys.rsa_jwk(session_key), "kid": uuid.uuid4().hex, "alg": "RS256", "use": "sig"}
-    now = int(time.time())
-    claims = {
-        "sub": user.ocid,
-        "tenant": state.tenancy_id,
-        "iss": "authService.oracle.com",
-        "iat": now,
-        "exp": now + ttl_s,
-        "jti": str(uuid.uuid4()),
-        "ptype": "user",
-        "domain_name": domain.guid,
-        "jwk": json.dumps(jwk),
-    }
-    return jwt.encode(claims, upst_key, algorithm="RS256"), session_key
+    return mint_session_token(sb.ctx, username, session_key.public_key(), ttl_s), session_key
 
 
 @pytest.fixture

@@ -35,6 +35,21 @@ def password(sb: Any, username: str) -> str:
     return next(u["password"] for u in sb.users if u["username"] == username)
 
 
+def claims(token: str) -> dict[str, Any]:
+    """A JWT's claims, unverified (the tests inspect what the sandbox minted)."""
+    import jwt
+
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+def introspect(env: Any, token: str) -> dict[str, Any]:
+    """RFC 7662 introspection of ``token`` as the module's web client (``env.web``)."""
+    response = env.http.post(f"{env.url}/oauth2/v1/introspect", data={"token": token},
+                             auth=(env.web.name, env.web.client_secret))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
 def admin_domains_client(sb: Any, url: str) -> Any:
     return identity_domains_client(load_oci_auth(sb.config_file, sb.profile), url)
 

@@ -54,6 +54,14 @@ class Env:
             argv += ["--env-file", str(self.env_file)]
         return CliRunner().invoke(app, argv)
 
+    def steps(self, *args: str, **kw: bool) -> dict[str, str]:
+        """Run ``oci-mcp <args>`` (with ``--json``), assert it succeeded, return step -> action."""
+        import json
+
+        result = self.cli(*args, **kw)
+        assert result.exit_code == 0, result.stderr
+        return steps(json.loads(result.stdout))
+
     def writes(self) -> list[dict[str, Any]]:
         """Write calls to the SCIM admin API since the last clear."""
         return [

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,17 +18,12 @@ import pytest
 from typer.testing import CliRunner
 
 from oci_mcp_cli.cli.app import app
+from oci_mcp_cli.client.demo import free_port
 from oci_mcp_cli.core import envfile as E
 from oci_mcp_cli.core.ociconfig import identity_domains_client, load_oci_auth
 
 NAMES = ["env", "discovery", "jwks", "app", "client-secret", "trust", "server"]
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def cli(*args: str) -> tuple[int, str, str]:
@@ -238,21 +232,15 @@ def test_app_redirect_uri_drift(setup: Setup) -> None:
     assert_only_failure(checks, "app", f"redirect URI {expected}", "oci-mcp init")
 
 
-def test_app_missing_refresh_grant(setup: Setup) -> None:
+# Without client_credentials the secret itself is still right (the client authenticates): only
+# the app is named.
+@pytest.mark.parametrize("grant", ["refresh_token", "client_credentials"])
+def test_app_missing_grant(setup: Setup, grant: str) -> None:
     app_ = setup.app()
-    grants = [g for g in app_.allowed_grants if g != "refresh_token"]
+    grants = [g for g in app_.allowed_grants if g != grant]
     with setup.changed("app", app_.id, "allowedGrants", grants, app_.allowed_grants):
         _, checks = doctor(setup.env)
-    assert_only_failure(checks, "app", "refresh_token", "oci-mcp init")
-
-
-def test_app_missing_client_credentials_grant(setup: Setup) -> None:
-    app_ = setup.app()
-    grants = [g for g in app_.allowed_grants if g != "client_credentials"]
-    with setup.changed("app", app_.id, "allowedGrants", grants, app_.allowed_grants):
-        _, checks = doctor(setup.env)
-    # The secret itself is still right (the client authenticates); only the app is named.
-    assert_only_failure(checks, "app", "client_credentials", "oci-mcp init")
+    assert_only_failure(checks, "app", grant, "oci-mcp init")
 
 
 def test_app_http_redirect_without_all_url_schemes() -> None:

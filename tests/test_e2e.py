@@ -18,8 +18,10 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from oauth_flow import password
+from serve_support import provisioned_sandbox
 
-from oci_mcp_cli.client.demo import free_port, provision
+from oci_mcp_cli.client.demo import provision
 from oci_mcp_cli.client.session import ClientOptions, call_tool, make_client
 from oci_mcp_cli.sandbox import Sandbox
 from oci_mcp_cli.server.app import ServerThread
@@ -45,9 +47,6 @@ class Stack:
     def url(self) -> str:
         return self.settings.server_url + "/mcp"
 
-    def password(self, user: str) -> str:
-        return next(u["password"] for u in self.sb.users if u["username"] == user)
-
     def restart(self, settings: ServerSettings | None = None) -> None:
         """Stop the server and start one on the same port and store (clients stay signed in)."""
         if self.server is not None:
@@ -61,9 +60,7 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("e2e")
-    with Sandbox(state_dir=tmp / "sandbox") as sb:
-        env_file = tmp / ".env"
-        provision(sb, env_file, f"http://127.0.0.1:{free_port()}")
+    with provisioned_sandbox(tmp) as (sb, env_file, _):
         settings = load_settings(env_file, storage_dir=tmp / "oauth", log_level="WARNING")
         st = Stack(sb=sb, settings=settings, env_file=env_file, tmp=tmp)
         st.restart()
@@ -79,7 +76,7 @@ async def signed_in(st: Stack, user: str, cache: str = "cache", relogin: bool = 
     options = ClientOptions(
         url=st.url,
         username=user,
-        password=st.password(user),
+        password=password(st.sb, user),
         cache_root=st.tmp / cache,
         relogin=relogin,
     )

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from oauth_flow import password as user_password
+from serve_support import provisioned_sandbox, serve_process
 
-from oci_mcp_cli.client.demo import free_port, provision
 from oci_mcp_cli.core.envfile import load_env
 from oci_mcp_cli.sandbox import Sandbox
 
@@ -41,9 +42,7 @@ class Served:
     def client(self, *args: str, password: bool = True) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "OCI_MCP_DATA_DIR": str(self.data_dir)}
         if password:
-            env["OCI_MCP_PASSWORD"] = next(
-                u["password"] for u in self.sb.users if u["username"] == "alice"
-            )
+            env["OCI_MCP_PASSWORD"] = user_password(self.sb, "alice")
         else:
             env.pop("OCI_MCP_PASSWORD", None)
         return subprocess.run(
@@ -55,51 +54,16 @@ class Served:
         )
 
 
-def _wait_healthy(base: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"serve exited with {proc.returncode}")
-        try:
-            if httpx.get(base + "/health", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)  # readiness poll interval
-    raise AssertionError("serve did not become healthy")
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     tmp = tmp_path_factory.mktemp("cli")
-    with Sandbox(state_dir=tmp / "sandbox") as sb:
-        port = free_port()
-        env_file = tmp / ".env"
-        provision(sb, env_file, f"http://127.0.0.1:{port}")
-        log = tmp / "serve.log"
-        with log.open("wb") as sink:
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "oci_mcp_cli",
-                    "serve",
-                    "--env-file",
-                    str(env_file),
-                    "--storage-dir",
-                    str(tmp / "oauth"),
-                    "--log-level",
-                    "DEBUG",
-                ],
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-            )
-            try:
-                _wait_healthy(f"http://127.0.0.1:{port}", proc)
-                yield Served(sb, env_file, f"http://127.0.0.1:{port}/mcp", log, tmp / "data")
-            finally:
-                proc.terminate()
-                proc.wait(timeout=30)
+    log = tmp / "serve.log"
+    with provisioned_sandbox(tmp) as (sb, env_file, server_url), log.open("wb") as sink:
+        args = ["--env-file", str(env_file), "--storage-dir", str(tmp / "oauth")]
+        with serve_process(
+            server_url, *args, "--log-level", "DEBUG", stdout=sink, stderr=subprocess.STDOUT
+        ):
+            yield Served(sb, env_file, server_url + "/mcp", log, tmp / "data")
 
 
 def test_test_client_json_default_calls(served: Served) -> None:
@@ -204,7 +168,7 @@ def test_no_browser_prints_the_sign_in_url(served: Served) -> None:
         assert "Open this URL to sign in" in seen, seen
         auth_url = line.strip()
         redirect = parse_qs(urlsplit(auth_url).query)["redirect_uri"][0]
-        password = next(u["password"] for u in served.sb.users if u["username"] == "alice")
+        password = user_password(served.sb, "alice")
         query = anyio.run(headless_authorize, auth_url, redirect, "alice", password)
         deadline = time.monotonic() + 30
         while True:  # the client's loopback callback server starts after printing the URL

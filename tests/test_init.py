@@ -13,19 +13,21 @@ from provisioning_support import Env, _fast_retries, env, patch, seeded_state, s
 from oci_mcp_cli.core.files import file_mode
 
 INIT = ("init", "--yes", "--json")
+# What init does (and --dry-run plans) against a fresh sandbox.
+FRESH_STEPS = {
+    "app": "created",
+    "exchange-app": "skipped",
+    "jwks": "updated",
+    "trust": "created",
+    "env": "created",
+}
 
 
 def test_fresh_init_provisions_everything(env: Env) -> None:
     result = env.cli(*INIT)
     assert result.exit_code == 0, result.stderr
     payload = json.loads(result.stdout)
-    assert steps(payload) == {
-        "app": "created",
-        "exchange-app": "skipped",
-        "jwks": "updated",
-        "trust": "created",
-        "env": "created",
-    }
+    assert steps(payload) == FRESH_STEPS
     assert payload["domain_url"] == env.domain_url
     assert payload["env_file"] == str(env.env_file)
     assert "client_secret" not in payload
@@ -105,9 +107,7 @@ def test_drift_is_detected_and_repaired(env: Env) -> None:
         ("REPLACE", "active", False),
     )
 
-    result = env.cli(*INIT)
-    assert result.exit_code == 0, result.stderr
-    assert steps(json.loads(result.stdout)) == {
+    assert env.steps(*INIT) == {
         "app": "updated",
         "exchange-app": "skipped",
         "jwks": "updated",
@@ -138,9 +138,7 @@ def test_prune_removes_foreign_redirect_uris(env: Env) -> None:
         app.id,
         ("REPLACE", "redirectUris", [*app.redirect_uris, "https://stale.example.com/cb"]),
     )
-    result = env.cli(*INIT, "--prune")
-    assert result.exit_code == 0, result.stderr
-    assert steps(json.loads(result.stdout))["app"] == "updated"
+    assert env.steps(*INIT, "--prune")["app"] == "updated"
     assert env.apps()[0].redirect_uris == ["http://localhost:8000/auth/callback"]
 
 
@@ -159,13 +157,7 @@ def test_dry_run_writes_nothing(env: Env) -> None:
     assert result.exit_code == 0, result.stderr
     payload = json.loads(result.stdout)
     assert payload["dry_run"] is True
-    assert steps(payload) == {
-        "app": "created",
-        "exchange-app": "skipped",
-        "jwks": "updated",
-        "trust": "created",
-        "env": "created",
-    }
+    assert steps(payload) == FRESH_STEPS
     assert env.writes() == []
     assert not env.env_file.exists()
     assert env.apps() == [] and not env.jwks_public()
@@ -215,9 +207,7 @@ def test_a_run_failing_midway_converges_on_rerun(env: Env) -> None:
     assert partial["OCI_MCP_JWKS_OPENED"] == "true"
     assert partial["OCI_MCP_APP_ID"] == env.apps()[0].id and "OCI_MCP_TRUST_ID" not in partial
 
-    result = env.cli(*INIT)
-    assert result.exit_code == 0, result.stderr
-    assert steps(json.loads(result.stdout)) == {
+    assert env.steps(*INIT) == {
         "app": "unchanged",
         "exchange-app": "skipped",
         "jwks": "unchanged",
@@ -230,9 +220,8 @@ def test_a_run_failing_midway_converges_on_rerun(env: Env) -> None:
 
 
 def test_separate_exchange_app(env: Env) -> None:
-    result = env.cli(*INIT, "--exchange-app", "oci-mcp-exchange", "--client-claim", "client_id")
-    assert result.exit_code == 0, result.stderr
-    assert steps(json.loads(result.stdout))["exchange-app"] == "created"
+    actions = env.steps(*INIT, "--exchange-app", "oci-mcp-exchange", "--client-claim", "client_id")
+    assert actions["exchange-app"] == "created"
     (login,) = env.apps()
     (exchange,) = env.apps("oci-mcp-exchange")
     assert exchange.allowed_grants == ["client_credentials"] and not exchange.redirect_uris
@@ -319,9 +308,7 @@ def test_interactive_callbacks_pick_the_domain_and_can_decline_jwks(env: Env) ->
 
 
 def test_no_open_jwks_leaves_it_closed(env: Env) -> None:
-    result = env.cli(*INIT, "--no-open-jwks")
-    assert result.exit_code == 0, result.stderr
-    assert steps(json.loads(result.stdout))["jwks"] == "skipped"
+    assert env.steps(*INIT, "--no-open-jwks")["jwks"] == "skipped"
     assert not env.jwks_public()
     assert "OCI_MCP_JWKS_OPENED" not in env.env()
 

@@ -3,17 +3,12 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
 from provisioning_support import Env, _fast_retries, env, seeded_state  # noqa: F401
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from oci_mcp_cli.client.demo import free_port
 
 
 def profile_copy(env: Env, tmp_path: Path, **overrides: str) -> Path:

@@ -13,22 +13,21 @@ from __future__ import annotations
 import stat
 
 from provisioning_support import Env, _fast_retries, env, seeded_state, steps  # noqa: F401
+from typer.testing import Result
 
 
-def session_profile(env: Env, username: str, *, ttl_s: int = 3600) -> str:
+def run_as(env: Env, username: str, *args: str, ttl_s: int = 3600) -> Result:
+    """``oci-mcp <args>`` with only a session-token profile of ``username`` (requests cleared)."""
     config, profile = env.sb.session_profile(username, "SESSION", ttl_s=ttl_s)
     assert profile == "SESSION"
-    return config
+    env.sb.clear_requests()
+    return env.cli(*args, "--config-file", config, "--profile", "SESSION", creds=False)
 
 
 def test_admin_session_token_profile_provisions_end_to_end(env: Env) -> None:
     import json
 
-    config = session_profile(env, "sandbox-admin")
-    env.sb.clear_requests()
-    result = env.cli(
-        "init", "--yes", "--json", "--config-file", config, "--profile", "SESSION", creds=False
-    )
+    result = run_as(env, "sandbox-admin", "init", "--yes", "--json")
     assert result.exit_code == 0, (result.stdout, result.stderr)
     payload = json.loads(result.stdout)
     assert steps(payload)["app"] == "created", payload
@@ -44,11 +43,7 @@ def test_admin_session_token_profile_provisions_end_to_end(env: Env) -> None:
 
 
 def test_non_admin_session_token_gets_a_clear_role_error(env: Env) -> None:
-    config = session_profile(env, "alice")
-    env.sb.clear_requests()
-    result = env.cli(
-        "init", "--yes", "--json", "--config-file", config, "--profile", "SESSION", creds=False
-    )
+    result = run_as(env, "alice", "init", "--yes", "--json")
     assert result.exit_code == 1, (result.stdout, result.stderr)
     assert result.stdout == ""  # --json: nothing on stdout when there is no result
     assert "Traceback" not in result.stderr
@@ -67,18 +62,7 @@ def test_non_admin_session_token_gets_a_clear_role_error(env: Env) -> None:
 
 
 def test_expired_session_token_is_one_clear_line(env: Env) -> None:
-    config = session_profile(env, "alice", ttl_s=-60)
-    env.sb.clear_requests()
-    result = env.cli(
-        "init",
-        "--dry-run",
-        "--json",
-        "--config-file",
-        config,
-        "--profile",
-        "SESSION",
-        creds=False,
-    )
+    result = run_as(env, "alice", "init", "--dry-run", "--json", ttl_s=-60)
     assert result.exit_code == 2, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
     assert "the session token of profile [SESSION]" in result.stderr
@@ -89,9 +73,6 @@ def test_expired_session_token_is_one_clear_line(env: Env) -> None:
 
 
 def test_doctor_names_an_expired_session_token(env: Env) -> None:
-    config = session_profile(env, "alice", ttl_s=-60)
-    result = env.cli(
-        "doctor", "--json", "--config-file", config, "--profile", "SESSION", creds=False
-    )
+    result = run_as(env, "alice", "doctor", "--json", ttl_s=-60)
     assert result.exit_code == 2, (result.stdout, result.stderr)
     assert "oci session refresh --profile SESSION" in result.stderr

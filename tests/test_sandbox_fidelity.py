@@ -14,7 +14,6 @@ import json
 import stat
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,23 +24,13 @@ from oci._vendor import requests  # the SDK signer is an AuthBase of its vendore
 from oci.identity_domains import IdentityDomainsClient
 
 from oci_mcp_cli.sandbox import Sandbox, keys
+from oci_mcp_cli.sandbox.hooks import mint_session_token
 
 APP = "urn:ietf:params:scim:schemas:oracle:idcs:App"
 TRUST = "urn:ietf:params:scim:schemas:oracle:idcs:IdentityPropagationTrust"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 STATUS = "urn:ietf:params:scim:schemas:oracle:idcs:AppStatusChanger"
 NO_RETRY = oci.retry.NoneRetryStrategy()
-
-
-@pytest.fixture(scope="module")
-def sb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    with Sandbox(state_dir=tmp_path_factory.mktemp("fidelity")) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture(scope="module")
-def config(sb: Sandbox) -> dict[str, Any]:
-    return oci.config.from_file(sb.config_file, "SANDBOX")
 
 
 @pytest.fixture(scope="module")
@@ -128,24 +117,12 @@ def test_body_on_get_must_be_covered_by_the_signature(sb: Sandbox, signer: Any) 
 
 
 def _upst_claims(sb: Sandbox, username: str) -> tuple[dict[str, Any], Any]:
-    state = sb.ctx.store.state
-    domain, user = next(
-        (d, u) for d in state.domains.values() for u in d.users.values() if u.user_name == username
-    )
+    """The claims of a genuine sandbox-minted UPST (to re-sign forged), plus its session key."""
+    import jwt
+
     session = keys.new_rsa_key()
-    now = int(time.time())
-    claims = {
-        "sub": user.ocid,
-        "tenant": state.tenancy_id,
-        "iss": "authService.oracle.com",
-        "iat": now,
-        "exp": now + 600,
-        "jti": str(uuid.uuid4()),
-        "ptype": "user",
-        "domain_name": domain.guid,
-        "jwk": json.dumps({**keys.rsa_jwk(session), "kid": "k", "alg": "RS256", "use": "sig"}),
-    }
-    return claims, session
+    token = mint_session_token(sb.ctx, username, session.public_key(), ttl_s=600)
+    return jwt.decode(token, options={"verify_signature": False}), session
 
 
 def _b64(data: bytes) -> str:

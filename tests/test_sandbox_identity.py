@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import oci
@@ -14,20 +13,12 @@ NO_RETRY = oci.retry.NoneRetryStrategy()
 
 
 @pytest.fixture(scope="module")
-def sb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    with Sandbox(state_dir=tmp_path_factory.mktemp("identity")) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture(scope="module")
-def admin(sb: Sandbox) -> Any:
-    config = oci.config.from_file(sb.config_file, "SANDBOX")
+def admin(sb: Sandbox, config: dict) -> Any:
     return oci.identity.IdentityClient(config, service_endpoint=sb.url, retry_strategy=NO_RETRY)
 
 
 @pytest.fixture(scope="module")
-def admin_os(sb: Sandbox) -> Any:
-    config = oci.config.from_file(sb.config_file, "SANDBOX")
+def admin_os(sb: Sandbox, config: dict) -> Any:
     return oci.object_storage.ObjectStorageClient(
         config, service_endpoint=sb.url, retry_strategy=NO_RETRY
     )

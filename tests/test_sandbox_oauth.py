@@ -20,8 +20,10 @@ from oauth_flow import (
     ISSUER,
     Client,
     admin_domains_client,
+    claims,
     create_app,
     domain_url,
+    introspect,
     parse_page,
     password,
     redirect_query,
@@ -66,10 +68,6 @@ def restore_config(env: Env) -> Iterator[None]:
     before = env.http.get(f"{env.sb.url}/_sandbox/config").json()
     yield
     env.sb.set_config(**before)
-
-
-def claims(token: str) -> dict[str, Any]:
-    return jwt.decode(token, options={"verify_signature": False})
 
 
 # --- discovery and JWKS --------------------------------------------------------------------------
@@ -432,13 +430,6 @@ def test_access_token_lifetime_follows_the_runtime_config(env: Env, restore_conf
 
 
 # --- userinfo / introspect / revoke -----------------------------------------------------------
-
-
-def introspect(env: Env, token: str) -> dict[str, Any]:
-    response = env.http.post(f"{env.url}/oauth2/v1/introspect", data={"token": token},
-                             auth=(env.web.name, env.web.client_secret))
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def test_userinfo_needs_openid_and_a_token_of_this_domain(env: Env) -> None:

@@ -12,15 +12,16 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import httpx
-import jwt
 import pytest
 from oauth_flow import (
     ISSUER,
     Client,
     admin_domains_client,
+    claims,
     create_app,
     create_trust,
     domain_url,
+    introspect,
     parse_page,
     password,
     redirect_query,
@@ -69,20 +70,9 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         yield Env(sb, url, idc, web, http)
 
 
-def claims(token: str) -> dict[str, Any]:
-    return jwt.decode(token, options={"verify_signature": False})
-
-
 def userinfo(env: Env, token: str) -> httpx.Response:
     return env.http.get(f"{env.url}/oauth2/v1/userinfo",
                         headers={"Authorization": f"Bearer {token}"})
-
-
-def introspect(env: Env, token: str) -> dict[str, Any]:
-    response = env.http.post(f"{env.url}/oauth2/v1/introspect", data={"token": token},
-                             auth=(env.web.name, env.web.client_secret))
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 # --- the sign-in page and its transaction -----------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import oci
@@ -21,17 +20,6 @@ PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 STATUS = "urn:ietf:params:scim:schemas:oracle:idcs:AppStatusChanger"
 SETTINGS = "urn:ietf:params:scim:schemas:oracle:idcs:Settings"
 EXT = "urn:ietf:params:scim:api:oracle:idcs:extension:messages:Error"
-
-
-@pytest.fixture(scope="module")
-def sb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    with Sandbox(state_dir=tmp_path_factory.mktemp("scim")) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture(scope="module")
-def config(sb: Sandbox) -> dict[str, Any]:
-    return oci.config.from_file(sb.config_file, "SANDBOX")
 
 
 @pytest.fixture(scope="module")

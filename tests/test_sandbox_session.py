@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +26,6 @@ from oci_mcp_cli.sandbox.models import DOMAIN_ADMIN_ROLE, SandboxState
 APP_SCHEMA = "urn:ietf:params:scim:schemas:oracle:idcs:App"
 SCIM_ERROR_EXT = "urn:ietf:params:scim:api:oracle:idcs:extension:messages:_error"  # SDK's casing
 NO_RETRY = oci.retry.NoneRetryStrategy()
-
-
-@pytest.fixture(scope="module")
-def sb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    with Sandbox(state_dir=tmp_path_factory.mktemp("session")) as sandbox:
-        yield sandbox
 
 
 def session_client(config_file: str, profile: str, url: str) -> IdentityDomainsClient:

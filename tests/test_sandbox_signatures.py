@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +17,6 @@ from oci_mcp_cli.sandbox import Sandbox, keys
 
 APP_SCHEMA = "urn:ietf:params:scim:schemas:oracle:idcs:App"
 NO_RETRY = oci.retry.NoneRetryStrategy()
-
-
-@pytest.fixture(scope="module")
-def sb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    with Sandbox(state_dir=tmp_path_factory.mktemp("sig")) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture(scope="module")
-def config(sb: Sandbox) -> dict[str, Any]:
-    return oci.config.from_file(sb.config_file, "SANDBOX")
 
 
 def identity(config: dict[str, Any], sb: Sandbox, signer: Any = None) -> Any:
@@ -125,21 +113,25 @@ class TamperingSigner(oci.signer.Signer):
         return signed
 
 
+def expect_body_hash_refused(client: IdentityDomainsClient, display_name: str) -> None:
+    """Creating an app through ``client`` is refused for its body hash (x-content-sha256)."""
+    app = {
+        "schemas": [APP_SCHEMA],
+        "displayName": display_name,
+        "basedOnTemplate": {"value": "CustomWebAppTemplateId"},
+    }
+    with pytest.raises(oci.exceptions.ServiceError) as info:
+        client.create_app(app=app)
+    assert info.value.status == 401
+    assert "x-content-sha256" in info.value.args[0]["detail"]
+
+
 def test_tampered_body_fails_x_content_sha256(sb: Sandbox, config: dict) -> None:
     url = sb.domains[0]["url"]
     client = IdentityDomainsClient(
         config, url, signer=api_signer(config, TamperingSigner), retry_strategy=NO_RETRY
     )
-    with pytest.raises(oci.exceptions.ServiceError) as info:
-        client.create_app(
-            app={
-                "schemas": [APP_SCHEMA],
-                "displayName": "original",
-                "basedOnTemplate": {"value": "CustomWebAppTemplateId"},
-            }
-        )
-    assert info.value.status == 401
-    assert "x-content-sha256" in info.value.args[0]["detail"]
+    expect_body_hash_refused(client, "original")
     honest = IdentityDomainsClient(config, url, retry_strategy=NO_RETRY)
     assert honest.list_apps(filter='displayName eq "tampered"').data.total_results == 0
 
@@ -152,16 +144,7 @@ def test_post_without_body_headers_in_signature_is_rejected(sb: Sandbox, config:
     client = IdentityDomainsClient(
         config, sb.domains[0]["url"], signer=api_signer(config, BasicOnly), retry_strategy=NO_RETRY
     )
-    with pytest.raises(oci.exceptions.ServiceError) as info:
-        client.create_app(
-            app={
-                "schemas": [APP_SCHEMA],
-                "displayName": "basic-only",
-                "basedOnTemplate": {"value": "CustomWebAppTemplateId"},
-            }
-        )
-    assert info.value.status == 401
-    assert "x-content-sha256" in info.value.args[0]["detail"]
+    expect_body_hash_refused(client, "basic-only")
 
 
 class Reordered(requests.auth.AuthBase):

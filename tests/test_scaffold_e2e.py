@@ -8,26 +8,18 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+from serve_support import serve_process
+
+from oci_mcp_cli.client.demo import free_port
 
 pytestmark = pytest.mark.e2e
-
-READY_TIMEOUT_S = 60
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def oci_mcp(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -35,21 +27,6 @@ def oci_mcp(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
         [sys.executable, "-m", "oci_mcp_cli", *args],
         capture_output=True, text=True, env=env, timeout=180,
     )
-
-
-def wait_healthy(url: str, proc: subprocess.Popen[str]) -> None:
-    """Poll /health until it answers; fail with the server's output if the process exits."""
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"serve exited with {proc.returncode}: {proc.stderr.read()}")
-        try:
-            if httpx.get(url + "/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)  # readiness poll interval
-    raise AssertionError("serve did not answer /health in time")
 
 
 @pytest.fixture
@@ -67,21 +44,9 @@ def served_starter(sandbox: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
     assert new.returncode == 0, new.stderr
     app_spec = json.loads(new.stdout)["app"]
 
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "oci_mcp_cli", "serve", "--env-file", str(env_file),
-         "--app", app_spec],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
-    )
-    try:
-        wait_healthy(server_url, proc)
+    with serve_process(server_url, "--env-file", str(env_file), "--app", app_spec,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env):
         yield {"env": env, "env_file": env_file, "sandbox": sandbox}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def compartment_id(sandbox: Any, name: str) -> str:

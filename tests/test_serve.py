@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from oci_mcp_cli.client.demo import free_port
 from oci_mcp_cli.core.envfile import save_env
 from oci_mcp_cli.core.errors import RemoteError, UserError
 from oci_mcp_cli.sandbox import Sandbox
@@ -25,18 +24,6 @@ from oci_mcp_cli.server.config import load_settings
 
 SECRET = "serve-test-client-secret-0123456789"
 SIGNING = "serve-test-signing-key-0123456789abcdef"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def sb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    with Sandbox(state_dir=tmp_path_factory.mktemp("sandbox")) as sandbox:
-        yield sandbox
 
 
 def write_env(path: Path, domain_url: str, port: int, server_url: str | None = None) -> Path:

@@ -18,10 +18,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from oauth_flow import admin_domains_client, set_public_jwks
+from oauth_flow import admin_domains_client, password, set_public_jwks
+from serve_support import provisioned_sandbox
 
-from oci_mcp_cli.client.demo import free_port, provision
-from oci_mcp_cli.sandbox import Sandbox
 from oci_mcp_cli.server.app import ServerThread
 from oci_mcp_cli.server.config import load_settings
 
@@ -31,15 +30,13 @@ pytestmark = pytest.mark.e2e
 def test_closed_jwks_is_explained_server_keeps_serving_and_recovers(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with Sandbox(state_dir=tmp_path / "sandbox") as sb:
-        env_file = tmp_path / ".env"
-        provision(sb, env_file, f"http://127.0.0.1:{free_port()}")
+    with provisioned_sandbox(tmp_path) as (sb, env_file, _):
         settings = dataclasses.replace(
             load_settings(env_file, storage_dir=tmp_path / "oauth"), jwks_retry_s=0.5
         )
         idc = admin_domains_client(sb, settings.domain_url)
         set_public_jwks(idc, False)
-        password = next(u["password"] for u in sb.users if u["username"] == "alice")
+        alice_password = password(sb, "alice")
 
         def client() -> subprocess.CompletedProcess[str]:
             return subprocess.run(
@@ -51,7 +48,7 @@ def test_closed_jwks_is_explained_server_keeps_serving_and_recovers(
                 timeout=120,
                 env={
                     **os.environ,
-                    "OCI_MCP_PASSWORD": password,
+                    "OCI_MCP_PASSWORD": alice_password,
                     "OCI_MCP_DATA_DIR": str(tmp_path / "data"),
                 },
             )

@@ -14,8 +14,9 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from oauth_flow import password
+from serve_support import provisioned_sandbox
 
-from oci_mcp_cli.client.demo import free_port, provision
 from oci_mcp_cli.client.session import ClientOptions, call_tool, make_client
 from oci_mcp_cli.sandbox import Sandbox
 from oci_mcp_cli.server.app import ServerThread
@@ -33,17 +34,16 @@ class Stack:
     tmp: Path
 
     def options(self, user: str) -> ClientOptions:
-        password = next(u["password"] for u in self.sb.users if u["username"] == user)
         url = self.settings.server_url + "/mcp"
-        return ClientOptions(url=url, username=user, password=password, cache_root=self.tmp / "c")
+        return ClientOptions(
+            url=url, username=user, password=password(self.sb, user), cache_root=self.tmp / "c"
+        )
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("security")
-    with Sandbox(state_dir=tmp / "sandbox") as sb:
-        env_file = tmp / ".env"
-        provision(sb, env_file, f"http://127.0.0.1:{free_port()}")
+    with provisioned_sandbox(tmp) as (sb, env_file, _):
         settings = load_settings(env_file, storage_dir=tmp / "oauth", log_level="WARNING")
         with ServerThread(settings):
             yield Stack(sb, settings, tmp)

@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import json
-
-from provisioning_support import Env, _fast_retries, env, foreign_trust, seeded_state, steps  # noqa: F401
+from provisioning_support import Env, _fast_retries, env, foreign_trust, seeded_state  # noqa: F401
 
 from oci_mcp_cli.core import envfile as E
 
@@ -20,9 +18,7 @@ def test_teardown_reverses_init(env: Env) -> None:
     env.env_file.parent.mkdir(parents=True)
     env.env_file.write_text("MY_SETTING=keep\n")
     init(env)
-    result = env.cli("teardown", "--yes", "--json")
-    assert result.exit_code == 0, result.stderr
-    assert steps(json.loads(result.stdout)) == {
+    assert env.steps("teardown", "--yes", "--json") == {
         "trust": "deleted",
         "exchange-app": "skipped",
         "app": "deleted",
@@ -37,18 +33,14 @@ def test_teardown_reverses_init(env: Env) -> None:
     assert "IAM_CLIENT_SECRET" in env.env_file.with_name(".env.bak").read_text()
 
     env.sb.clear_requests()
-    again = env.cli("teardown", "--yes", "--json")
-    assert again.exit_code == 0, again.stderr
-    assert set(steps(json.loads(again.stdout)).values()) == {"skipped"}
+    assert set(env.steps("teardown", "--yes", "--json").values()) == {"skipped"}
     assert env.writes() == []
 
 
 def test_shared_trust_keeps_the_other_client(env: Env) -> None:
     other = foreign_trust(env)
     values = init(env)
-    result = env.cli("teardown", "--yes", "--json")
-    assert result.exit_code == 0, result.stderr
-    assert steps(json.loads(result.stdout))["trust"] == "updated"
+    assert env.steps("teardown", "--yes", "--json")["trust"] == "updated"
     assert env.apps() == []
     (trust,) = env.trusts()
     assert trust.id == other.id
@@ -58,9 +50,7 @@ def test_shared_trust_keeps_the_other_client(env: Env) -> None:
 
 def test_restore_settings_only_when_we_opened_it(env: Env) -> None:
     init(env)
-    result = env.cli("teardown", "--yes", "--restore-settings", "--json")
-    assert result.exit_code == 0, result.stderr
-    assert steps(json.loads(result.stdout))["jwks"] == "updated"
+    assert env.steps("teardown", "--yes", "--restore-settings", "--json")["jwks"] == "updated"
     assert not env.jwks_public()
 
 
@@ -70,25 +60,20 @@ def test_restore_settings_leaves_a_jwks_we_did_not_open(env: Env) -> None:
     patch(env.client(), "setting", "Settings", ("REPLACE", "signingCertPublicAccess", True))
     init(env)
     assert "OCI_MCP_JWKS_OPENED" not in env.env()
-    result = env.cli("teardown", "--yes", "--restore-settings", "--json")
-    assert steps(json.loads(result.stdout))["jwks"] == "skipped"
+    assert env.steps("teardown", "--yes", "--restore-settings", "--json")["jwks"] == "skipped"
     assert env.jwks_public()
 
 
 def test_teardown_deletes_the_exchange_app_too(env: Env) -> None:
     init(env, "--exchange-app", "oci-mcp-exchange")
-    result = env.cli("teardown", "--yes", "--json")
-    assert result.exit_code == 0, result.stderr
-    assert steps(json.loads(result.stdout))["exchange-app"] == "deleted"
+    assert env.steps("teardown", "--yes", "--json")["exchange-app"] == "deleted"
     assert env.apps() == [] and env.apps("oci-mcp-exchange") == []
 
 
 def test_dry_run_and_no_yes_write_nothing(env: Env) -> None:
     values = init(env)
     env.sb.clear_requests()
-    dry = env.cli("teardown", "--dry-run", "--json")
-    assert dry.exit_code == 0, dry.stderr
-    assert steps(json.loads(dry.stdout))["app"] == "deleted"
+    assert env.steps("teardown", "--dry-run", "--json")["app"] == "deleted"
     refused = env.cli("teardown")
     assert refused.exit_code == 2 and "--yes" in refused.stderr
     assert env.writes() == []

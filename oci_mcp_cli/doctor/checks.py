@@ -27,6 +27,8 @@ CLIENT_AUTHENTICATED_ERRORS = ("invalid_scope", "unauthorized_client", "unsuppor
 FIX_INIT = "run `oci-mcp init` (it reconciles the app and rewrites .env)"
 FIX_TRUST = "run `oci-mcp trust create`"
 FIX_SERVE = "restart `oci-mcp serve` with this .env"
+NEEDS_DOMAIN = "needs a valid IAM_DOMAIN in .env (see the env check)"
+NEEDS_CLIENT_ID = "needs IAM_CLIENT_ID in .env (see the env check)"
 
 
 @dataclass
@@ -177,7 +179,7 @@ def check_discovery(ctx: DoctorContext) -> CheckResult:
     """The domain's OIDC discovery document is reachable and complete; record the issuer."""
     name = "discovery"
     if not ctx.domain_url:
-        return skipped(name, "needs a valid IAM_DOMAIN in .env (see the env check)")
+        return skipped(name, NEEDS_DOMAIN)
     url = discovery_url(ctx.domain_url)
     try:
         response = ctx.http.get(url)
@@ -218,7 +220,7 @@ def check_jwks(ctx: DoctorContext) -> CheckResult:
     name = "jwks"
     url = ctx.jwks_uri
     if not url:
-        return skipped(name, "needs a valid IAM_DOMAIN in .env (see the env check)")
+        return skipped(name, NEEDS_DOMAIN)
     try:
         response = ctx.http.get(url)  # deliberately without any credentials
     except Exception as exc:
@@ -260,8 +262,13 @@ def _admin_gate(ctx: DoctorContext, name: str) -> CheckResult | None:
             "pass --config-file/--profile (or --auth), or let `oci-mcp init` record them in .env",
         )
     if not ctx.domain_url:
-        return skipped(name, "needs a valid IAM_DOMAIN in .env (see the env check)")
+        return skipped(name, NEEDS_DOMAIN)
     return None
+
+
+def _admin_failed(name: str, exc: OciMcpError) -> CheckResult:
+    """An admin API call failed: its message, and its hint or a generic one."""
+    return failed(name, exc.message, exc.hint or "check the admin credentials and network")
 
 
 def _admin_list(ctx: DoctorContext, method: str, **kwargs: Any) -> list[Any]:
@@ -313,7 +320,7 @@ def check_app(ctx: DoctorContext) -> CheckResult:
         return gate
     client_id = ctx.env.get(E.IAM_CLIENT_ID)
     if not client_id:
-        return skipped(name, "needs IAM_CLIENT_ID in .env (see the env check)")
+        return skipped(name, NEEDS_CLIENT_ID)
     redirect_uri = ctx.server_url + ctx.env.redirect_path if ctx.server_url else None
     try:
         app = _find_app(ctx, client_id)
@@ -328,7 +335,7 @@ def check_app(ctx: DoctorContext) -> CheckResult:
             else:
                 problems += app_problems(exchange, redirect_uri=None, login=False)
     except OciMcpError as exc:
-        return failed(name, exc.message, exc.hint or "check the admin credentials and network")
+        return _admin_failed(name, exc)
     if problems:
         return failed(name, "; ".join(problems), FIX_INIT)
     return passed(
@@ -343,7 +350,7 @@ def check_client_secret(ctx: DoctorContext) -> CheckResult:
     name = "client-secret"
     endpoint = ctx.token_endpoint
     if not endpoint:
-        return skipped(name, "needs a valid IAM_DOMAIN in .env (see the env check)")
+        return skipped(name, NEEDS_DOMAIN)
     pairs = [(E.IAM_CLIENT_ID, ctx.env.get(E.IAM_CLIENT_ID), ctx.env.get(E.IAM_CLIENT_SECRET))]
     if ctx.env.get(E.IAM_TOKENEXCHANGE_CLIENT_ID) not in (None, pairs[0][1]):
         pairs.append(
@@ -429,13 +436,13 @@ def check_trust(ctx: DoctorContext) -> CheckResult:
     if not issuer:
         return skipped(name, "needs the discovery issuer (see the discovery check)")
     if not login_id or not exchange_id:
-        return skipped(name, "needs IAM_CLIENT_ID in .env (see the env check)")
+        return skipped(name, NEEDS_CLIENT_ID)
     try:
         trusts = _admin_list(
             ctx, "list_identity_propagation_trusts", filter=f'issuer eq "{issuer}"'
         )
     except OciMcpError as exc:
-        return failed(name, exc.message, exc.hint or "check the admin credentials and network")
+        return _admin_failed(name, exc)
     trust = next((t for t in trusts if t.issuer == issuer), None)
     if trust is None:
         return failed(
