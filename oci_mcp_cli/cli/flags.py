@@ -29,7 +29,7 @@ class AdminFlags:
     """Where the .env is and which OCI credentials administer the domain."""
 
     env_file: Annotated[
-        Path, typer.Option("--env-file", help="The .env file to read (and write).")
+        Path, typer.Option("--env-file", help="The .env file that `oci-mcp init` writes.")
     ] = Path(".env")
     config_file: Annotated[
         str | None,

@@ -12,7 +12,7 @@ Registered through the ``pytest11`` entry point, so installing oci-mcp is enough
 
     # test_tools.py
     def test_my_tool(oci_mcp):
-        assert "eng-artifacts" in oci_mcp.call("my_buckets", user="alice")
+        assert oci_mcp.call("whoami", user="alice")["user_name"] == "alice"
 
 Fixtures: ``oci_mcp_app`` (override it; default: no app, the built-in tools only) and ``oci_mcp``
 (a session-wide :class:`~oci_mcp_cli.testing.stack.McpStack`). Imports stay lazy: this module is
