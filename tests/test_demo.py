@@ -15,13 +15,16 @@ pytestmark = pytest.mark.e2e
 
 
 def test_demo_json_proves_each_user_sees_their_own(tmp_path: Path) -> None:
-    before = set(Path(os.environ.get("TMPDIR", "/tmp")).glob("oci-mcp-demo-*"))
+    work, temp = tmp_path / "work", tmp_path / "tmp"  # TMPDIR of its own: what it leaves is visible
+    work.mkdir()
+    temp.mkdir()
     result = subprocess.run(
         [sys.executable, "-m", "oci_mcp_cli", "demo", "--json"],
         capture_output=True,
         text=True,
         timeout=180,
-        cwd=tmp_path,
+        cwd=work,
+        env={**os.environ, "TMPDIR": str(temp)},
     )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
@@ -44,8 +47,8 @@ def test_demo_json_proves_each_user_sees_their_own(tmp_path: Path) -> None:
     for stage in ("sandbox", "init + trust", "serve", "test-client as alice + bob"):
         assert stage in result.stderr  # each stage printed with its time
     assert not re.search(r"eyJ[\w-]{4,}\.[\w-]{4,}\.", result.stdout + result.stderr)
-    assert not (tmp_path / ".env").exists()  # nothing written to the working directory
-    assert set(Path(os.environ.get("TMPDIR", "/tmp")).glob("oci-mcp-demo-*")) == before
+    assert list(work.iterdir()) == []  # nothing written to the working directory
+    assert list(temp.iterdir()) == []  # its temporary state is removed
 
 
 def test_demo_keep_serves_until_ctrl_c_then_cleans_up(tmp_path: Path) -> None:
