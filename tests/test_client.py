@@ -3,7 +3,6 @@ encrypted token cache, and connection errors."""
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import anyio
@@ -11,6 +10,7 @@ import pytest
 
 from oci_mcp_cli.cli.test_client_cmd import parse_args
 from oci_mcp_cli.client.cache import cache_dir, clear_tokens, token_store
+from oci_mcp_cli.client.demo import free_port
 from oci_mcp_cli.client.headless import _fill, parse_forms
 from oci_mcp_cli.client.session import ClientOptions, run_session
 from oci_mcp_cli.core.errors import RemoteError, UserError
@@ -72,11 +72,8 @@ def test_token_cache_is_encrypted_per_url_and_user(tmp_path: Path) -> None:
 
 
 def test_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     options = ClientOptions(
-        url=f"http://127.0.0.1:{port}/mcp", username="a", password="b", cache_root=tmp_path
+        url=f"http://127.0.0.1:{free_port()}/mcp", username="a", password="b", cache_root=tmp_path
     )
     with pytest.raises(RemoteError, match="cannot connect to the MCP server"):
         anyio.run(run_session, options)

@@ -99,17 +99,24 @@ def ask_yes_no(question: str, default: bool) -> bool:
 def execute_plan(
     plan: Plan,
     flags: PlanFlags,
-    apply: Callable[[StepHook], object],
+    apply: Callable[[StepHook], object] | None = None,
     *,
     question: str = "Apply these changes?",
 ) -> None:
-    """Show the plan; unless --dry-run: confirm, apply with a spinner per step, show the result."""
+    """Show the plan; unless --dry-run: confirm, apply (default :func:`apply_plan`) with a spinner
+    per step, show the result."""
+    from oci_mcp_cli.provisioning.plan import apply_plan
+
     console = console_for(flags.json_out)
     render_plan(plan, console)
     if flags.dry_run:
         return
     confirm_or_stop(plan, yes=flags.yes, question=question)
-    apply(spinner)  # steps re-check state before writing; unchanged ones only read
+    # Steps re-check state before writing; unchanged ones only read.
+    if apply is None:
+        apply_plan(plan, spinner)
+    else:
+        apply(spinner)
     if any(step.result is not None and step.result.is_change for step in plan.steps):
         render_result(plan, console)
     else:

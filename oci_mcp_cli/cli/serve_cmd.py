@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from oci_mcp_cli.cli.output import err, run
+from oci_mcp_cli.server.signers import DEFAULT_CACHE_SIZE
 
 
 def register(app: typer.Typer) -> None:
@@ -28,7 +29,9 @@ def register(app: typer.Typer) -> None:
         ),
         log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR."),
         cache_size: int = typer.Option(
-            256, "--cache-size", help="Most per-user OCI signers kept in memory (LRU)."
+            DEFAULT_CACHE_SIZE,
+            "--cache-size",
+            help="Most per-user OCI signers kept in memory (LRU).",
         ),
         app_spec: str | None = typer.Option(
             None,

@@ -29,7 +29,6 @@ def register(app: typer.Typer) -> None:
         domain_url: DomainUrlOpt = None,
     ) -> None:
         """Detach/delete the trust, deactivate and delete the app(s), strip .env (backup kept)."""
-        from oci_mcp_cli.provisioning.plan import apply_plan
         from oci_mcp_cli.provisioning.teardown import TeardownOptions, plan_teardown
 
         with cli_errors():
@@ -38,10 +37,5 @@ def register(app: typer.Typer) -> None:
                     **vars(admin), domain_url=domain_url, restore_settings=restore_settings
                 )
             )
-            execute_plan(
-                run.plan,
-                plan,
-                lambda hook: apply_plan(run.plan, hook),
-                question="Delete these resources?",
-            )
+            execute_plan(run.plan, plan, question="Delete these resources?")
         finish(run.summary(), plan)

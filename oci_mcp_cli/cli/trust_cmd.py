@@ -27,10 +27,8 @@ def _options(admin: AdminFlags, domain_url: str | None, **extra: str) -> TrustOp
 
 
 def _plan_apply(run: TrustRun, plan: PlanFlags) -> None:
-    from oci_mcp_cli.provisioning.plan import apply_plan
-
     with cli_errors():
-        execute_plan(run.plan, plan, lambda hook: apply_plan(run.plan, hook))
+        execute_plan(run.plan, plan)
     finish(run.summary(), plan)
 
 

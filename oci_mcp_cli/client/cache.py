@@ -53,24 +53,11 @@ def clear_tokens(url: str, user: str | None, root: Path | None = None) -> None:
 
 def token_store(url: str, user: str | None, root: Path | None = None) -> Any:
     """An encrypted on-disk ``AsyncKeyValue`` for FastMCP's ``OAuth(token_storage=…)``."""
-    from cryptography.fernet import Fernet
-    from key_value.aio.stores.filetree import (
-        FileTreeStore,
-        FileTreeV1CollectionSanitizationStrategy,
-        FileTreeV1KeySanitizationStrategy,
-    )
-    from key_value.aio.wrappers.encryption import FernetEncryptionWrapper
+    from oci_mcp_cli.server.auth import fernet_file_store
 
     directory = cache_dir(url, user, root)
     ensure_private_dir(data_dir(root))
     ensure_private_dir(directory.parent.parent)
     ensure_private_dir(directory.parent)
     ensure_private_dir(directory)
-    store = FileTreeStore(
-        data_directory=directory,
-        key_sanitization_strategy=FileTreeV1KeySanitizationStrategy(directory),
-        collection_sanitization_strategy=FileTreeV1CollectionSanitizationStrategy(directory),
-    )
-    return FernetEncryptionWrapper(
-        key_value=store, fernet=Fernet(_fernet_key(root)), raise_on_decryption_error=False
-    )
+    return fernet_file_store(directory, _fernet_key(root))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 from oci_mcp_cli.core.errors import RemoteError, UserError
 
@@ -101,13 +101,13 @@ async def headless_authorize(
                 continue
             html = "html" in response.headers.get("content-type", "")
             forms = parse_forms(response.text) if html and response.status_code < 500 else []
-            form = next((f for f in forms if _fill(f, username, password)), None)
-            if form is None:
+            filled = [(f, b) for f in forms if (b := _fill(f, username, password)) is not None]
+            if not filled:
                 raise RemoteError(
                     f"sign-in failed at {_where(url)}: HTTP {response.status_code}: "
                     f"{_short(response.text)}"
                 )
-            body = _fill(form, username, password) or {}
+            form, body = filled[0]
             if form.password_field:
                 if signed_in:
                     raise UserError(
@@ -118,8 +118,6 @@ async def headless_authorize(
             url = urljoin(str(response.url), form.action or str(response.url))
             method, data = ("POST", body) if form.method == "post" else ("GET", None)
             if method == "GET":
-                from urllib.parse import urlencode
-
                 url = f"{url}{'&' if '?' in url else '?'}{urlencode(body)}"
     raise RemoteError(f"sign-in failed: more than {MAX_HOPS} redirects")
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,6 @@ class ClientOptions:
     no_browser: bool = False
     relogin: bool = False
     calls: list[tuple[str, dict[str, Any]]] | None = None
-    on_url: Callable[[str], None] | None = None
     cache_root: Path | None = None  # default: $OCI_MCP_DATA_DIR or the user data dir
 
 
@@ -101,13 +99,10 @@ def make_oauth(options: ClientOptions) -> Any:
 
         return headless_oauth(options.username, options.password or "", base=base, **kwargs)
     if options.no_browser:
-        show = options.on_url or (
-            lambda url: print(f"Open this URL to sign in:\n{url}", file=sys.stderr)
-        )
 
         class PrintingOAuth(base):  # type: ignore[misc,valid-type]
             async def redirect_handler(self, authorization_url: str) -> None:
-                show(authorization_url)
+                print(f"Open this URL to sign in:\n{authorization_url}", file=sys.stderr)
 
         return PrintingOAuth(**kwargs)
 

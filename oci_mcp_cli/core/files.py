@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -51,7 +50,6 @@ def backup_file(path: Path) -> Path | None:
         return None
     backup = path.with_name(path.name + ".bak")
     write_private(backup, path.read_bytes())
-    shutil.copymode(backup, backup)
     return backup
 
 

@@ -68,7 +68,7 @@ class DoctorContext:
     domain_url: str | None = None
     server_url: str | None = None
     discovery: dict[str, Any] = field(default_factory=dict)
-    _domains_client: Any | None = None
+    _session: Any | None = None
 
     @property
     def issuer(self) -> str | None:
@@ -86,12 +86,13 @@ class DoctorContext:
             return str(self.discovery["token_endpoint"])
         return self.domain_url + "/oauth2/v1/token" if self.domain_url else None
 
-    def domains_client(self) -> Any:
-        if self._domains_client is None:
-            from oci_mcp_cli.core.ociconfig import identity_domains_client
+    def session(self) -> Any:
+        """The admin DomainSession on ``domain_url`` (built once)."""
+        if self._session is None:
+            from oci_mcp_cli.provisioning.session import DomainSession
 
-            self._domains_client = identity_domains_client(self.admin, self.domain_url or "")
-        return self._domains_client
+            self._session = DomainSession(self.admin, self.domain_url or "")
+        return self._session
 
 
 def same_url(a: str | None, b: str | None) -> bool:
@@ -271,19 +272,16 @@ def _admin_failed(name: str, exc: OciMcpError) -> CheckResult:
     return failed(name, exc.message, exc.hint or "check the admin credentials and network")
 
 
-def _admin_list(ctx: DoctorContext, method: str, **kwargs: Any) -> list[Any]:
-    """The resources of one IdentityDomainsClient list call; SDK errors become clear errors."""
-    from oci_mcp_cli.core.ociconfig import to_remote_error
-
-    try:
-        return list(getattr(ctx.domains_client(), method)(**kwargs).data.resources or [])
-    except Exception as exc:
-        raise to_remote_error(exc, method) from exc
-
-
 def _find_app(ctx: DoctorContext, client_id: str) -> Any | None:
-    found = _admin_list(ctx, "list_apps", filter=f'name eq "{client_id}"', attribute_sets=["all"])
-    return next((a for a in found if a.name == client_id), None)
+    from oci_mcp_cli.provisioning.scim import eq_filter
+
+    data = ctx.session().call(
+        "list Apps (IdentityDomainsClient.list_apps)",
+        "list_apps",
+        filter=eq_filter("name", client_id),
+        attribute_sets=["all"],
+    )
+    return next((a for a in data.resources or [] if a.name == client_id), None)
 
 
 def app_problems(app: Any, *, redirect_uri: str | None, login: bool) -> list[str]:
@@ -437,13 +435,12 @@ def check_trust(ctx: DoctorContext) -> CheckResult:
         return skipped(name, "needs the discovery issuer (see the discovery check)")
     if not login_id or not exchange_id:
         return skipped(name, NEEDS_CLIENT_ID)
+    from oci_mcp_cli.provisioning.trust import find_trust
+
     try:
-        trusts = _admin_list(
-            ctx, "list_identity_propagation_trusts", filter=f'issuer eq "{issuer}"'
-        )
+        trust = find_trust(ctx.session(), issuer)
     except OciMcpError as exc:
         return _admin_failed(name, exc)
-    trust = next((t for t in trusts if t.issuer == issuer), None)
     if trust is None:
         return failed(
             name,

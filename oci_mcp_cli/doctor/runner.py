@@ -16,25 +16,29 @@ HTTP_TIMEOUT_S = 10.0
 def _admin_credentials(
     ctx: DoctorContext, config_file: str | None, profile: str | None, auth: str
 ) -> None:
-    """Load admin credentials from flags (errors propagate: exit 2), else from .env / OCI_CLI_*.
+    """Load admin credentials from flags (errors propagate: exit 2), else OCI_CLI_* / .env.
 
     With none configured anywhere, ``ctx.admin`` stays None and the checks needing it are skipped.
     """
-    from oci_mcp_cli.provisioning.session import load_admin_auth
+    from oci_mcp_cli.provisioning.session import (
+        load_admin_auth,
+        recorded_credentials,
+        resolve_auth,
+    )
 
     if auth != "config" or config_file or profile:
         ctx.admin_source = "flags"
         ctx.admin = load_admin_auth(config_file, profile, auth)
         return
-    env_file, env_profile = ctx.env.get(E.OCI_CONFIG_FILE), ctx.env.get(E.OCI_PROFILE)
-    if env_file or env_profile:
-        ctx.admin_source = f"{E.OCI_CONFIG_FILE}/{E.OCI_PROFILE} in {ctx.env.path}"
-    elif os.environ.get("OCI_CLI_CONFIG_FILE") or os.environ.get("OCI_CLI_PROFILE"):
+    recorded = recorded_credentials(ctx.env)
+    if os.environ.get("OCI_CLI_CONFIG_FILE") or os.environ.get("OCI_CLI_PROFILE"):
         ctx.admin_source = "OCI_CLI_CONFIG_FILE/OCI_CLI_PROFILE"
+    elif any(recorded.values()):
+        ctx.admin_source = f"{E.OCI_CONFIG_FILE}/{E.OCI_PROFILE} in {ctx.env.path}"
     else:
         return
     try:
-        ctx.admin = load_admin_auth(env_file, env_profile, "config")
+        ctx.admin = resolve_auth(None, None, "config", recorded)  # same precedence as init
     except OciMcpError as exc:
         ctx.admin_error = exc
 

@@ -20,7 +20,14 @@ from oci_mcp_cli.provisioning.domains import (
     home_region,
     resolve_domain,
 )
-from oci_mcp_cli.provisioning.plan import Action, Plan, Step, StepHook, apply_plan
+from oci_mcp_cli.provisioning.plan import (
+    Action,
+    Plan,
+    Step,
+    StepHook,
+    apply_plan,
+    record_env,
+)
 from oci_mcp_cli.provisioning.session import (
     DomainSession,
     TargetOptions,
@@ -59,11 +66,7 @@ class InitOptions(TargetOptions):
             raise UserError("--app-name is empty")
         if self.exchange_app is not None and self.exchange_app.strip() in ("", self.app_name):
             raise UserError("--exchange-app must name a second app, different from --app-name")
-        if self.client_claim not in trust.CLIENT_CLAIMS:
-            raise UserError(
-                f"unknown --client-claim {self.client_claim!r}",
-                hint="use client_id (strict, default) or iss",
-            )
+        trust.check_client_claim(self.client_claim)
 
 
 @dataclass
@@ -220,12 +223,8 @@ class InitRun:
         return result.action
 
     def _apply_env(self) -> Action:
-        updates = self.env_updates()
-        if self.env.exists and all(self.env.values.get(k) == v for k, v in updates.items()):
-            return Action.UNCHANGED
         remove = [] if self.session.auth.service_endpoint else [E.OCI_SERVICE_ENDPOINT]
-        E.save_env(self.options.env_file, updates, remove=remove)
-        return Action.UPDATED if self.env.exists else Action.CREATED
+        return record_env(self.env, self.env_updates(), remove)
 
 
 def _app_step(
@@ -292,7 +291,8 @@ def _trust_step(run: InitRun) -> Step:
         run.client_id or PENDING,
         run.options.client_claim,
     )
-    action, reason, changes = trust.plan_ensure(run.session, desired)
+    existing = trust.find_trust(run.session, desired.issuer)
+    action, reason, changes = trust.plan_ensure(existing, desired)
     return Step("trust", action, reason, changes=changes, apply=run._apply_trust)
 
 

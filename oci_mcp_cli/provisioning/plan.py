@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from oci_mcp_cli.core.envfile import EnvFile, save_env
 
 
 class Action(StrEnum):
@@ -89,3 +91,13 @@ def apply_plan(plan: Plan, around_step: StepHook | None = None) -> Plan:
         with around_step(step) if around_step else nullcontext():
             step.result = step.apply()
     return plan
+
+
+def record_env(env: EnvFile, updates: Mapping[str, str], remove: Iterable[str] = ()) -> Action:
+    """The ``env`` step's apply: save ``updates``/``remove`` to ``env.path`` unless already so."""
+    remove = list(remove)
+    same = all(env.values.get(k) == v for k, v in updates.items())
+    if env.exists and same and not any(k in env.values for k in remove):
+        return Action.UNCHANGED
+    save_env(env.path, updates, remove=remove)
+    return Action.UPDATED if env.exists else Action.CREATED

@@ -7,7 +7,7 @@ from typing import Any
 
 from oci_mcp_cli.core import envfile as E
 from oci_mcp_cli.provisioning import apps, settings
-from oci_mcp_cli.provisioning.plan import Action, Plan, Step
+from oci_mcp_cli.provisioning.plan import Action, Plan, Step, record_env
 from oci_mcp_cli.provisioning.session import DomainSession, TargetOptions, session_from_env
 from oci_mcp_cli.provisioning.trust_service import detach_step
 
@@ -75,17 +75,12 @@ def _env_step(run: TeardownRun) -> Step:
     path = run.options.env_file
     if not present:
         return Step("env", Action.UNCHANGED, f"{path} holds no provisioned keys")
-
-    def apply() -> Action:
-        E.save_env(path, {}, remove=E.PROVISIONED_KEYS)
-        return Action.UPDATED
-
     return Step(
         "env",
         Action.UPDATED,
         f"remove the provisioned keys from {path} (backup kept)",
         changes=[f"remove {k}" for k in present],
-        apply=apply,
+        apply=lambda: record_env(run.env, {}, E.PROVISIONED_KEYS),
     )
 
 

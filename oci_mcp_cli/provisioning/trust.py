@@ -15,6 +15,15 @@ DEFAULT_TRUST_NAME = "oci-mcp token exchange"
 CLIENT_CLAIMS = ("client_id", "iss")
 
 
+def check_client_claim(claim: str) -> None:
+    """Reject a ``--client-claim`` other than client_id or iss (exit 2)."""
+    if claim not in CLIENT_CLAIMS:
+        raise UserError(
+            f"unknown --client-claim {claim!r}",
+            hint="use client_id (strict, default) or iss (the seed's looser form)",
+        )
+
+
 @dataclass(frozen=True)
 class DesiredTrust:
     """The trust oci-mcp wants: strict ``client_id`` claim by default, ``iss`` as the seed did."""
@@ -27,11 +36,7 @@ class DesiredTrust:
     name: str = DEFAULT_TRUST_NAME
 
     def __post_init__(self) -> None:
-        if self.client_claim not in CLIENT_CLAIMS:
-            raise UserError(
-                f"unknown --client-claim {self.client_claim!r}",
-                hint="use client_id (strict, default) or iss (the seed's looser form)",
-            )
+        check_client_claim(self.client_claim)
 
     @property
     def claim_values(self) -> list[str]:
@@ -199,9 +204,9 @@ def detach_trust(
     return action
 
 
-def plan_ensure(session: DomainSession, desired: DesiredTrust) -> tuple[Action, str, list[str]]:
-    """Plan-time view of :func:`ensure_trust`: (action, reason, changes). Reads only."""
-    existing = find_trust(session, desired.issuer)
+def plan_ensure(existing: Any | None, desired: DesiredTrust) -> tuple[Action, str, list[str]]:
+    """Plan-time view of :func:`ensure_trust` given :func:`find_trust`'s answer: (action, reason,
+    changes)."""
     if existing is None:
         return (
             Action.CREATED,

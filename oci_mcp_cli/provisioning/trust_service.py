@@ -9,7 +9,7 @@ from oci_mcp_cli.core import envfile as E
 from oci_mcp_cli.core.errors import UserError
 from oci_mcp_cli.provisioning import trust
 from oci_mcp_cli.provisioning.domains import Discovery, fetch_discovery
-from oci_mcp_cli.provisioning.plan import Action, Plan, Step
+from oci_mcp_cli.provisioning.plan import Action, Plan, Step, record_env
 from oci_mcp_cli.provisioning.session import DomainSession, TargetOptions, open_domain
 
 
@@ -46,14 +46,6 @@ class TrustRun:
             "steps": [s.to_dict() for s in self.plan.steps],
         }
 
-    def _record(self, updates: dict[str, str], remove: list[str]) -> Action:
-        env = self.env
-        same = all(env.values.get(k) == v for k, v in updates.items())
-        if env.exists and same and not any(k in env.values for k in remove):
-            return Action.UNCHANGED
-        E.save_env(self.options.env_file, updates, remove=remove)
-        return Action.UPDATED if env.exists else Action.CREATED
-
 
 def _client_ids(env: E.EnvFile) -> tuple[str, str]:
     login = env.get(E.IAM_CLIENT_ID)
@@ -68,11 +60,7 @@ def _client_ids(env: E.EnvFile) -> tuple[str, str]:
 
 def plan_create(options: TrustOptions) -> TrustRun:
     """Plan creating (or joining) the domain's trust for our clients. Reads only."""
-    if options.client_claim not in trust.CLIENT_CLAIMS:
-        raise UserError(
-            f"unknown --client-claim {options.client_claim!r}",
-            hint="use client_id (strict, default) or iss",
-        )
+    trust.check_client_claim(options.client_claim)
     env, session = open_domain(options)
     login, exchange = _client_ids(env)
     discovery = fetch_discovery(session.domain_url)
@@ -90,18 +78,18 @@ def plan_create(options: TrustOptions) -> TrustRun:
         return result.action
 
     def apply_env() -> Action:
-        return run._record(
+        return record_env(
+            env,
             {
                 E.OCI_MCP_TRUST_ID: str(run.trust_id),
                 E.OCI_MCP_TRUST_CREATED: "true" if run.created else "false",
             },
-            [],
         )
 
-    action, reason, changes = trust.plan_ensure(session, desired)
-    if action == Action.UNCHANGED:
-        existing = trust.find_trust(session, desired.issuer)
-        run.trust_id = existing.id if existing else None
+    existing = trust.find_trust(session, desired.issuer)
+    action, reason, changes = trust.plan_ensure(existing, desired)
+    if existing is not None and action == Action.UNCHANGED:
+        run.trust_id = existing.id
     run.plan.add(Step("trust", action, reason, changes=changes, apply=apply_trust))
     env_action = (
         Action.UNCHANGED
@@ -116,14 +104,12 @@ def plan_create(options: TrustOptions) -> TrustRun:
     return run
 
 
-def detach_step(env: E.EnvFile, session: DomainSession, run: TrustRun | None = None) -> Step:
+def detach_step(env: E.EnvFile, session: DomainSession) -> Step:
     """The teardown/delete step: remove our client from the recorded trust, or delete it if ours."""
     trust_id = env.get(E.OCI_MCP_TRUST_ID)
     login, exchange = env.get(E.IAM_CLIENT_ID), env.exchange_client_id
     created = env.get(E.OCI_MCP_TRUST_CREATED) == "true"
     action, reason = trust.plan_detach(session, trust_id, exchange, login, created)
-    if run is not None:
-        run.trust_id = trust_id
 
     def apply() -> Action:
         assert trust_id
@@ -135,8 +121,9 @@ def detach_step(env: E.EnvFile, session: DomainSession, run: TrustRun | None = N
 def plan_delete(options: TrustOptions) -> TrustRun:
     """Plan detaching our client from the recorded trust (deleting it when it is only ours)."""
     env, session = open_domain(options)
-    run = TrustRun(options, env, session, Plan("trust delete"))
-    run.plan.add(detach_step(env, session, run))
+    trust_id = env.get(E.OCI_MCP_TRUST_ID)
+    run = TrustRun(options, env, session, Plan("trust delete"), trust_id=trust_id)
+    run.plan.add(detach_step(env, session))
     keys = [E.OCI_MCP_TRUST_ID, E.OCI_MCP_TRUST_CREATED]
     has_keys = any(k in env.values for k in keys)
     run.plan.add(
@@ -144,7 +131,7 @@ def plan_delete(options: TrustOptions) -> TrustRun:
             "env",
             Action.UPDATED if has_keys else Action.UNCHANGED,
             f"forget the trust in {options.env_file}",
-            apply=lambda: run._record({}, keys),
+            apply=lambda: record_env(env, {}, keys),
         )
     )
     return run

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from oci_mcp_cli.sandbox import hooks, identity_api, objectstorage_api
+from oci_mcp_cli.sandbox import hooks, identity_api, oauth, objectstorage_api
 from oci_mcp_cli.sandbox.scim import routes as scim_routes
 from oci_mcp_cli.sandbox.wire import error_body_for_path, json_response
 
@@ -13,20 +13,8 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
-    from starlette.routing import Route
 
     from oci_mcp_cli.sandbox.context import SandboxContext
-
-
-def oauth_routes(ctx: SandboxContext) -> list[Route]:
-    """S2's OAuth/OIDC routes, when that sub-package exists (mounted first: it owns SigningCert)."""
-    try:
-        from oci_mcp_cli.sandbox import oauth
-    except ImportError as exc:
-        if exc.name not in ("oci_mcp_cli.sandbox.oauth",):
-            raise
-        return []
-    return list(oauth.routes(ctx))
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -43,7 +31,7 @@ def build_app(ctx: SandboxContext, info: Callable[[], dict[str, Any]]) -> Starle
     from starlette.middleware import Middleware
 
     routes = [
-        *oauth_routes(ctx),
+        *oauth.routes(ctx),  # first: it owns /admin/v1/SigningCert/jwk
         *scim_routes.routes(ctx),
         *identity_api.routes(ctx),
         *objectstorage_api.routes(ctx),

@@ -43,20 +43,11 @@ _FAULT_CODES = {
 
 
 def principal_fields(value: Any) -> dict[str, Any]:
-    """Log form of ``request.state.principal``: a Principal, a dict or a plain string."""
+    """Log form of ``request.state.principal``: a Principal, a plain string or None."""
     if value is None:
         return {"principal": None}
     if hasattr(value, "user_name"):
-        return {
-            "principal": value.user_name,
-            "principal_ocid": getattr(value, "ocid", None),
-            "auth": getattr(value, "kind", None),
-        }
-    if isinstance(value, dict):
-        return {
-            "principal": value.get("user_name") or value.get("name") or str(value),
-            **{k: v for k, v in value.items() if k in ("ocid", "kind")},
-        }
+        return {"principal": value.user_name, "principal_ocid": value.ocid, "auth": value.kind}
     return {"principal": str(value)}
 
 
@@ -73,7 +64,7 @@ def take_fault(ctx: SandboxContext, method: str, path: str) -> Fault | None:
             if fault.path.endswith("*"):
                 path_ok = path.startswith(fault.path[:-1])
             else:
-                path_ok = path.rstrip("/") == fault.path.rstrip("/") or path == fault.path
+                path_ok = path.rstrip("/") == fault.path.rstrip("/")
             if method_ok and path_ok:
                 fault.count -= 1
                 if fault.count <= 0:
@@ -158,8 +149,6 @@ def mint_session_token(
     the token exchange's own code (``oauth.tokens.mint_upst``) with a lifetime of
     ``min(ttl_s, 3600, the domain's iamUpstSessionExpiry)``; ``ttl_s <= 0`` gives an expired
     one."""
-    import dataclasses
-
     from oci_mcp_cli.sandbox.oauth.tokens import DomainScope, mint_upst
 
     with ctx.store.read() as state:
@@ -174,8 +163,7 @@ def mint_session_token(
         )
         if found is None:
             raise UnknownSessionUser(f"no active sandbox user named {username!r}")
-        scoped = dataclasses.replace(ctx, config=dataclasses.replace(ctx.config, upst_ttl_s=ttl_s))
-        return mint_upst(DomainScope(scoped, state, found[0]), found[1], session_key)
+        return mint_upst(DomainScope(ctx, state, found[0]), found[1], session_key, ttl_s)
 
 
 def _bad(message: str) -> Response:

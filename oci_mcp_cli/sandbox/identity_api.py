@@ -227,7 +227,7 @@ class IdentityApi:
         uid = request.path_params["id"]
         with self.ctx.store.read() as state:
             is_admin = principal.ocid == state.admin.ocid
-            if uid == state.admin.ocid and (is_admin or uid == principal.ocid):
+            if uid == state.admin.ocid and is_admin:
                 name, email, created = state.admin.name, "sandbox-admin@example.com", None
             else:
                 found = state.find_user_by_ocid(uid)

@@ -64,9 +64,13 @@ def self_signed_cert(key: rsa.RSAPrivateKey, common_name: str) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def b64url_uint(value: int) -> str:
-    raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
+def b64url(raw: bytes) -> str:
+    """Unpadded base64url (JOSE)."""
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def b64url_uint(value: int) -> str:
+    return b64url(value.to_bytes((value.bit_length() + 7) // 8, "big"))
 
 
 def rsa_jwk(key: rsa.RSAPrivateKey | rsa.RSAPublicKey) -> dict[str, Any]:

@@ -30,6 +30,12 @@ def default_state_dir() -> Path:
     return Path(user_data_dir("oci-mcp")) / "sandbox"
 
 
+def write_profile(path: Path, profile: str, entries: dict[str, str]) -> None:
+    """Write a one-profile OCI config file (0600)."""
+    lines = [f"[{profile}]", *(f"{key}={value}" for key, value in entries.items())]
+    write_private(path, "\n".join(lines) + "\n")
+
+
 def url_host(host: str) -> str:
     if host in ("0.0.0.0", ""):
         return "127.0.0.1"
@@ -210,16 +216,15 @@ class Sandbox:
 
         with self.ctx.store.read() as state:
             key = next(k for k in state.api_keys if k.user_ocid == state.admin.ocid)
-            lines = [
-                f"[{self.profile}]",
-                f"user={state.admin.ocid}",
-                f"fingerprint={key.fingerprint}",
-                f"tenancy={state.tenancy_id}",
-                f"region={state.home_region}",
-                f"key_file={(self.state_dir / state.admin.private_key_file).resolve()}",
-                f"{ENDPOINT_KEY}={self.url}",
-            ]
-        write_private(Path(self.config_file), "\n".join(lines) + "\n")
+            entries = {
+                "user": state.admin.ocid,
+                "fingerprint": key.fingerprint,
+                "tenancy": state.tenancy_id,
+                "region": state.home_region,
+                "key_file": str((self.state_dir / state.admin.private_key_file).resolve()),
+                ENDPOINT_KEY: self.url,
+            }
+        write_profile(Path(self.config_file), self.profile, entries)
 
     def session_profile(
         self, username: str, profile: str = "SESSION", ttl_s: int = 3600
@@ -246,17 +251,16 @@ class Sandbox:
         write_private(folder / "oci_api_key_public.pem", keys.public_pem(session_key))
         with self.ctx.store.read() as state:
             tenancy, region = state.tenancy_id, state.home_region
-        lines = [  # the keys `oci session authenticate` writes (no `user`), plus our endpoint
-            f"[{profile}]",
-            f"fingerprint={keys.fingerprint(session_key)}",
-            f"key_file={key_file.resolve()}",
-            f"tenancy={tenancy}",
-            f"region={region}",
-            f"security_token_file={token_file.resolve()}",
-            f"{ENDPOINT_KEY}={self.url}",
-        ]
+        entries = {  # the keys `oci session authenticate` writes (no `user`), plus our endpoint
+            "fingerprint": keys.fingerprint(session_key),
+            "key_file": str(key_file.resolve()),
+            "tenancy": tenancy,
+            "region": region,
+            "security_token_file": str(token_file.resolve()),
+            ENDPOINT_KEY: self.url,
+        }
         config_file = folder / "config"
-        write_private(config_file, "\n".join(lines) + "\n")
+        write_profile(config_file, profile, entries)
         return str(config_file), profile
 
     # test hooks over HTTP

@@ -12,7 +12,7 @@ import datetime as dt
 import email.utils
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.request import parse_http_list
 
@@ -45,9 +45,6 @@ class Principal:
     kind: str  # "api_key" | "upst"
     user_name: str
     domain_guid: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def parse_authorization(value: str) -> dict[str, str]:
@@ -129,13 +126,12 @@ def _upst_principal(token: str, ctx: SandboxContext, state: SandboxState) -> tup
     import jwt
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicNumbers
 
-    from oci_mcp_cli.sandbox.keys import load_private_pem
+    from oci_mcp_cli.sandbox.oauth.tokens import upst_key
 
-    upst_key = load_private_pem(ctx.store.read_file(state.upst_key_file)).public_key()
     try:
         claims = jwt.decode(
             token,
-            upst_key,
+            upst_key(ctx, state).public_key(),
             algorithms=["RS256"],
             options={"verify_aud": False, "require": ["exp", "iat", "sub", "jwk"]},
         )

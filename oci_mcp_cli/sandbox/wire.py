@@ -136,7 +136,7 @@ def oci_list_response(request: Request, items: list[Any]) -> Response:
     return json_response(request, page, headers=headers)
 
 
-def oci_error_body(status: int, code: str, message: str) -> dict[str, Any]:
+def oci_error_body(code: str, message: str) -> dict[str, Any]:
     return {"code": code, "message": message}
 
 
@@ -149,7 +149,7 @@ def scim_error_body(status: int, detail: str, message_id: str) -> dict[str, Any]
     }
 
 
-def oauth_error_body(status: int, code: str, message: str) -> dict[str, Any]:
+def oauth_error_body(code: str, message: str) -> dict[str, Any]:
     return {"error": code, "error_description": message}
 
 
@@ -158,8 +158,8 @@ def error_body_for_path(path: str, status: int, code: str, message: str) -> dict
     if "/admin/v1/" in path and "/SigningCert/" not in path:
         return scim_error_body(status, f"{code}: {message}", code)
     if "/oauth2/v1/" in path:
-        return oauth_error_body(status, "temporarily_unavailable", message)
-    return oci_error_body(status, code, message)
+        return oauth_error_body("temporarily_unavailable", message)
+    return oci_error_body(code, message)
 
 
 def error_response(request: Request, family: Family, exc: Exception) -> Response:
@@ -169,14 +169,14 @@ def error_response(request: Request, family: Family, exc: Exception) -> Response
         if family == "scim":
             body = scim_error_body(401, f"NotAuthenticated: {exc.message}", "NotAuthenticated")
         else:
-            body = oci_error_body(401, "NotAuthenticated", exc.message)
+            body = oci_error_body("NotAuthenticated", exc.message)
         return json_response(request, body, 401)
     if isinstance(exc, ScimError):
         return json_response(
             request, scim_error_body(exc.status, exc.detail, exc.message_id), exc.status
         )
     assert isinstance(exc, OciApiError)
-    return json_response(request, oci_error_body(exc.status, exc.code, exc.message), exc.status)
+    return json_response(request, oci_error_body(exc.code, exc.message), exc.status)
 
 
 def signed_endpoint(

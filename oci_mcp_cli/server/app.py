@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +21,7 @@ def build_server(settings: ServerSettings, app: Any | None = None, *, tools: boo
     from starlette.requests import Request
     from starlette.responses import JSONResponse
 
-    from oci_mcp_cli.server.auth import build_auth, check_jwks
+    from oci_mcp_cli.server.auth import LOGGER, build_auth, check_jwks
     from oci_mcp_cli.server.clients import Runtime, attach_runtime
     from oci_mcp_cli.server.logs import tool_call_middleware
     from oci_mcp_cli.server.signers import SignerCache, token_exchange_factory
@@ -31,7 +30,7 @@ def build_server(settings: ServerSettings, app: Any | None = None, *, tools: boo
     auth = build_auth(settings)
     problem = check_jwks(settings)
     if problem:
-        logging.getLogger("oci_mcp.server").error(problem)
+        LOGGER.error(problem)
     mcp = app if app is not None else FastMCP(SERVER_NAME, instructions=_INSTRUCTIONS)
     mcp.auth = auth
     cache = SignerCache(
@@ -87,7 +86,7 @@ _INSTRUCTIONS = (
 class ServerThread:
     """The server in a background thread of this process (demo and tests); ``stop()`` ends it.
 
-    Startup is confirmed by uvicorn's own ``started`` flag plus one ``GET /health``.
+    Startup is confirmed by uvicorn's own ``started`` flag (the socket is listening).
     """
 
     def __init__(self, settings: ServerSettings, app: Any | None = None) -> None:

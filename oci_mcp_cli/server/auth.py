@@ -37,12 +37,18 @@ def default_storage_dir(signing_key: bytes) -> Path:
     import hashlib
 
     import fastmcp
+
+    digest = hashlib.sha256(_storage_fernet_key(signing_key)).hexdigest()[:12]
+    return Path(fastmcp.settings.home) / "oauth-proxy" / digest
+
+
+def _storage_fernet_key(signing_key: bytes) -> bytes:
+    """The Fernet key FastMCP derives from the signing key for its default OAuth store."""
     from fastmcp.server.auth.jwt_issuer import derive_jwt_key
 
-    fernet_key = derive_jwt_key(
+    return derive_jwt_key(
         high_entropy_material=signing_key.decode(), salt="fastmcp-storage-encryption-key"
     )
-    return Path(fastmcp.settings.home) / "oauth-proxy" / hashlib.sha256(fernet_key).hexdigest()[:12]
 
 
 def private_dir(directory: Path, *, owned: bool) -> Path:
@@ -66,8 +72,14 @@ def encrypted_store(directory: Any, signing_key: bytes) -> Any:
 
     The Fernet key is derived from the signing key exactly as FastMCP derives it for its default.
     """
+    directory = private_dir(Path(directory), owned=False)
+    return fernet_file_store(directory, _storage_fernet_key(signing_key))
+
+
+def fernet_file_store(directory: Path, fernet_key: bytes) -> Any:
+    """A Fernet-encrypted ``FileTreeStore`` (an ``AsyncKeyValue``) in ``directory``; entries that
+    do not decrypt read as missing."""
     from cryptography.fernet import Fernet
-    from fastmcp.server.auth.jwt_issuer import derive_jwt_key
     from key_value.aio.stores.filetree import (
         FileTreeStore,
         FileTreeV1CollectionSanitizationStrategy,
@@ -75,10 +87,6 @@ def encrypted_store(directory: Any, signing_key: bytes) -> Any:
     )
     from key_value.aio.wrappers.encryption import FernetEncryptionWrapper
 
-    fernet_key = derive_jwt_key(
-        high_entropy_material=signing_key.decode(), salt="fastmcp-storage-encryption-key"
-    )
-    directory = private_dir(Path(directory), owned=False)
     store = FileTreeStore(
         data_directory=directory,
         key_sanitization_strategy=FileTreeV1KeySanitizationStrategy(directory),

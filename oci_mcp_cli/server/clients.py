@@ -101,7 +101,7 @@ def oci_client(client_cls: type[C], region: str | None = None) -> C:
         service_endpoint=settings.service_endpoint,
         mode="upst",
     )
-    return build(client_cls, auth, region=region, signer=signer)
+    return build(client_cls, auth)
 
 
 def _upst_claims(signer: Any) -> dict[str, Any]:

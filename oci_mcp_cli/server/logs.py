@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from oci_mcp_cli.server.errors import JWT_RE
+from oci_mcp_cli.server.errors import redact as redact_jwts
 
 LOGGER = logging.getLogger("oci_mcp.server")
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -44,7 +44,7 @@ class RedactingFilter(logging.Filter):
         self._secrets = tuple(s for s in secrets if s and len(s) >= 6)
 
     def redact(self, text: str) -> str:
-        text = JWT_RE.sub("[redacted-jwt]", text)
+        text = redact_jwts(text)
         text = PARAM_RE.sub(r"\1=[redacted]", text)
         for secret in self._secrets:
             text = text.replace(secret, "[redacted]")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import secrets
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -27,12 +26,6 @@ OIDC_SCOPES = (
     "get_approles",
 )
 FORM_TYPE = "application/x-www-form-urlencoded"
-
-
-@dataclass
-class ClientAuth:
-    app: dict[str, Any]
-    used_basic: bool
 
 
 def find_app(domain: Domain, client_id: str) -> dict[str, Any] | None:
@@ -61,6 +54,11 @@ async def read_form(request: Request) -> dict[str, str]:
     return {k: str(v) for k, v in form.items()}
 
 
+def uses_basic(request: Request) -> bool:
+    """Did the caller send HTTP Basic client credentials (a 401 then carries the challenge)?"""
+    return request.headers.get("authorization", "").lower().startswith("basic ")
+
+
 def _basic_credentials(request: Request) -> tuple[str, str] | None:
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
@@ -76,8 +74,9 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
     return unquote_plus(client_id), unquote_plus(secret)
 
 
-def authenticate_client(request: Request, form: dict[str, str], domain: Domain) -> ClientAuth:
-    """client_secret_basic or client_secret_post; public clients send only ``client_id``."""
+def authenticate_client(request: Request, form: dict[str, str], domain: Domain) -> dict[str, Any]:
+    """The calling app: client_secret_basic or client_secret_post; public clients send only
+    ``client_id``."""
     basic = _basic_credentials(request)
     if basic and "client_secret" in form:
         raise invalid_request("use one client authentication method, not Basic and client_secret")
@@ -99,11 +98,11 @@ def authenticate_client(request: Request, form: dict[str, str], domain: Domain) 
     if app.get("clientType") == "public":
         if secret:
             raise invalid_client(f"client {client_id} is a public client and has no secret")
-        return ClientAuth(app, bool(basic))
+        return app
     expected = app.get("clientSecret") or ""
     if not secret or not expected or not secrets.compare_digest(secret, expected):
         raise invalid_client(f"client authentication failed for client {client_id}: wrong secret")
-    return ClientAuth(app, bool(basic))
+    return app
 
 
 def allowed_scopes(app: dict[str, Any]) -> set[str]:

@@ -12,7 +12,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from oci_mcp_cli.sandbox.models import User
 from oci_mcp_cli.sandbox.oauth import pages, tokens
 from oci_mcp_cli.sandbox.oauth.authorize import with_query
-from oci_mcp_cli.sandbox.oauth.clients import authenticate_client, find_app, read_form
+from oci_mcp_cli.sandbox.oauth.clients import authenticate_client, find_app, read_form, uses_basic
 from oci_mcp_cli.sandbox.oauth.errors import (
     OAuthError,
     bearer_error,
@@ -82,16 +82,16 @@ def _userinfo(user: User, updated_at: int) -> dict[str, Any]:
 async def _client_form(request: Request, rt: OAuthRuntime, guid: str) -> tuple[dict, dict]:
     form = await read_form(request)
     with rt.ctx.store.read() as state:
-        client = authenticate_client(request, form, state.domains[guid])
-    request.state.principal = client.app["name"]
+        app = authenticate_client(request, form, state.domains[guid])
+    request.state.principal = app["name"]
     if not form.get("token"):
         raise invalid_request("token is required")
-    return client.app, form
+    return app, form
 
 
 async def introspect(rt: OAuthRuntime, request: Request, guid: str) -> Response:
     """Needs ``allowedOperations: ["introspect"]`` on the calling app."""
-    used_basic = request.headers.get("authorization", "").lower().startswith("basic ")
+    used_basic = uses_basic(request)
     try:
         app, form = await _client_form(request, rt, guid)
         if "introspect" not in (app.get("allowedOperations") or []):
@@ -123,7 +123,7 @@ async def introspect(rt: OAuthRuntime, request: Request, guid: str) -> Response:
 async def revoke(rt: OAuthRuntime, request: Request, guid: str) -> Response:
     """A refresh token revokes its whole family (RFC 7009 §2.1: and the access tokens issued with
     it); an access token's ``jti`` is blocked; unknown tokens are a no-op."""
-    used_basic = request.headers.get("authorization", "").lower().startswith("basic ")
+    used_basic = uses_basic(request)
     try:
         app, form = await _client_form(request, rt, guid)
         token = form["token"]

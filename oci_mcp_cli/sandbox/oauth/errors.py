@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from starlette.responses import JSONResponse
 
-SCIM_ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
-IDCS_ERROR_EXT = "urn:ietf:params:scim:api:oracle:idcs:extension:messages:Error"
+from oci_mcp_cli.sandbox.wire import scim_error_body
+
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 §5.1
 
 
@@ -60,15 +60,7 @@ def bearer_error(error: str, description: str, status: int = 401) -> JSONRespons
 
 def scim_error(status: int, detail: str, message_id: str) -> JSONResponse:
     """SCIM error JSON (string ``status``) with the IDCS ``messageId`` extension."""
-    return JSONResponse(
-        {
-            "schemas": [SCIM_ERROR_SCHEMA, IDCS_ERROR_EXT],
-            "detail": detail,
-            "status": str(status),
-            IDCS_ERROR_EXT: {"messageId": message_id},
-        },
-        status_code=status,
-    )
+    return JSONResponse(scim_error_body(status, detail, message_id), status_code=status)
 
 
 def unknown_domain(guid: str) -> JSONResponse:

@@ -15,6 +15,7 @@ import jwt
 
 from oci_mcp_cli.sandbox.models import Domain, User
 from oci_mcp_cli.sandbox.oauth import tokens
+from oci_mcp_cli.sandbox.oauth.discovery import jwks_uri
 from oci_mcp_cli.sandbox.oauth.errors import invalid_grant, invalid_request
 from oci_mcp_cli.sandbox.oauth.runtime import is_revoked
 from oci_mcp_cli.sandbox.oauth.tokens import DomainScope
@@ -49,7 +50,7 @@ def _find_trust(domain: Domain, issuer: str, client_id: str) -> dict[str, Any]:
 
 
 def _verified_subject_claims(ds: DomainScope, trust: dict[str, Any], token: str) -> dict[str, Any]:
-    jwks = f"{ds.url}/admin/v1/SigningCert/jwk"
+    jwks = jwks_uri(ds.ctx, ds.domain.guid)
     endpoint = (trust.get("publicKeyEndpoint") or "").rstrip("/")
     if endpoint != jwks:
         raise invalid_grant(

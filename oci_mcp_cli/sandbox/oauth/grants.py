@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import secrets
 import time
@@ -13,6 +12,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from oci_mcp_cli.sandbox import keys
 from oci_mcp_cli.sandbox.models import Domain, User
 from oci_mcp_cli.sandbox.oauth import tokens
 from oci_mcp_cli.sandbox.oauth.clients import (
@@ -21,6 +21,7 @@ from oci_mcp_cli.sandbox.oauth.clients import (
     has_grant,
     parse_scope,
     read_form,
+    uses_basic,
 )
 from oci_mcp_cli.sandbox.oauth.errors import (
     NO_STORE,
@@ -58,8 +59,9 @@ class Issued:
     refresh_token: str | None
 
 
-def _b64url_sha256(value: str) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(value.encode()).digest()).rstrip(b"=").decode()
+def _s256(verifier: str) -> str:
+    """PKCE S256: BASE64URL(SHA256(verifier))."""
+    return keys.b64url(hashlib.sha256(verifier.encode()).digest())
 
 
 def require_grant(app: dict[str, Any], grant: str) -> None:
@@ -128,7 +130,7 @@ def _check_pkce(record: AuthCode, verifier: str | None) -> None:
     if record.code_challenge:
         if not verifier:
             raise invalid_grant("code_verifier is required: the authorize request used PKCE")
-        computed = verifier if record.code_challenge_method == "plain" else _b64url_sha256(verifier)
+        computed = verifier if record.code_challenge_method == "plain" else _s256(verifier)
         if not secrets.compare_digest(computed, record.code_challenge):
             raise invalid_grant("code_verifier does not match the code_challenge (PKCE)")
     elif verifier:
@@ -232,7 +234,7 @@ GRANTS: dict[str, GrantHandler] = {
 
 async def token_endpoint(rt: OAuthRuntime, request: Request, guid: str) -> Response:
     """Form-encoded; client_secret_basic or client_secret_post; RFC 6749 JSON errors."""
-    used_basic = request.headers.get("authorization", "").lower().startswith("basic ")
+    used_basic = uses_basic(request)
     try:
         form = await read_form(request)
     except OAuthError as exc:
@@ -252,8 +254,8 @@ async def token_endpoint(rt: OAuthRuntime, request: Request, guid: str) -> Respo
 def _grant(
     rt: OAuthRuntime, request: Request, ds: DomainScope, form: dict[str, str]
 ) -> dict[str, Any]:
-    client = authenticate_client(request, form, ds.domain)
-    request.state.principal = client.app["name"]
+    app = authenticate_client(request, form, ds.domain)
+    request.state.principal = app["name"]
     grant = form.get("grant_type")
     if not grant:
         raise invalid_request("grant_type is required")
@@ -261,4 +263,4 @@ def _grant(
     if handler is None:
         why = "is not emulated by the sandbox" if grant in NOT_EMULATED else "is not supported"
         raise OAuthError("unsupported_grant_type", f"grant_type {grant} {why}")
-    return handler(rt, ds, client.app, form)
+    return handler(rt, ds, app, form)

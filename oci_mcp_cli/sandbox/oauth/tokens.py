@@ -47,11 +47,11 @@ class SigningMaterial:
 
     @property
     def x5t(self) -> str:
-        return _b64url(hashlib.sha1(self.cert_der).digest())  # noqa: S324 - x5t is defined as SHA-1
+        return keys.b64url(hashlib.sha1(self.cert_der).digest())  # noqa: S324 - x5t is defined as SHA-1
 
     @property
     def x5t_s256(self) -> str:
-        return _b64url(hashlib.sha256(self.cert_der).digest())
+        return keys.b64url(hashlib.sha256(self.cert_der).digest())
 
     def jwk(self) -> dict[str, Any]:
         """The JWKS entry, shaped like the real ``/admin/v1/SigningCert/jwk`` one."""
@@ -64,10 +64,6 @@ class SigningMaterial:
             "x5t#S256": self.x5t_s256,
             "key_ops": ["encrypt", "sign"],
         }
-
-
-def _b64url(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 @lru_cache(maxsize=64)
@@ -258,7 +254,7 @@ def id_token_claims(
             "session_exp": claims["exp"],
             "sid": grant.sid,
             "amr": AMR,
-            "at_hash": _b64url(digest[: len(digest) // 2]),
+            "at_hash": keys.b64url(digest[: len(digest) // 2]),
         }
     )
     if grant.nonce:
@@ -283,19 +279,24 @@ def load_session_public_key(value: str) -> rsa.RSAPublicKey:
     return key
 
 
-def upst_ttl(ctx: SandboxContext, domain: Domain) -> int:
-    """min(ctx.config.upst_ttl_s, 3600, the domain's iamUpstSessionExpiry setting)."""
-    ttl = min(int(ctx.config.upst_ttl_s), UPST_MAX_TTL_S)
+def upst_ttl(ctx: SandboxContext, domain: Domain, requested_s: int | None = None) -> int:
+    """min(``requested_s`` or ctx.config.upst_ttl_s, 3600, the domain's iamUpstSessionExpiry)."""
+    wanted = ctx.config.upst_ttl_s if requested_s is None else requested_s
+    ttl = min(int(wanted), UPST_MAX_TTL_S)
     session_max = domain.settings.get("iamUpstSessionExpiry")
     if isinstance(session_max, int) and session_max > 0:
         ttl = min(ttl, session_max)
     return ttl
 
 
-def mint_upst(ds: DomainScope, user: User, session_key: rsa.RSAPublicKey) -> str:
-    """The UPST: sub = user OCID, tenant = tenancy OCID, ``jwk`` = session key as a JSON string."""
+def mint_upst(
+    ds: DomainScope, user: User, session_key: rsa.RSAPublicKey, ttl_s: int | None = None
+) -> str:
+    """The UPST: sub = user OCID, tenant = tenancy OCID, ``jwk`` = session key as a JSON string.
+
+    ``ttl_s`` overrides the configured lifetime (still capped, see :func:`upst_ttl`)."""
     now = int(time.time())
-    exp = now + upst_ttl(ds.ctx, ds.domain)
+    exp = now + upst_ttl(ds.ctx, ds.domain, ttl_s)
     session_jwk = {
         "kid": f"session-{new_jti()[:16]}",
         **keys.rsa_jwk(session_key),

@@ -127,15 +127,10 @@ class ScimApi:
         rt: res.ResourceType,
         resource: dict[str, Any],
         status: int = 200,
-        attributes: list[str] | None = None,
     ) -> Response:
         body = self.wire(request, rt, resource)
         sets = _attribute_sets(request)
-        attrs = (
-            attributes
-            if attributes is not None
-            else _split(request.query_params.getlist("attributes"))
-        )
+        attrs = _split(request.query_params.getlist("attributes"))
         headers = {"ETag": body["meta"]["version"]} if "version" in body.get("meta", {}) else {}
         if status == 201:
             headers["Location"] = body["meta"]["location"]
