@@ -82,7 +82,17 @@ def test_unreachable_endpoint(env: Env, tmp_path: Path) -> None:
 def test_unreachable_domain_url(env: Env) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     result = env.cli("init", "--yes", "--domain-url", url)
-    assert_clean_failure(result, 2, "cannot reach", f"on {url} failed")  # names the mistyped URL
+    # Names the mistyped URL and the cause, from the first (public, no-retry) request.
+    assert_clean_failure(result, 2, "cannot reach the identity domain at " + url, "refused")
+
+
+@pytest.mark.parametrize("value", ["not a url", "https://exa mple.com", "idcs-x.identity..com"])
+def test_a_domain_url_that_is_no_url_is_exit_2_with_a_domain_example(env: Env, value: str) -> None:
+    env.sb.clear_requests()
+    result = env.cli("init", "--yes", "--domain-url", value)
+    assert_clean_failure(result, 2, "--domain-url", "https://idcs-")
+    assert "localhost:8000" not in result.stderr  # the example is a domain URL, not a server URL
+    assert env.sb.requests() == []
 
 
 @pytest.mark.parametrize(
@@ -91,6 +101,7 @@ def test_unreachable_domain_url(env: Env) -> None:
         (("--server-url", "http://mcp.example.com"), "uses http on a non-loopback host"),
         (("--server-url", "mcp.example.com"), "is not a valid http(s) URL"),
         (("--domain-url", "ftp://idcs-x.identity.oraclecloud.com"), "not a valid http(s) URL"),
+        (("--domain-url", "ftp://idcs-x.identity.oraclecloud.com"), "https://idcs-"),
         (("--domain-url", "http://idcs-x.identity.oraclecloud.com"), "non-loopback"),
         (("--redirect-path", "auth/callback"), "must start with '/'"),
         (("--client-claim", "aud"), "unknown --client-claim"),

@@ -61,7 +61,7 @@ def test_dry_run_makes_no_write(env: Env) -> None:
     env.sb.clear_requests()
     result = env.cli("trust", "create", "--dry-run", "--json")
     assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout)["action"] == "created"
+    assert json.loads(result.stdout)["action"] == "create"
     assert env.writes() == [] and env.trusts() == []
     assert env.env_file.read_text() == before
 

@@ -114,17 +114,35 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         server_url: Annotated[
-            str,
+            str | None,
             typer.Option(
-                "--server-url", help="Public base URL of the MCP server (http only on loopback)."
+                "--server-url",
+                help="Public base URL of the MCP server (http only on loopback). "
+                "[default: what .env records, else http://localhost:8000]",
             ),
-        ] = "http://localhost:8000",
+        ] = None,
         redirect_path: Annotated[
-            str, typer.Option("--redirect-path", help="OAuth callback path (FastMCP's default).")
-        ] = "/auth/callback",
+            str | None,
+            typer.Option(
+                "--redirect-path",
+                help="OAuth callback path. [default: what .env records, else /auth/callback]",
+            ),
+        ] = None,
         app_name: Annotated[
-            str, typer.Option("--app-name", help="Display name of the app.")
-        ] = "oci-mcp-server",
+            str | None,
+            typer.Option(
+                "--app-name",
+                help="Display name of the app. [default: what .env records, else oci-mcp-server]",
+            ),
+        ] = None,
+        adopt: Annotated[
+            bool,
+            typer.Option(
+                "--adopt",
+                help="Take over an existing app of that name that oci-mcp did not create "
+                "(shown in the plan; teardown will then delete it).",
+            ),
+        ] = False,
         exchange_app: Annotated[
             str | None,
             typer.Option(
@@ -140,12 +158,13 @@ def register(app: typer.Typer) -> None:
             ),
         ] = True,
         client_claim: Annotated[
-            str,
+            str | None,
             typer.Option(
                 "--client-claim",
-                help="Trust client claim: client_id (strict) or iss (seed's form).",
+                help="Trust client claim: client_id (strict) or iss (seed's form). "
+                "[default: what .env records, else client_id]",
             ),
-        ] = "client_id",
+        ] = None,
         prune: Annotated[
             bool,
             typer.Option(
@@ -188,14 +207,16 @@ def register(app: typer.Typer) -> None:
             client_claim=client_claim,
             prune=prune,
             open_jwks=open_jwks,
+            adopt=adopt,
         )
+        ask = interactive and not plan.yes  # --yes never asks anything
         with cli_errors():
             with err.status("reading the identity domain …") as status:
                 run = plan_init(
                     options,
-                    choose_domain=paused(status, _choose_domain) if interactive else None,
+                    choose_domain=paused(status, _choose_domain) if ask else None,
                     confirm_jwks=paused(status, lambda: ask_yes_no(JWKS_QUESTION, True))
-                    if interactive and not plan.yes
+                    if ask
                     else None,
                 )
             execute_plan(run.plan, plan, run.apply)
@@ -208,9 +229,9 @@ def register(app: typer.Typer) -> None:
             return
         if launch is None:
             launch = (
-                interactive
+                ask
                 and not plan.json_out
                 and ask_yes_no("Launch `oci-mcp serve` and `oci-mcp test-client` now?", False)
             )
         if launch:
-            _launch(admin.env_file, run.options.server_url)
+            _launch(admin.env_file, str(run.options.server_url))

@@ -26,16 +26,27 @@ def register(app: typer.Typer) -> None:
                 help="Turn public JWKS access off again if oci-mcp turned it on.",
             ),
         ] = False,
+        purge: Annotated[
+            bool,
+            typer.Option(
+                "--purge",
+                help="Remove the .env file too (else its provisioned keys are removed and a "
+                "comment records what was torn down).",
+            ),
+        ] = False,
         domain_url: DomainUrlOpt = None,
     ) -> None:
-        """Detach/delete the trust, deactivate and delete the app(s), strip .env (backup kept)."""
+        """Remove what init created: apps this project owns; from a shared trust only our client."""
         from oci_mcp_cli.provisioning.teardown import TeardownOptions, plan_teardown
 
         with cli_errors():
             run = plan_teardown(
                 TeardownOptions(
-                    **vars(admin), domain_url=domain_url, restore_settings=restore_settings
+                    **vars(admin),
+                    domain_url=domain_url,
+                    restore_settings=restore_settings,
+                    purge=purge,
                 )
             )
             execute_plan(run.plan, plan, question="Delete these resources?")
-        finish(run.summary(), plan)
+        finish(run.summary(plan.dry_run), plan)

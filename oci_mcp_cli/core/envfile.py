@@ -36,6 +36,11 @@ OCI_MCP_EXCHANGE_APP_ID = "OCI_MCP_EXCHANGE_APP_ID"
 OCI_MCP_TRUST_ID = "OCI_MCP_TRUST_ID"
 OCI_MCP_TRUST_CREATED = "OCI_MCP_TRUST_CREATED"
 OCI_MCP_JWKS_OPENED = "OCI_MCP_JWKS_OPENED"
+# Ownership and the settings a re-run of `init` defaults to.
+OCI_MCP_OWNER = "OCI_MCP_OWNER"
+OCI_MCP_APP_NAME = "OCI_MCP_APP_NAME"
+OCI_MCP_EXCHANGE_APP_NAME = "OCI_MCP_EXCHANGE_APP_NAME"
+OCI_MCP_CLIENT_CLAIM = "OCI_MCP_CLIENT_CLAIM"
 
 SECRET_KEYS = frozenset({IAM_CLIENT_SECRET, IAM_TOKENEXCHANGE_CLIENT_SECRET, MCP_JWT_SIGNING_KEY})
 SERVER_REQUIRED_KEYS = (
@@ -64,6 +69,10 @@ PROVISIONED_KEYS = (
     OCI_MCP_TRUST_ID,
     OCI_MCP_TRUST_CREATED,
     OCI_MCP_JWKS_OPENED,
+    OCI_MCP_APP_NAME,
+    OCI_MCP_EXCHANGE_APP_NAME,
+    OCI_MCP_CLIENT_CLAIM,
+    OCI_MCP_OWNER,
 )
 # Read-only aliases: alias -> canonical key.
 ALIASES = {
@@ -74,7 +83,13 @@ ALIASES = {
 DEFAULT_REDIRECT_PATH = "/auth/callback"
 DEFAULT_ENV_FILE = Path(".env")
 
-_LINE_RE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=")
+ENV_HEADER = "# Written by oci-mcp. Keep this file private (mode 0600); it holds secrets."
+# Values written bare; anything else is single-quoted (python-dotenv neither interpolates nor
+# unescapes single-quoted values, except \\ and \' — see _quote).
+_PLAIN_VALUE = re.compile(r"[A-Za-z0-9_./:@%+,=\-]+")
+_EXPORT = re.compile(r"export[^\S\r\n]+")
+_LINE_END = re.compile(r"(?:\r\n|\n|\r)\Z")
+_INLINE_COMMENT = re.compile(r"[^\S\r\n]+#[^\r\n]*")
 
 
 def mask(value: str | None, show: bool = False) -> str:
@@ -160,11 +175,19 @@ class EnvFile:
 
 
 def _parse(text: str) -> dict[str, str]:
+    """KEY -> value as python-dotenv reads it, without ``${VAR}`` interpolation: what was
+    written is what is read."""
     from io import StringIO
 
     from dotenv import dotenv_values
 
-    return {k: v for k, v in dotenv_values(stream=StringIO(text)).items() if v is not None}
+    values = dotenv_values(stream=StringIO(text), interpolate=False)
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _read_text(path: Path) -> str:
+    """The file's text exactly (no newline translation, so a value's ``\\r`` survives)."""
+    return path.read_bytes().decode("utf-8")
 
 
 def load_env(path: Path | str = DEFAULT_ENV_FILE) -> EnvFile:
@@ -173,9 +196,13 @@ def load_env(path: Path | str = DEFAULT_ENV_FILE) -> EnvFile:
     if not path.exists():
         return EnvFile(path=path, values={}, exists=False)
     try:
-        raw = _parse(path.read_text(encoding="utf-8"))
+        raw = _parse(_read_text(path))
     except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read {path}: {exc}") from exc
+        raise UserError(
+            f"cannot read {path}: {exc}",
+            hint=f"{path} must be a UTF-8 text file of KEY=VALUE lines "
+            "(move it aside and re-run `oci-mcp init` to write a new one)",
+        ) from exc
     values = dict(raw)
     for alias, canonical in ALIASES.items():
         if alias in raw and not values.get(canonical):
@@ -184,38 +211,89 @@ def load_env(path: Path | str = DEFAULT_ENV_FILE) -> EnvFile:
 
 
 def _quote(value: str) -> str:
-    if value == "" or re.fullmatch(r"[A-Za-z0-9_./:@%+,=\-]+", value):
+    """``value`` as python-dotenv reads it back unchanged, whatever it holds.
+
+    Single quotes: dotenv never interpolates them and unescapes only ``\\\\`` and ``\\'``, so
+    escaping exactly those two round-trips every string (newlines included).
+    """
+    if value == "" or _PLAIN_VALUE.fullmatch(value):
         return value
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _binding_parts(text: str) -> tuple[str, str, str]:
+    """Split one binding's original text into (lead, export, tail): the blank lines and
+    indentation before it, an ``export`` prefix, and what follows its value (an inline comment
+    and the line end) — the parts a rewrite of the value keeps."""
+    lead = text[: len(text) - len(text.lstrip())]
+    export = _EXPORT.match(text, len(lead))
+    line_end = _LINE_END.search(text)
+    tail = line_end.group(0) if line_end else ""
+    try:  # find where the value ends with dotenv's own grammar; else keep just the line end
+        from io import StringIO
+
+        from dotenv import parser as P
+
+        reader = P.Reader(StringIO(text))
+        reader.read_regex(P._multiline_whitespace)
+        reader.read_regex(P._export)
+        P.parse_key(reader)
+        reader.read_regex(P._whitespace)
+        if reader.peek(1) == "=":
+            (equal_sign,) = reader.read_regex(P._equal_sign)
+            value_start = reader.position.chars
+            if len(equal_sign) > 1 and reader.peek(1) == "#":  # `KEY= # comment`: empty value
+                rest = " " + text[value_start:]
+            else:
+                P.parse_value(reader)
+                rest = text[reader.position.chars :]
+                if text[value_start : value_start + 1] not in ("'", '"'):  # comment inside
+                    comment = _INLINE_COMMENT.search(text[value_start : reader.position.chars])
+                    rest = (comment.group(0) if comment else "") + rest
+            if rest.strip().startswith("#") or not rest.strip():
+                tail = rest
+    except Exception:  # private parser API changed: the line end is enough
+        pass
+    return lead, export.group(0) if export else "", tail
 
 
 def render_env(existing_text: str, updates: Mapping[str, str], remove: Iterable[str] = ()) -> str:
     """Rewrite ``existing_text``: update keys in place, append new ones, drop ``remove``.
 
-    Comments, blank lines and unknown keys are kept as they were.
+    Built on python-dotenv's parser: each binding's original text is replaced as a whole (a
+    multi-line value leaves nothing behind); comments, blank lines, unknown keys, unparseable
+    lines and line endings are kept as they were. A key bound twice keeps its first place.
     """
+    from io import StringIO
+
+    from dotenv.parser import parse_stream
+
     drop = set(remove) - set(updates)
     pending = dict(updates)
-    out: list[str] = []
-    for line in existing_text.splitlines():
-        match = _LINE_RE.match(line)
-        key = match.group(1) if match else None
-        if key in drop:
+    bom = "\ufeff" if existing_text.startswith("\ufeff") else ""
+    out: list[str] = [bom]
+    written: set[str] = set()
+    for binding in parse_stream(StringIO(existing_text)):
+        text, key = binding.original.string, None if binding.error else binding.key
+        if key is None or (key not in drop and key not in updates):
+            out.append(text)
             continue
-        if key is not None and key in pending:
-            out.append(f"{key}={_quote(pending.pop(key))}")
+        lead, export, tail = _binding_parts(text)
+        if key in drop or key in written:  # removed, or a later duplicate of an updated key
+            out.append(lead[: max(lead.rfind("\n"), lead.rfind("\r")) + 1])  # its blank lines
             continue
-        out.append(line)
+        written.add(key)
+        out.append(f"{lead}{export}{key}={_quote(pending.pop(key))}{tail}")
+    rendered = "".join(out)
     if pending:
-        if out and out[-1].strip():
-            out.append("")
+        if rendered and not rendered.endswith(("\n", "\r")):
+            rendered += "\n"
         if not existing_text.strip():
-            out.append(
-                "# Written by oci-mcp. Keep this file private (mode 0600); it holds secrets."
-            )
-        out.extend(f"{key}={_quote(value)}" for key, value in pending.items())
-    return "\n".join(out) + "\n"
+            rendered += ENV_HEADER + "\n"
+        elif rendered.strip() and not rendered.endswith(("\n\n", "\r\n\r\n", "\r\r")):
+            rendered += "\n"
+        rendered += "".join(f"{key}={_quote(value)}\n" for key, value in pending.items())
+    return rendered
 
 
 def save_env(
@@ -229,7 +307,12 @@ def save_env(
     Returns the backup path, or None when there was no previous file.
     """
     path = Path(path)
-    existing = path.read_text(encoding="utf-8") if path.exists() else ""
+    try:
+        existing = _read_text(path) if path.exists() else ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(
+            f"cannot update {path}: {exc}", hint=f"fix or move {path} aside, then re-run"
+        ) from exc
     backup = backup_file(path)
     write_private(path, render_env(existing, updates, remove))
     return backup

@@ -16,6 +16,9 @@ STATUS_CHANGER_SCHEMA = "urn:ietf:params:scim:schemas:oracle:idcs:AppStatusChang
 TEMPLATE_ID = "CustomWebAppTemplateId"
 LOGIN_GRANTS = ("authorization_code", "refresh_token", "client_credentials")
 EXCHANGE_GRANTS = ("client_credentials",)
+OWNER_TAG = "oci-mcp-owner"
+"""App tag (key) marking an app oci-mcp created; its value is the project's owner id (``.env``
+``OCI_MCP_OWNER``). ``tags`` is ``returned: request``: reads ask for ``attributeSets=all``."""
 
 
 @dataclass(frozen=True)
@@ -27,25 +30,62 @@ class DesiredApp:
     redirect_uris: tuple[str, ...] = ()
     allow_offline: bool = False
     description: str = "MCP server OAuth client (created by oci-mcp)"
+    owner: str = ""
 
     @classmethod
-    def login(cls, display_name: str, server_url: str, redirect_path: str) -> DesiredApp:
+    def login(
+        cls, display_name: str, server_url: str, redirect_path: str, owner: str = ""
+    ) -> DesiredApp:
         """The sign-in client: auth code + refresh + client credentials, one exact redirect URI."""
         return cls(
             display_name=display_name,
             grants=LOGIN_GRANTS,
             redirect_uris=(f"{server_url}{redirect_path}",),
             allow_offline=True,
+            owner=owner,
         )
 
     @classmethod
-    def exchange(cls, display_name: str) -> DesiredApp:
+    def exchange(cls, display_name: str, owner: str = "") -> DesiredApp:
         """A separate client_credentials-only client for the token exchange."""
         return cls(
             display_name=display_name,
             grants=EXCHANGE_GRANTS,
             description="MCP server token-exchange client (created by oci-mcp)",
+            owner=owner,
         )
+
+
+def owner_of(app: Any) -> str | None:
+    """The value of the app's ``oci-mcp-owner`` tag (None: not created by oci-mcp)."""
+    for tag in getattr(app, "tags", None) or []:
+        if str(getattr(tag, "key", "")).lower() == OWNER_TAG:
+            return str(tag.value)
+    return None
+
+
+def is_owned(app: Any, owner: str | None) -> bool:
+    """Did the oci-mcp project identified by ``owner`` create (or explicitly adopt) ``app``?"""
+    return bool(owner) and owner_of(app) == owner
+
+
+class NotOwnedError(UserError):
+    """An app with the wanted display name exists and carries no (or another) ownership tag."""
+
+    def __init__(self, app: Any, env_path: str = ".env"):
+        other = owner_of(app)
+        whose = (
+            "another oci-mcp project's (different OCI_MCP_OWNER)"
+            if other
+            else "not created by oci-mcp"
+        )
+        super().__init__(
+            f"an app named {app.display_name!r} (client id {app.name}) already exists in the "
+            f"domain and is {whose}; nothing was changed",
+            hint="pass --app-name OTHER to create your own app, or --adopt to take this one "
+            f"over (the plan shows every change first; {env_path} then records it)",
+        )
+        self.app = app
 
 
 def _has_http(uris: list[str]) -> bool:
@@ -93,7 +133,19 @@ def diff_app(app: Any, desired: DesiredApp, prune: bool = False) -> AppDiff:
     if not app.active:
         diff.activate = True
         diff.changes.append("activate the app")
+    if desired.owner and owner_of(app) != desired.owner:
+        tags = [t for t in (app.tags or []) if str(t.key).lower() != OWNER_TAG]
+        diff.ops.append(("REPLACE", "tags", [*_tag_dicts(tags), _owner_tag(desired.owner)]))
+        diff.changes.append(f"tag {OWNER_TAG}={desired.owner} (ownership marker)")
     return diff
+
+
+def _owner_tag(owner: str) -> dict[str, str]:
+    return {"key": OWNER_TAG, "value": owner}
+
+
+def _tag_dicts(tags: list[Any]) -> list[dict[str, str]]:
+    return [{"key": str(t.key), "value": str(t.value)} for t in tags]
 
 
 def find_app(session: DomainSession, display_name: str) -> Any | None:
@@ -116,7 +168,10 @@ def find_app(session: DomainSession, display_name: str) -> Any | None:
 
 
 def get_app(session: DomainSession, app_id: str) -> Any:
-    return session.call("get App (IdentityDomainsClient.get_app)", "get_app", app_id)
+    """The full app, incl. the ``returned: request`` tags (ownership) and the client secret."""
+    return session.call(
+        "get App (IdentityDomainsClient.get_app)", "get_app", app_id, attribute_sets=["all"]
+    )
 
 
 def get_app_or_none(session: DomainSession, app_id: str) -> Any | None:
@@ -143,7 +198,7 @@ def set_active(session: DomainSession, app_id: str, active: bool) -> None:
 
 def create_app(session: DomainSession, desired: DesiredApp) -> Any:
     """POST a new active confidential app built from ``desired``."""
-    from oci.identity_domains.models import App, AppBasedOnTemplate
+    from oci.identity_domains.models import App, AppBasedOnTemplate, Tags
 
     uris = list(desired.redirect_uris)
     body = App(
@@ -158,14 +213,23 @@ def create_app(session: DomainSession, desired: DesiredApp) -> Any:
         all_url_schemes_allowed=_has_http(uris),
         allow_offline=desired.allow_offline,
         active=True,
+        tags=[Tags(**_owner_tag(desired.owner))] if desired.owner else None,
     )
     return session.call("create App (IdentityDomainsClient.create_app)", "create_app", app=body)
 
 
 def ensure_app(
-    session: DomainSession, desired: DesiredApp, prune: bool = False
+    session: DomainSession,
+    desired: DesiredApp,
+    prune: bool = False,
+    *,
+    adopt: bool = False,
+    env_path: str = ".env",
 ) -> tuple[Action, Any]:
-    """Create or reconcile the app (lookup first: re-runs never duplicate); return the full app."""
+    """Create or reconcile the app (lookup first: re-runs never duplicate); return the full app.
+
+    An existing app must carry ``desired.owner``'s ownership tag, else :class:`NotOwnedError`
+    (checked again here, at apply time) unless ``adopt``, which tags it ours."""
     app = find_app(session, desired.display_name)
     action = Action.UNCHANGED
     if app is None:
@@ -175,6 +239,8 @@ def ensure_app(
         if created:
             action = Action.CREATED
             app = get_app(session, app.id)  # the full record, incl. the client secret
+    if action != Action.CREATED and not adopt and not is_owned(app, desired.owner):
+        raise NotOwnedError(app, env_path)
     diff = diff_app(app, desired, prune)
     if diff.ops:
         session.call(

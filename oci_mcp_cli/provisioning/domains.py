@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -11,6 +12,41 @@ from oci_mcp_cli.core.urls import domain_guid, normalize_domain_url
 from oci_mcp_cli.provisioning.session import oci_call
 
 DEFAULT_TYPE = "DEFAULT"
+DOMAIN_URL_EXAMPLE = "https://idcs-0123456789abcdef0123456789abcdef.identity.oraclecloud.com"
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST_RE = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
+DISCOVERY_TIMEOUT = (5.0, 10.0)  # (connect, overall) seconds: fail fast on an unreachable domain
+
+
+def checked_domain_url(value: str) -> str:
+    """:func:`normalize_domain_url` for a user-given ``--domain-url``: a host name or IP address
+    (not just any text), with a domain URL as the example in the fix."""
+    from urllib.parse import urlsplit
+
+    try:
+        url = normalize_domain_url(value)
+    except UserError as exc:
+        raise UserError(
+            f"--domain-url: {exc.message}",
+            hint=f"pass the domain URL shown in the console, e.g. {DOMAIN_URL_EXAMPLE}",
+        ) from None
+    host = urlsplit(url).hostname or ""
+    if not _HOST_RE.match(host) and not _is_ip(host):
+        raise UserError(
+            f"--domain-url {value!r} is not a URL of an identity domain (bad host {host!r})",
+            hint=f"pass the domain URL shown in the console, e.g. {DOMAIN_URL_EXAMPLE}",
+        )
+    return url
+
+
+def _is_ip(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -83,7 +119,7 @@ def resolve_domain(
     if domain_url and domain_name:
         raise UserError("pass either --domain-url or --domain, not both")
     if domain_url:
-        return DomainInfo(url=normalize_domain_url(domain_url))
+        return DomainInfo(url=checked_domain_url(domain_url))
     domains = list_domains(auth)
     if not domains:
         raise UserError("the tenancy has no active identity domain", hint="pass --domain-url")
@@ -94,10 +130,19 @@ def resolve_domain(
                 return domain
         names = ", ".join(d.display_name or d.url for d in domains)
         raise UserError(f"no identity domain named {domain_name!r}", hint=f"use one of: {names}")
-    if choose is not None and len(domains) > 1:
+    if len(domains) == 1:
+        return domains[0]
+    if choose is not None:
         return choose(domains)
-    default = next((d for d in domains if d.type == DEFAULT_TYPE), None)
-    return default or domains[0]
+    default = [d for d in domains if d.type == DEFAULT_TYPE]
+    if len(default) == 1:
+        return default[0]
+    listing = "; ".join(d.label for d in domains)
+    raise UserError(
+        f"the tenancy has {len(domains)} identity domains and none is of type DEFAULT: "
+        f"which one? ({listing})",
+        hint="pass --domain NAME or --domain-url URL",
+    )
 
 
 def home_region(auth: OciAuth) -> str | None:
@@ -134,12 +179,16 @@ def fetch_discovery(domain_url: str) -> Discovery:
     from oci_mcp_cli.core.urls import discovery_url
 
     url = discovery_url(domain_url)
+    connect, overall = DISCOVERY_TIMEOUT
     try:
-        response = httpx.get(url, timeout=15, follow_redirects=True)
+        response = httpx.get(
+            url, timeout=httpx.Timeout(overall, connect=connect), follow_redirects=True
+        )
     except httpx.HTTPError as exc:
+        why = str(exc) or exc.__class__.__name__
         raise UserError(
-            f"cannot reach the identity domain at {url} ({exc.__class__.__name__})",
-            hint="check the domain URL and the network",
+            f"cannot reach the identity domain at {url}: {exc.__class__.__name__}: {why}",
+            hint="check --domain-url (or IAM_DOMAIN in .env) and the network",
         ) from exc
     if response.status_code != 200:
         raise RemoteError(

@@ -40,33 +40,72 @@ DEFAULT_APP_NAME = "oci-mcp-server"
 PENDING = "<new client id>"
 
 
+# (flag, .env key recording it, default): a re-run defaults to what .env recorded.
+RECORDED_SETTINGS = (
+    ("server_url", E.MCP_SERVER_URL, DEFAULT_SERVER_URL),
+    ("redirect_path", E.MCP_REDIRECT_PATH, E.DEFAULT_REDIRECT_PATH),
+    ("app_name", E.OCI_MCP_APP_NAME, DEFAULT_APP_NAME),
+    ("exchange_app", E.OCI_MCP_EXCHANGE_APP_NAME, None),
+    ("client_claim", E.OCI_MCP_CLIENT_CLAIM, "client_id"),
+)
+
+
 @dataclass
 class InitOptions(TargetOptions):
-    """Every input of ``init`` (each prompt has a flag)."""
+    """Every input of ``init`` (each prompt has a flag). ``None`` settings default to what
+    ``.env`` recorded, then to the built-in defaults (:meth:`resolve`)."""
 
     domain_name: str | None = None
-    server_url: str = DEFAULT_SERVER_URL
-    redirect_path: str = E.DEFAULT_REDIRECT_PATH
-    app_name: str = DEFAULT_APP_NAME
+    server_url: str | None = None
+    redirect_path: str | None = None
+    app_name: str | None = None
     exchange_app: str | None = None
     trust: bool = True
-    client_claim: str = "client_id"
+    client_claim: str | None = None
     prune: bool = False
     open_jwks: bool | None = None  # None: ask when interactive, else yes
+    adopt: bool = False
+
+    def resolve(self, env: E.EnvFile) -> None:
+        """Fill unset settings from ``env`` (a re-run changes nothing unless asked), then the
+        defaults; the domain too, unless --domain-url/--domain picks one."""
+        for attr, key, default in RECORDED_SETTINGS:
+            if getattr(self, attr) is None:
+                setattr(self, attr, env.get(key) or default)
+        if not self.domain_url and not self.domain_name and env.get(E.IAM_DOMAIN):
+            self.domain_url = env.get(E.IAM_DOMAIN)
+
+    @property
+    def login_app(self) -> str:
+        return self.app_name or DEFAULT_APP_NAME
 
     def validate(self) -> None:
         """Check the inputs before any network call (bad input → exit 2)."""
-        self.server_url = normalize_server_url(self.server_url)
+        self.server_url = normalize_server_url(self.server_url or DEFAULT_SERVER_URL)
+        self.redirect_path = self.redirect_path or E.DEFAULT_REDIRECT_PATH
         if not self.redirect_path.startswith("/"):
             raise UserError(
                 f"--redirect-path must start with '/' (got {self.redirect_path!r})",
                 hint=f"for FastMCP use {E.DEFAULT_REDIRECT_PATH}",
             )
-        if not self.app_name.strip():
+        if not self.login_app.strip():
             raise UserError("--app-name is empty")
         if self.exchange_app is not None and self.exchange_app.strip() in ("", self.app_name):
             raise UserError("--exchange-app must name a second app, different from --app-name")
+        self.client_claim = self.client_claim or "client_id"
         trust.check_client_claim(self.client_claim)
+
+
+def new_owner_id() -> str:
+    """A fresh ownership id for this project's ``.env`` (``<user>-<12 hex>``, tag-safe)."""
+    import getpass
+    import re
+
+    try:
+        user = re.sub(r"[^A-Za-z0-9]", "", getpass.getuser())[:16] or "user"
+    except Exception:  # no user name (containers): the random part alone identifies us
+        user = "user"
+    return f"{user}-{secrets.token_hex(6)}"
 
 
 @dataclass
@@ -86,6 +125,7 @@ class InitRun:
     trust_created: bool = False
     jwks_opened: bool = False
     signing_key: str = field(default_factory=lambda: secrets.token_urlsafe(48))
+    owner: str = field(default_factory=new_owner_id)
 
     # -- values -----------------------------------------------------------------------------
     @property
@@ -114,10 +154,15 @@ class InitRun:
         o, auth = self.options, self.session.auth
         values = {
             E.IAM_DOMAIN: self.domain.url,
-            E.MCP_SERVER_URL: o.server_url,
-            E.MCP_REDIRECT_PATH: o.redirect_path,
+            E.MCP_SERVER_URL: str(o.server_url),
+            E.MCP_REDIRECT_PATH: str(o.redirect_path),
             E.MCP_JWT_SIGNING_KEY: self.env.get(E.MCP_JWT_SIGNING_KEY) or self.signing_key,
+            E.OCI_MCP_APP_NAME: o.login_app,
+            E.OCI_MCP_CLIENT_CLAIM: str(o.client_claim),
+            E.OCI_MCP_OWNER: self.owner,
         }
+        if o.exchange_app:
+            values[E.OCI_MCP_EXCHANGE_APP_NAME] = o.exchange_app
         if self.domain.guid:
             values[E.IAM_GUID] = self.domain.guid
         if self.region:
@@ -149,21 +194,37 @@ class InitRun:
         return dict(sorted(values.items(), key=lambda item: order.get(item[0], len(order))))
 
     def env_changes(self) -> list[str]:
-        """Names of the keys whose value would change (never the values)."""
+        """The keys whose value would change: ``KEY: old → new`` for a recorded value (secrets
+        masked), ``set KEY`` for a new one."""
         updates = self.env_updates()
-        changed = [k for k, v in updates.items() if self.env.values.get(k) != v]
         if self.app is None:
-            changed += [E.IAM_CLIENT_ID, E.IAM_CLIENT_SECRET]
-        return sorted(set(changed))
+            updates.setdefault(E.IAM_CLIENT_ID, PENDING)
+            updates.setdefault(E.IAM_CLIENT_SECRET, PENDING)
+        out = []
+        for key, new in updates.items():
+            old = self.env.get(key)
+            if old == new:
+                continue
+            if old is None:
+                out.append(f"set {key}")
+            elif key in E.SECRET_KEYS:
+                out.append(f"{key}: replaced (secret)")
+            else:
+                out.append(f"{key}: {old} → {new}")
+        return out
 
     def summary(self, show_secrets: bool = False) -> dict[str, Any]:
         """The --json object (secrets only with ``show_secrets``)."""
         data: dict[str, Any] = {
             "domain_url": self.domain.url,
             "domain_name": self.domain.display_name,
+            "app_name": self.options.login_app,
+            "app_id": getattr(self.app, "id", None),
             "client_id": self.client_id,
+            "exchange_app_id": getattr(self.exchange_app, "id", None),
             "exchange_client_id": self.exchange_client_id,
             "trust_id": self.trust_id,
+            "owner": self.owner,
             "server_url": self.options.server_url,
             "redirect_uri": f"{self.options.server_url}{self.options.redirect_path}",
             "region": self.region,
@@ -188,17 +249,31 @@ class InitRun:
             raise
 
     # -- apply steps ------------------------------------------------------------------------
-    def _apply_app(self) -> Action:
-        desired = apps.DesiredApp.login(
-            self.options.app_name, self.options.server_url, self.options.redirect_path
+    def desired_app(self) -> apps.DesiredApp:
+        o = self.options
+        return apps.DesiredApp.login(
+            o.login_app, str(o.server_url), str(o.redirect_path), self.owner
         )
-        action, self.app = apps.ensure_app(self.session, desired, self.options.prune)
+
+    def desired_exchange_app(self) -> apps.DesiredApp:
+        assert self.options.exchange_app
+        return apps.DesiredApp.exchange(self.options.exchange_app, self.owner)
+
+    def _ensure(self, desired: apps.DesiredApp, prune: bool) -> tuple[Action, Any]:
+        return apps.ensure_app(
+            self.session,
+            desired,
+            prune,
+            adopt=self.options.adopt,
+            env_path=str(self.options.env_file),
+        )
+
+    def _apply_app(self) -> Action:
+        action, self.app = self._ensure(self.desired_app(), self.options.prune)
         return action
 
     def _apply_exchange_app(self) -> Action:
-        assert self.options.exchange_app
-        desired = apps.DesiredApp.exchange(self.options.exchange_app)
-        action, self.exchange_app = apps.ensure_app(self.session, desired)
+        action, self.exchange_app = self._ensure(self.desired_exchange_app(), False)
         return action
 
     def _apply_jwks(self) -> Action:
@@ -213,7 +288,7 @@ class InitRun:
             self.discovery.jwks_uri,
             self.exchange_client_id,
             self.client_id,
-            self.options.client_claim,
+            str(self.options.client_claim),
         )
         result = trust.ensure_trust(self.session, desired)
         self.trust_id = result.trust.id
@@ -230,6 +305,8 @@ class InitRun:
 def _app_step(
     run: InitRun, name: str, desired: apps.DesiredApp, prune: bool, apply: Callable[[], Action]
 ) -> tuple[Step, Any]:
+    """Plan one app. An existing app that is not this project's (ownership tag) stops the plan
+    before any write, unless --adopt: then the takeover and every attribute change is shown."""
     found = apps.find_app(run.session, desired.display_name)
     if found is None:
         purpose = (
@@ -240,10 +317,23 @@ def _app_step(
         return Step(
             name,
             Action.CREATED,
-            f"no app named {desired.display_name!r} in the domain yet; {purpose}",
+            f"no app named {desired.display_name!r} in the domain yet; {purpose} "
+            f"(tagged {apps.OWNER_TAG}={run.owner})",
             apply=apply,
         ), None
+    owned = apps.is_owned(found, run.env.get(E.OCI_MCP_OWNER))
+    if not owned and not run.options.adopt:
+        raise apps.NotOwnedError(found, str(run.options.env_file))
     diff = apps.diff_app(found, desired, prune)
+    if not owned:
+        return Step(
+            name,
+            Action.UPDATED,
+            f"adopt app {desired.display_name!r} ({found.name}): it was not created by this "
+            "project (--adopt); teardown will then delete it",
+            changes=diff.changes,
+            apply=apply,
+        ), found
     if diff.empty:
         return Step(
             name, Action.UNCHANGED, f"app {desired.display_name!r} exists and matches", apply=apply
@@ -283,15 +373,17 @@ def _jwks_step(run: InitRun, confirm_jwks: Callable[[], bool] | None) -> Step:
 def _trust_step(run: InitRun) -> Step:
     if not run.options.trust:
         return Step("trust", Action.SKIPPED, "--no-trust")
-    run.discovery = fetch_discovery(run.domain.url)
+    assert run.discovery is not None
     desired = trust.DesiredTrust(
         run.discovery.issuer,
         run.discovery.jwks_uri,
         run.exchange_client_id or PENDING,
         run.client_id or PENDING,
-        run.options.client_claim,
+        str(run.options.client_claim),
     )
     existing = trust.find_trust(run.session, desired.issuer)
+    if existing is not None:
+        run.trust_id = existing.id  # reported by --dry-run --json: the trust it would keep/join
     action, reason, changes = trust.plan_ensure(existing, desired)
     return Step("trust", action, reason, changes=changes, apply=run._apply_trust)
 
@@ -312,7 +404,7 @@ def _env_step(run: InitRun) -> Step:
         "env",
         Action.UPDATED,
         f"update {path} (backup kept)",
-        changes=[f"set {k}" for k in changed],
+        changes=changed,
         apply=run._apply_env,
     )
 
@@ -331,14 +423,18 @@ def plan_init(
     confirm_jwks: Callable[[], bool] | None = None,
 ) -> InitRun:
     """Read the current state and build the plan. Makes no write call."""
-    options.validate()
     env = E.load_env(options.env_file)
+    options.resolve(env)
+    options.validate()
     auth = resolve_auth(
         options.config_file, options.profile, options.auth, recorded_credentials(env)
     )
     domain = resolve_domain(
         auth, domain_url=options.domain_url, domain_name=options.domain_name, choose=choose_domain
     )
+    # The public discovery document first: an unreachable or mistyped domain fails here, fast,
+    # with the cause, before the SDK's retry budget is spent on the admin API.
+    discovery = fetch_discovery(domain.url)
     run = InitRun(
         options=options,
         session=DomainSession(auth, domain.url),
@@ -346,22 +442,21 @@ def plan_init(
         env=env,
         region=_region(auth),
         plan=Plan(f"init {domain.display_name or domain.url}"),
+        discovery=discovery,
     )
-    step, run.app = _app_step(
-        run,
-        "app",
-        apps.DesiredApp.login(options.app_name, options.server_url, options.redirect_path),
-        options.prune,
-        run._apply_app,
-    )
+    if env.get(E.OCI_MCP_OWNER):
+        run.owner = str(env.get(E.OCI_MCP_OWNER))
+    step, run.app = _app_step(run, "app", run.desired_app(), options.prune, run._apply_app)
+    recorded_name = env.get(E.OCI_MCP_APP_NAME)
+    if recorded_name and recorded_name != options.login_app:
+        step.reason += (
+            f"; the app recorded in {options.env_file} ({recorded_name!r}) is left in place "
+            "(`oci-mcp teardown` before switching removes it)"
+        )
     run.plan.add(step)
     if options.exchange_app:
         step, run.exchange_app = _app_step(
-            run,
-            "exchange-app",
-            apps.DesiredApp.exchange(options.exchange_app),
-            False,
-            run._apply_exchange_app,
+            run, "exchange-app", run.desired_exchange_app(), False, run._apply_exchange_app
         )
         run.plan.add(step)
     else:

@@ -49,7 +49,8 @@ class Step:
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "name": self.name,
-            "action": (self.result or self.action).value,
+            # Planned (not applied, e.g. --dry-run): the future form, never "deleted".
+            "action": self.result.value if self.result else self.action.verb,
             "reason": self.reason,
         }
         if self.changes:

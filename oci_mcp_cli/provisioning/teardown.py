@@ -1,15 +1,25 @@
-"""`oci-mcp teardown`: reverse exactly what init recorded in .env."""
+"""`oci-mcp teardown`: reverse exactly what init recorded in .env — and only what this project owns.
+
+An app is deleted only when ``.env`` records its id **and** it carries this project's ownership
+tag (``oci-mcp-owner`` = ``OCI_MCP_OWNER``); a shared trust only loses our client id; a trust is
+deleted only when oci-mcp created it and no other client is left on it; everything else is left
+in place with the reason.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+from dataclasses import dataclass, field
 from typing import Any
 
 from oci_mcp_cli.core import envfile as E
-from oci_mcp_cli.provisioning import apps, settings
+from oci_mcp_cli.core.files import write_private
+from oci_mcp_cli.provisioning import apps, settings, trust
 from oci_mcp_cli.provisioning.plan import Action, Plan, Step, record_env
 from oci_mcp_cli.provisioning.session import DomainSession, TargetOptions, session_from_env
 from oci_mcp_cli.provisioning.trust_service import detach_step
+
+STEP_NAMES = ("trust", "exchange-app", "app", "jwks", "env")
 
 
 @dataclass
@@ -17,6 +27,7 @@ class TeardownOptions(TargetOptions):
     """What to tear down and whether to restore the domain setting oci-mcp changed."""
 
     restore_settings: bool = False
+    purge: bool = False
 
 
 @dataclass
@@ -25,34 +36,89 @@ class TeardownRun:
     env: E.EnvFile
     session: DomainSession | None  # None when .env recorded nothing to reverse
     plan: Plan
+    subjects: dict[str, str] = field(default_factory=dict)  # step -> what it acts on
 
-    def summary(self) -> dict[str, Any]:
+    def outcome(self) -> dict[str, list[dict[str, str]]]:
+        """Resources by fate: delete / update / keep (with why), from the plan or its result."""
+        fates: dict[str, list[dict[str, str]]] = {"delete": [], "update": [], "keep": []}
+        for step in self.plan.steps:
+            subject = self.subjects.get(step.name)
+            if subject is None:
+                continue
+            action = step.result or step.action
+            fate = {Action.DELETED: "delete", Action.UPDATED: "update"}.get(action, "keep")
+            fates[fate].append({"step": step.name, "what": subject, "why": step.reason})
+        return fates
+
+    def summary(self, dry_run: bool = False) -> dict[str, Any]:
+        fates = self.outcome()
+        names = (
+            ("would_delete", "would_update", "would_keep")
+            if dry_run
+            else ("deleted", "updated", "kept")
+        )
         return {
             "domain_url": self.session.domain_url if self.session else None,
             "env_file": str(self.options.env_file),
             "steps": [s.to_dict() for s in self.plan.steps],
+            names[0]: fates["delete"],
+            names[1]: fates["update"],
+            names[2]: fates["keep"],
         }
 
 
-def _app_step(session: DomainSession, name: str, app_id: str | None) -> Step:
+def _app_step(
+    run: TeardownRun, name: str, app_id: str | None
+) -> tuple[Step, str | None]:
+    """Plan one recorded app; returns the step and its client id when its trust entry may go."""
     if not app_id:
-        return Step(name, Action.SKIPPED, "no app recorded in .env")
+        return Step(name, Action.SKIPPED, "no app recorded in .env"), None
+    session = run.session
+    assert session is not None
     app = apps.get_app_or_none(session, app_id)
     if app is None:
-        return Step(name, Action.UNCHANGED, f"app {app_id} no longer exists")
+        run.subjects[name] = f"app {app_id}"
+        recorded = run.env.get(E.IAM_TOKENEXCHANGE_CLIENT_ID if name != "app" else E.IAM_CLIENT_ID)
+        return Step(name, Action.UNCHANGED, f"app {app_id} no longer exists"), recorded
+    run.subjects[name] = f"app {app.display_name!r} ({app.name})"
+    owner = run.env.get(E.OCI_MCP_OWNER)
+    if not apps.is_owned(app, owner):
+        tag = apps.owner_of(app)
+        why = (
+            f"it carries another project's ownership tag ({apps.OWNER_TAG}={tag})"
+            if tag
+            else f"it has no {apps.OWNER_TAG} tag: oci-mcp did not create it"
+        )
+        return Step(name, Action.SKIPPED, f"left in place: {why}"), None
     how = "deactivate, then delete" if app.active else "delete"
-    return Step(
-        name,
-        Action.DELETED,
-        f"{how} app {app.display_name!r} ({app.name})",
-        apply=lambda: apps.delete_app(session, app_id),
+    return (
+        Step(
+            name,
+            Action.DELETED,
+            f"{how} app {app.display_name!r} ({app.name}): recorded in .env and tagged "
+            f"{apps.OWNER_TAG}={owner}",
+            apply=lambda: apps.delete_app(session, app_id),
+        ),
+        str(app.name),
     )
 
 
-def _jwks_step(run: TeardownRun) -> Step:
+def _other_trust_clients(run: TeardownRun, ours: set[str | None]) -> list[str]:
+    """Clients other than ours on the recorded trust (they still need the public JWKS)."""
+    trust_id = run.env.get(E.OCI_MCP_TRUST_ID)
+    if not trust_id or run.session is None:
+        return []
+    current = trust.get_trust_or_none(run.session, trust_id)
+    if current is None:
+        return []
+    return [c for c in current.oauth_clients or [] if c not in ours]
+
+
+def _jwks_step(run: TeardownRun, ours: set[str | None]) -> Step:
     opened = run.env.get(E.OCI_MCP_JWKS_OPENED) == "true"
     if not opened:
         return Step("jwks", Action.SKIPPED, "oci-mcp did not turn on signingCertPublicAccess")
+    run.subjects["jwks"] = "domain setting signingCertPublicAccess"
     if not run.options.restore_settings or run.session is None:
         return Step(
             "jwks",
@@ -62,6 +128,13 @@ def _jwks_step(run: TeardownRun) -> Step:
     session = run.session
     if not settings.jwks_public(session):
         return Step("jwks", Action.UNCHANGED, "signingCertPublicAccess is already off")
+    others = _other_trust_clients(run, ours)
+    if others:
+        return Step(
+            "jwks",
+            Action.SKIPPED,
+            f"left public: {len(others)} other client(s) on the domain's trust still need it",
+        )
     return Step(
         "jwks",
         Action.UPDATED,
@@ -70,24 +143,55 @@ def _jwks_step(run: TeardownRun) -> Step:
     )
 
 
-def _env_step(run: TeardownRun) -> Step:
-    present = [k for k in E.PROVISIONED_KEYS if k in run.env.values]
+def _torn_down_note(run: TeardownRun) -> str:
+    """The comment left in .env: what was torn down and what was left in place."""
+    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    fates = run.outcome()
+    lines = [f"# oci-mcp teardown, {when}:"]
+    lines += [f"#   deleted: {f['what']}" for f in fates["delete"]]
+    lines += [f"#   updated: {f['what']} ({f['why']})" for f in fates["update"]]
+    lines += [f"#   left in place: {f['what']} ({f['why']})" for f in fates["keep"]]
+    lines.append("# Run `oci-mcp init` to provision again.")
+    return "\n".join(lines) + "\n"
+
+
+def _apply_env(run: TeardownRun) -> Action:
     path = run.options.env_file
+    if run.options.purge:
+        path.unlink(missing_ok=True)
+        return Action.DELETED
+    keep_owner = [k for k in E.PROVISIONED_KEYS if k != E.OCI_MCP_OWNER]
+    record_env(run.env, {}, keep_owner)
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    write_private(path, text.rstrip("\n") + "\n\n" + _torn_down_note(run))
+    return Action.UPDATED
+
+
+def _env_step(run: TeardownRun) -> Step:
+    path = run.options.env_file
+    if run.options.purge:
+        if not run.env.exists:
+            return Step("env", Action.UNCHANGED, f"{path} does not exist")
+        return Step(
+            "env", Action.DELETED, f"remove {path} (--purge)", apply=lambda: _apply_env(run)
+        )
+    present = [k for k in E.PROVISIONED_KEYS if k in run.env.values and k != E.OCI_MCP_OWNER]
     if not present:
         return Step("env", Action.UNCHANGED, f"{path} holds no provisioned keys")
     return Step(
         "env",
         Action.UPDATED,
-        f"remove the provisioned keys from {path} (backup kept)",
+        f"remove the provisioned keys from {path} and note what was torn down (backup kept; "
+        f"--purge removes the file)",
         changes=[f"remove {k}" for k in present],
-        apply=lambda: record_env(run.env, {}, E.PROVISIONED_KEYS),
+        apply=lambda: _apply_env(run),
     )
 
 
 def _nothing_recorded(options: TeardownOptions, env: E.EnvFile) -> TeardownRun:
     """A .env without anything init recorded (already torn down): every step is skipped."""
     run = TeardownRun(options, env, None, Plan("teardown"))
-    for name in ("trust", "exchange-app", "app", "jwks", "env"):
+    for name in STEP_NAMES:
         run.plan.add(Step(name, Action.SKIPPED, f"nothing recorded in {options.env_file}"))
     return run
 
@@ -100,9 +204,23 @@ def plan_teardown(options: TeardownOptions) -> TeardownRun:
         return _nothing_recorded(options, env)
     session = session_from_env(env, options)
     run = TeardownRun(options, env, session, Plan("teardown"))
-    run.plan.add(detach_step(env, session))
-    run.plan.add(_app_step(session, "exchange-app", env.get(E.OCI_MCP_EXCHANGE_APP_ID)))
-    run.plan.add(_app_step(session, "app", env.get(E.OCI_MCP_APP_ID)))
-    run.plan.add(_jwks_step(run))
+    exchange_step, exchange_client = _app_step(
+        run, "exchange-app", env.get(E.OCI_MCP_EXCHANGE_APP_ID)
+    )
+    app_step, login_client = _app_step(run, "app", env.get(E.OCI_MCP_APP_ID))
+    if not env.get(E.OCI_MCP_EXCHANGE_APP_ID):
+        exchange_client = login_client  # the sign-in app also did the exchange
+    if env.get(E.OCI_MCP_TRUST_ID):
+        run.subjects["trust"] = f"trust {env.get(E.OCI_MCP_TRUST_ID)}"
+    if env.get(E.OCI_MCP_TRUST_ID) and exchange_client is None:
+        trust_step = Step(
+            "trust", Action.SKIPPED, "left in place: the app it lists for us is not deleted"
+        )
+    else:
+        trust_step = detach_step(env, session, (login_client, exchange_client))
+    run.plan.add(trust_step)
+    run.plan.add(exchange_step)
+    run.plan.add(app_step)
+    run.plan.add(_jwks_step(run, {login_client, exchange_client}))
     run.plan.add(_env_step(run))
     return run

@@ -93,7 +93,8 @@ def get_trust_or_none(session: DomainSession, trust_id: str) -> Any | None:
 
 
 def diff_trust(trust: Any, desired: DesiredTrust) -> tuple[list[Op], list[str]]:
-    """What an existing trust for our issuer lacks: our clients, activation, the JWKS URL."""
+    """What an existing trust for our issuer lacks: our clients, activation, the domain's JWKS
+    URL (a missing or wrong one is set to the discovery's ``jwks_uri``)."""
     ops: list[Op] = []
     changes: list[str] = []
     clients = list(trust.oauth_clients or [])
@@ -107,9 +108,23 @@ def diff_trust(trust: Any, desired: DesiredTrust) -> tuple[list[Op], list[str]]:
     if not trust.active:
         ops.append(("REPLACE", "active", True))
         changes.append("activate the trust")
-    if not trust.public_key_endpoint:
+    current = trust.public_key_endpoint
+
+    def norm(url: str) -> str:  # equal up to a trailing slash and an explicit :443 on https
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url.strip())
+        netloc = parts.netloc.lower()
+        if parts.scheme == "https":
+            netloc = netloc.removesuffix(":443")
+        return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}?{parts.query}"
+
+    if not current:
         ops.append(("REPLACE", "publicKeyEndpoint", desired.jwks_uri))
         changes.append(f"set publicKeyEndpoint {desired.jwks_uri}")
+    elif norm(current) != norm(desired.jwks_uri):  # a wrong JWKS: every exchange would fail
+        ops.append(("REPLACE", "publicKeyEndpoint", desired.jwks_uri))
+        changes.append(f"publicKeyEndpoint {current} → {desired.jwks_uri}")
     return ops, changes
 
 
@@ -155,28 +170,31 @@ def ensure_trust(session: DomainSession, desired: DesiredTrust) -> TrustResult:
 def detach_plan(
     trust: Any, exchange_client_id: str | None, login_client_id: str | None, created_by_us: bool
 ) -> tuple[Action, list[Op], str]:
-    """How to remove our clients from ``trust``: delete it, patch it, or leave it."""
+    """How to remove our clients from ``trust``: delete it (only if oci-mcp created it and no
+    other client is on it), patch out our ids only, or leave it in place (never emptied)."""
     clients = list(trust.oauth_clients or [])
     others = [c for c in clients if c != exchange_client_id]
+    if exchange_client_id not in clients:
+        return Action.UNCHANGED, [], "our client is not on this trust"
     if created_by_us and not others:
         return Action.DELETED, [], "oci-mcp created it and no other client uses it"
-    ops: list[Op] = []
-    if exchange_client_id in clients:
-        ops.append(
-            ("REPLACE", "oauthClients", others) if others else ("REMOVE", "oauthClients", None)
+    if not others:
+        return (
+            Action.SKIPPED,
+            [],
+            "left in place: not created by oci-mcp, and our client is its only one "
+            "(removing it would leave the trust with no client)",
         )
+    ops: list[Op] = [("REPLACE", "oauthClients", others)]
     values = list(trust.client_claim_values or [])
     rest = [v for v in values if v != login_client_id]
     if trust.client_claim_name == "client_id" and login_client_id in values and rest:
         ops.append(("REPLACE", "clientClaimValues", rest))
-    if not ops:
-        return Action.UNCHANGED, [], "our client is not on this trust"
-    why = (
-        f"shared with {len(others)} other client(s): only our client is removed"
-        if others
-        else "not created by oci-mcp: only our client is removed"
+    return (
+        Action.UPDATED,
+        ops,
+        f"shared with {len(others)} other client(s): only our client id is removed",
     )
-    return Action.UPDATED, ops, why
 
 
 def detach_trust(

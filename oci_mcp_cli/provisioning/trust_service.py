@@ -38,9 +38,10 @@ class TrustRun:
         return step.result or step.action
 
     def summary(self) -> dict[str, Any]:
+        step = self.plan.step("trust")
         return {
             "trust_id": self.trust_id,
-            "action": self.action.value,
+            "action": step.result.value if step.result else step.action.verb,
             "domain_url": self.session.domain_url,
             "env_file": str(self.options.env_file),
             "steps": [s.to_dict() for s in self.plan.steps],
@@ -104,10 +105,15 @@ def plan_create(options: TrustOptions) -> TrustRun:
     return run
 
 
-def detach_step(env: E.EnvFile, session: DomainSession) -> Step:
-    """The teardown/delete step: remove our client from the recorded trust, or delete it if ours."""
+def detach_step(
+    env: E.EnvFile,
+    session: DomainSession,
+    clients: tuple[str | None, str | None] | None = None,
+) -> Step:
+    """The teardown/delete step: remove our client from the recorded trust, or delete it if ours.
+    ``clients`` (login, exchange) overrides the client ids ``.env`` records."""
     trust_id = env.get(E.OCI_MCP_TRUST_ID)
-    login, exchange = env.get(E.IAM_CLIENT_ID), env.exchange_client_id
+    login, exchange = clients or (env.get(E.IAM_CLIENT_ID), env.exchange_client_id)
     created = env.get(E.OCI_MCP_TRUST_CREATED) == "true"
     action, reason = trust.plan_detach(session, trust_id, exchange, login, created)
 

@@ -61,6 +61,9 @@ class ResourceType:
     always: tuple[str, ...]  # returned even with attributes=/attributeSets=always
     case_exact: tuple[str, ...] = ()
     read_only: tuple[str, ...] = COMMON_READ_ONLY
+    # SCIM++ ``returned: request``: only in a response that asks for them (``attributes=tags``,
+    # ``attributeSets=request|all``); e.g. App/trust ``tags`` (the SDK models' docs).
+    on_request: tuple[str, ...] = ("tags",)
 
 
 APP = ResourceType(

@@ -65,11 +65,19 @@ def _attribute_sets(request: Request) -> list[str]:
 def project(
     rt: res.ResourceType, resource: dict[str, Any], attributes: list[str], sets: list[str]
 ) -> dict[str, Any]:
-    """Apply ``attributes=`` / ``attributeSets=``: full resource unless only a subset was asked."""
-    if any(s in ("all", "default", "request") for s in sets) or (not attributes and not sets):
-        return resource
-    keep = {a.lower() for a in ("schemas", "meta", *rt.always)}
-    keep |= {a.split(".")[0].lower() for a in attributes}
+    """Apply ``attributes=`` / ``attributeSets=``: the default set (every attribute but the
+    ``returned: request`` ones) unless a subset was asked; request-only attributes only when
+    named in ``attributes`` or asked for with ``attributeSets=request|all`` (union)."""
+    asked = {a.split(".")[0].lower() for a in attributes}
+    with_requested = any(s in ("all", "request") for s in sets)
+    hidden = {a.lower() for a in rt.on_request} - asked
+    if with_requested:
+        hidden = set()
+    if any(s in ("all", "default") for s in sets) or (not attributes and not sets):
+        return {k: v for k, v in resource.items() if k.lower() not in hidden}
+    keep = {a.lower() for a in ("schemas", "meta", *rt.always)} | asked
+    if with_requested:
+        keep |= {a.lower() for a in rt.on_request}
     return {k: v for k, v in resource.items() if k.lower() in keep}
 
 
