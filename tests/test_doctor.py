@@ -326,3 +326,60 @@ def test_table_output_names_the_broken_link_and_fix(setup: Setup) -> None:
     assert code == 1
     assert "client-secret" in out and "FAIL" in out
     assert "skipped" in out  # the server is not running
+
+
+# ── admin credentials recorded in .env ───────────────────────────────────────────────────────
+@pytest.fixture
+def no_cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("OCI_CLI_CONFIG_FILE", "OCI_CLI_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.oci/config to fall back on
+
+
+@pytest.mark.usefixtures("no_cli_env")
+def test_recorded_config_file_and_profile_are_used_without_flags(setup: Setup) -> None:
+    env = setup.env_copy("recorded.env", {E.OCI_CONFIG_FILE: setup.sb.config_file,
+                                          E.OCI_PROFILE: setup.sb.profile})
+    _, checks = doctor(env)
+    assert checks["app"]["ok"] is True, checks["app"]  # ran (not skipped) and passed
+    assert checks["trust"]["ok"] is True, checks["trust"]
+
+
+@pytest.mark.usefixtures("no_cli_env")
+def test_recorded_config_file_is_used_with_only_a_profile_flag(setup: Setup) -> None:
+    env = setup.env_copy("recorded-profile.env", {E.OCI_CONFIG_FILE: setup.sb.config_file,
+                                                  E.OCI_PROFILE: "SOMETHING-ELSE"})
+    code, checks = doctor(env, "--profile", setup.sb.profile)
+    assert checks["app"]["ok"] is True, checks["app"]
+    assert checks["trust"]["ok"] is True, checks["trust"]
+
+
+@pytest.mark.usefixtures("no_cli_env")
+def test_an_unusable_recorded_config_file_fails_the_admin_checks(setup: Setup) -> None:
+    env = setup.env_copy("recorded-missing.env", {E.OCI_CONFIG_FILE: str(setup.tmp / "nope"),
+                                                  E.OCI_PROFILE: setup.sb.profile})
+    code, checks = doctor(env)
+    assert checks["app"]["ok"] is False and "OCI_CONFIG_FILE" in checks["app"]["detail"]
+    assert code == 1
+
+
+# ── --json always means JSON ─────────────────────────────────────────────────────────────────
+@pytest.mark.parametrize("kind", ["directory", "not-utf8"])
+def test_json_error_object_when_env_is_unreadable(setup: Setup, kind: str) -> None:
+    path = setup.tmp / f"unreadable-{kind}.env"
+    if kind == "directory":
+        path.mkdir()
+    else:
+        path.write_bytes(b"IAM_CLIENT_ID=caf\xe9\n")
+    code, out, err = cli("doctor", "--env-file", str(path), "--json")
+    error = json.loads(out)["error"]
+    assert code == 2 and error["exit_code"] == 2
+    assert str(path) in error["message"] and error["hint"]
+    assert "Traceback" not in out + err
+
+
+def test_json_error_object_for_a_bad_flag(setup: Setup) -> None:
+    code, out, _ = cli("doctor", "--env-file", str(setup.env), "--json", "--config-file",
+                       setup.sb.config_file, "--profile", "NOPE")
+    error = json.loads(out)["error"]
+    assert code == 2 and "NOPE" in error["message"]

@@ -2,12 +2,52 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import typer
 
 from oci_mcp_cli.cli.flags import AdminFlags, JsonOpt, with_flags
-from oci_mcp_cli.cli.output import emit_json, err, out, run
+from oci_mcp_cli.cli.output import emit_json, err, fail, out, state
+from oci_mcp_cli.core.errors import OciMcpError
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from oci_mcp_cli.doctor.checks import CheckResult
 
 _RESULT = {True: "[green]pass[/]", False: "[bold red]FAIL[/]", None: "[yellow]skipped[/]"}
+
+
+def error_payload(exc: OciMcpError) -> dict[str, Any]:
+    """The ``--json`` form of an error that stopped the command (never holds a secret)."""
+    error: dict[str, Any] = {
+        "type": exc.__class__.__name__,
+        "message": exc.message,
+        "hint": exc.hint,
+        "exit_code": exc.exit_code,
+    }
+    if getattr(exc, "request_id", None):
+        error["request_id"] = exc.request_id  # type: ignore[attr-defined]
+    return {"error": error}
+
+
+def render_results(results: list[CheckResult]) -> Table:
+    """One row per check: name, result, then the detail with its fix under it (a wrapped
+    column, so it stays readable at 80 columns; a word too long for it is elided, never split —
+    ``--json`` has every value whole)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    table.add_column("check", no_wrap=True)
+    table.add_column("result", no_wrap=True)
+    table.add_column("detail", overflow="ellipsis", ratio=1)
+    for r in results:
+        detail = Text(r.detail)
+        if r.fix:
+            detail.append("\nfix: ", style="bold").append(r.fix)
+        table.add_row(r.name, _RESULT[r.ok], detail)
+    return table
 
 
 def register(app: typer.Typer) -> None:
@@ -19,28 +59,31 @@ def register(app: typer.Typer) -> None:
         """Check .env, discovery, JWKS, app, client secret, trust and server; exit 0 if all pass.
 
         A skipped check (no admin credentials, no server running) is not a pass: exit 1.
+        With --json, stdout is always one JSON object: {"checks": [...]} or {"error": {...}}.
         """
-        from rich.table import Table
-
         from oci_mcp_cli.doctor.runner import all_passed, run_doctor
 
-        with err.status("checking…") as status:
-            results = run(
-                run_doctor,
-                admin.env_file,
-                config_file=admin.config_file,
-                profile=admin.profile,
-                auth=admin.auth,
-                on_check=lambda name: status.update(f"checking {name}…"),
-            )
+        try:
+            with err.status("checking…") as status:
+                results = run_doctor(
+                    admin.env_file,
+                    config_file=admin.config_file,
+                    profile=admin.profile,
+                    auth=admin.auth,
+                    on_check=lambda name: status.update(f"checking {name}…"),
+                )
+        except OciMcpError as exc:
+            if state.debug:
+                err.print_exception()
+            if as_json:
+                emit_json(error_payload(exc))
+            raise fail(exc) from None
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(130) from None
         if as_json:
             emit_json({"checks": [r.to_dict() for r in results]})
         else:
-            table = Table(show_lines=True)
-            for column in ("check", "result", "detail", "fix"):
-                table.add_column(column, overflow="fold")
-            for r in results:
-                table.add_row(r.name, _RESULT[r.ok], r.detail, r.fix or "")
-            out.print(table)
+            out.print(render_results(results))
         if not all_passed(results):
             raise typer.Exit(1)

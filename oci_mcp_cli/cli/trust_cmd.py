@@ -11,7 +11,9 @@ from oci_mcp_cli.cli.output import cli_errors, emit_json, out
 from oci_mcp_cli.cli.plan_view import execute_plan, finish
 
 if TYPE_CHECKING:
-    from oci_mcp_cli.provisioning.trust_service import TrustOptions, TrustRun
+    from rich.table import Table
+
+    from oci_mcp_cli.provisioning.trust_service import TrustOptions, TrustRow, TrustRun
 
 trust_app = typer.Typer(
     name="trust",
@@ -69,8 +71,6 @@ def delete(admin: AdminFlags, plan: PlanFlags, domain_url: DomainUrlOpt = None) 
 @with_flags
 def list_cmd(admin: AdminFlags, domain_url: DomainUrlOpt = None, json_out: JsonOpt = False) -> None:
     """Show the domain's identity propagation trusts."""
-    from rich.table import Table
-
     from oci_mcp_cli.provisioning.trust_service import list_rows
 
     with cli_errors():
@@ -81,12 +81,23 @@ def list_cmd(admin: AdminFlags, domain_url: DomainUrlOpt = None, json_out: JsonO
     if not rows:
         out.print("no identity propagation trusts in this domain")
         return
-    table = Table(title="identity propagation trusts", title_justify="left")
-    table.add_column("id", no_wrap=True)  # ids stay whole (copy-paste)
-    for column in ("name", "issuer", "active", "client claim", "oauth clients", "ours"):
-        table.add_column(column, overflow="fold")
+    out.print(render_rows(rows, out.width))
+
+
+def render_rows(rows: list[TrustRow], width: int) -> Table:
+    """One table row per trust when that fits in ``width``; else one block of ``field  value``
+    lines per trust, readable at 80 columns. Words are never split: a value too long for its
+    line is elided (``--json`` prints every value whole)."""
+    from rich.measure import Measurement
+    from rich.table import Table
+    from rich.text import Text
+
+    title = f"identity propagation trusts ({len(rows)})"
+    wide = Table(title=title, title_justify="left")
+    for column in ("id", "name", "issuer", "active", "client claim", "oauth clients", "ours"):
+        wide.add_column(column, no_wrap=True)
     for r in rows:
-        table.add_row(
+        wide.add_row(
             r.id,
             r.name or "",
             r.issuer or "",
@@ -95,7 +106,24 @@ def list_cmd(admin: AdminFlags, domain_url: DomainUrlOpt = None, json_out: JsonO
             "\n".join(r.oauth_clients),
             "yes" if r.ours else "",
         )
-    out.print(table)
+    if Measurement.get(out, out.options.update_width(10_000), wide).maximum <= width:
+        return wide
+    narrow = Table(title=title, title_justify="left", box=None, show_header=False, pad_edge=False)
+    narrow.add_column("field", no_wrap=True, style="bold")
+    narrow.add_column("value", overflow="ellipsis", ratio=1)
+    for i, r in enumerate(rows):
+        if i:
+            narrow.add_row("", "")
+        name = Text(r.name or "(no name)")
+        if r.ours:
+            name.append("  (ours)", style="green")
+        narrow.add_row("name", name)
+        narrow.add_row("id", r.id)
+        narrow.add_row("issuer", r.issuer or "")
+        narrow.add_row("active", "yes" if r.active else "no")
+        narrow.add_row("client claim", r.client_claim or "")
+        narrow.add_row("oauth clients", "\n".join(r.oauth_clients) or "none")
+    return narrow
 
 
 def register(app: typer.Typer) -> None:

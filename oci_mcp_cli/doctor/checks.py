@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -27,6 +28,10 @@ CLIENT_AUTHENTICATED_ERRORS = ("invalid_scope", "unauthorized_client", "unsuppor
 FIX_INIT = "run `oci-mcp init` (it reconciles the app and rewrites .env)"
 FIX_TRUST = "run `oci-mcp trust create`"
 FIX_SERVE = "restart `oci-mcp serve` with this .env"
+FIX_DOMAIN = (
+    "set IAM_DOMAIN to the identity domain's URL (Console → Identity → Domains → the domain → "
+    "Domain URL), or run `oci-mcp init --domain NAME` to pick the domain by name"
+)
 NEEDS_DOMAIN = "needs a valid IAM_DOMAIN in .env (see the env check)"
 NEEDS_CLIENT_ID = "needs IAM_CLIENT_ID in .env (see the env check)"
 
@@ -142,7 +147,7 @@ def check_env(ctx: DoctorContext) -> CheckResult:
         fixes.append("run `oci-mcp init` to write a complete .env")
     ctx.domain_url = _valid(env, E.IAM_DOMAIN, lambda: env.domain_url, problems)
     if env.get(E.IAM_DOMAIN) and ctx.domain_url is None:
-        fixes.append("set IAM_DOMAIN to the domain URL, or re-run `oci-mcp init`")
+        fixes.append(FIX_DOMAIN)
     ctx.server_url = _valid(env, E.MCP_SERVER_URL, lambda: env.server_url, problems)
     if env.get(E.MCP_SERVER_URL) and ctx.server_url is None:
         fixes.append("use https for MCP_SERVER_URL (http only on localhost), then `oci-mcp init`")
@@ -152,7 +157,7 @@ def check_env(ctx: DoctorContext) -> CheckResult:
     mode = file_mode(env.path)
     if mode & 0o077:
         problems.append(f"mode {mode:04o} lets other users read its secrets")
-        fixes.append(f"chmod 600 {env.path}")
+        fixes.append(f"run `chmod 600 {shlex.quote(str(env.path))}`")
     if problems:
         return failed(name, f"{env.path}: " + "; ".join(problems), "; ".join(dict.fromkeys(fixes)))
     return passed(name, f"{env.path}: complete, mode 0600, server URL {ctx.server_url}")
@@ -194,7 +199,7 @@ def check_discovery(ctx: DoctorContext) -> CheckResult:
         return failed(
             name,
             f"GET {url} answered HTTP {response.status_code}",
-            "IAM_DOMAIN is not a reachable identity domain URL; fix it or re-run `oci-mcp init`",
+            "IAM_DOMAIN is not an identity domain URL: " + FIX_DOMAIN,
         )
     try:
         doc = response.json()

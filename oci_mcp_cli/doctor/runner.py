@@ -16,30 +16,32 @@ HTTP_TIMEOUT_S = 10.0
 def _admin_credentials(
     ctx: DoctorContext, config_file: str | None, profile: str | None, auth: str
 ) -> None:
-    """Load admin credentials from flags (errors propagate: exit 2), else OCI_CLI_* / .env.
+    """Load admin credentials like every other command: each of config file and profile from its
+    flag, else OCI_CLI_*, else what ``.env`` recorded (``OCI_CONFIG_FILE``/``OCI_PROFILE``).
 
-    With none configured anywhere, ``ctx.admin`` stays None and the checks needing it are skipped.
+    A failure caused by a flag is exit 2; one caused by the environment or ``.env`` is reported
+    by the admin checks. With nothing configured anywhere, ``ctx.admin`` stays None and the
+    checks needing it are skipped.
     """
-    from oci_mcp_cli.provisioning.session import (
-        load_admin_auth,
-        recorded_credentials,
-        resolve_auth,
-    )
+    from oci_mcp_cli.provisioning.session import recorded_credentials, resolve_auth
 
-    if auth != "config" or config_file or profile:
-        ctx.admin_source = "flags"
-        ctx.admin = load_admin_auth(config_file, profile, auth)
-        return
     recorded = recorded_credentials(ctx.env)
+    from_flags = auth != "config" or bool(config_file or profile)
+    sources = []
+    if from_flags:
+        sources.append("flags")
     if os.environ.get("OCI_CLI_CONFIG_FILE") or os.environ.get("OCI_CLI_PROFILE"):
-        ctx.admin_source = "OCI_CLI_CONFIG_FILE/OCI_CLI_PROFILE"
-    elif any(recorded.values()):
-        ctx.admin_source = f"{E.OCI_CONFIG_FILE}/{E.OCI_PROFILE} in {ctx.env.path}"
-    else:
+        sources.append("OCI_CLI_CONFIG_FILE/OCI_CLI_PROFILE")
+    if any(recorded.values()):
+        sources.append(f"{E.OCI_CONFIG_FILE}/{E.OCI_PROFILE} in {ctx.env.path}")
+    if not sources:
         return
+    ctx.admin_source = " + ".join(sources)
     try:
-        ctx.admin = resolve_auth(None, None, "config", recorded)  # same precedence as init
+        ctx.admin = resolve_auth(config_file, profile, auth, recorded)  # same precedence as init
     except OciMcpError as exc:
+        if from_flags:
+            raise
         ctx.admin_error = exc
 
 
