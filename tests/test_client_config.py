@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,8 @@ from typer.testing import CliRunner
 
 from oci_mcp_cli.cli.app import app
 from oci_mcp_cli.clientconfig import CLIENTS
+from oci_mcp_cli.core.envfile import save_env
+from oci_mcp_cli.core.files import file_mode
 
 ROOT = Path(__file__).resolve().parent.parent
 URL = "https://mcp.example.com"
@@ -181,3 +185,40 @@ def test_restart_hint_only_when_the_file_changed(tmp_path: Path) -> None:
     code, out, err = cli(*args)
     assert code == 0 and "unchanged" in out
     assert "restart" not in err, err
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_written_project_files_are_ordinary_0644_and_keep_their_mode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Client configs hold no secret: new ones are plain 0644 project files (not 0600), an
+    existing file keeps its mode and so does its .bak; the .env stays 0600."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    for client, path in (("claude-code", ".mcp.json"), ("vscode", ".vscode/mcp.json")):
+        code, out, err = cli("client-config", "--for", client, "--url", URL, "--write", "--json")
+        assert code == 0, err
+        assert json.loads(out)["action"] == "created"
+        assert file_mode(tmp_path / path) == 0o644, path
+        code, out, _ = cli("client-config", "--for", client, "--url", "http://127.0.0.1:9000",
+                           "--write", "--json")
+        result = json.loads(out)
+        assert result["action"] == "updated"
+        assert file_mode(tmp_path / path) == 0o644
+        assert file_mode(Path(result["backup"])) == 0o644
+    private = tmp_path / "private.json"  # a file its owner made private stays private
+    private.write_text("{}")
+    private.chmod(0o600)
+    code, out, _ = cli("client-config", "--for", "cursor", "--url", URL, "--write",
+                       "--path", str(private), "--json")
+    assert code == 0 and file_mode(private) == 0o600
+    assert file_mode(Path(json.loads(out)["backup"])) == 0o600
+    save_env(tmp_path / ".env", {"MCP_SERVER_URL": URL})
+    assert file_mode(tmp_path / ".env") == 0o600

@@ -85,3 +85,21 @@ def test_server_url_rules() -> None:
 
 def test_require_secure_url_returns_input() -> None:
     assert require_secure_url("http://[::1]:9/x", what="x") == "http://[::1]:9/x"
+
+
+@pytest.mark.parametrize(
+    "url", ["http://localhost:99999", "http://127.0.0.1:0", "http://[::1]:70000", "http://localhost:x"]
+)
+def test_invalid_ports_are_user_errors_with_a_fix(url: str) -> None:
+    for check in (normalize_server_url, normalize_domain_url):
+        with pytest.raises(UserError, match="invalid port") as info:
+            check(url)
+        assert "1 and 65535" in (info.value.hint or "")
+    with pytest.raises(UserError, match="--url .* invalid port"):
+        require_secure_url(url, what="--url")
+
+
+def test_valid_ports_pass() -> None:
+    assert normalize_server_url("http://localhost:65535/") == "http://localhost:65535"
+    assert normalize_server_url("http://[::1]:1") == "http://[::1]:1"
+    assert normalize_server_url("https://mcp.example.com") == "https://mcp.example.com"

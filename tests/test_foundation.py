@@ -49,6 +49,48 @@ def test_unknown_option_is_a_usage_error() -> None:
     assert result.returncode == 2
 
 
+def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    import os
+
+    return {**os.environ, "HOME": str(tmp_path), "SHELL": "/bin/bash", **extra}
+
+
+def test_show_completion_prints_a_script_for_oci_mcp(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "oci_mcp_cli", "--show-completion", "bash"],
+        capture_output=True, text=True, env=cli_env(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "complete -o default -F _oci_mcp_completion oci-mcp" in result.stdout
+    assert "_OCI_MCP_COMPLETE=complete_bash" in result.stdout
+    assert list(tmp_path.iterdir()) == []  # showing installs nothing
+
+
+def test_completion_script_really_completes(tmp_path: Path) -> None:
+    """What the printed script runs on <TAB>: the CLI answers with matching commands/options."""
+    def complete(words: str) -> list[str]:
+        env = cli_env(tmp_path, COMP_WORDS=words, COMP_CWORD=str(len(words.split()) - 1),
+                      _OCI_MCP_COMPLETE="complete_bash")
+        result = subprocess.run([sys.executable, "-m", "oci_mcp_cli"], capture_output=True,
+                                text=True, env=env)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.split()
+
+    assert complete("oci-mcp ser") == ["serve"]
+    assert "--state-dir" in complete("oci-mcp sandbox --st")
+
+
+def test_install_completion_writes_the_users_shell_config(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "oci_mcp_cli", "--install-completion", "bash"],
+        capture_output=True, text=True, env=cli_env(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    script = tmp_path / ".bash_completions" / "oci-mcp.sh"
+    assert "_oci_mcp_completion" in script.read_text()
+    assert str(script) in (tmp_path / ".bashrc").read_text()
+
+
 def test_wheel_ships_templates(tmp_path: Path) -> None:
     pytest.importorskip("hatchling")
     subprocess.run(

@@ -23,7 +23,7 @@ app = typer.Typer(
     name="oci-mcp",
     help="Provision, run and test MCP servers that act on Oracle Cloud as the signed-in user.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -62,5 +62,6 @@ for module in (
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point (also ``python -m oci_mcp_cli``). The program name is fixed so
+    that shell completion (``--show-completion``/``--install-completion``) is for ``oci-mcp``."""
+    app(prog_name="oci-mcp")

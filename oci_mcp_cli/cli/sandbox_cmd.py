@@ -16,14 +16,15 @@ def _render(info: dict[str, Any]) -> None:
     out.print(f"[bold green]oci-mcp sandbox ready[/] at [bold]{info['url']}[/]")
     out.print(f"  OCI config: {info['config_file']}  profile [bold]{info['profile']}[/]")
     out.print(f"  tenancy:    {info['tenancy_id']} ({info['home_region']})")
-    table = Table("domain", "type", "url", title=None, box=None, pad_edge=False)
+    table = Table("domain", "type", "url", "users", title=None, box=None, pad_edge=False)
     for d in info["domains"]:
-        table.add_row(d["display_name"], d["type"], d["url"])
+        table.add_row(d["display_name"], d["type"], d["url"], ", ".join(d.get("users", [])))
     out.print(table)
     users = Table("user", "password", "domain", box=None, pad_edge=False)
     for u in info["users"]:
         users.add_row(u["username"], u["password"], u.get("domain", ""))
     out.print(users)
+    out.print("  a user signs in only to its own domain (the server's IAM_DOMAIN)")
     out.print(
         "  use it: [bold]--config-file "
         + info["config_file"]

@@ -41,7 +41,8 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Serve {MCP_SERVER_URL}/mcp; its tools act on OCI as the signed-in user."""
-        from oci_mcp_cli.server.config import load_settings
+        from oci_mcp_cli.server.app import bind_socket
+        from oci_mcp_cli.server.config import load_settings, port_mismatch_warning
 
         settings = run(
             load_settings,
@@ -52,11 +53,20 @@ def register(app: typer.Typer) -> None:
             log_level=log_level,
             cache_size=cache_size,
         )
-        user_app = None
-        if app_spec:
-            from oci_mcp_cli.scaffold.loader import load_app
+        warning = port_mismatch_warning(settings, port)
+        if warning:
+            err.print(warning, markup=False)
+        # Bind before the slow part (app import, domain discovery): a busy port fails at once.
+        sock = run(bind_socket, settings.host, settings.port)
+        try:
+            user_app = None
+            if app_spec:
+                from oci_mcp_cli.scaffold.loader import load_app
 
-            user_app = run(load_app, app_spec)
+                user_app = run(load_app, app_spec)
+        except BaseException:
+            sock.close()
+            raise
         from oci_mcp_cli.server.app import run_server
 
         def built() -> None:  # only once discovery loaded: a failed start never claims to start
@@ -65,4 +75,4 @@ def register(app: typer.Typer) -> None:
                 f"health: {settings.server_url}/health"
             )
 
-        run(run_server, settings, user_app, built)
+        run(run_server, settings, user_app, built, sock)

@@ -51,11 +51,39 @@ def clear_tokens(url: str, user: str | None, root: Path | None = None) -> None:
     shutil.rmtree(cache_dir(url, user, root), ignore_errors=True)
 
 
-def token_store(url: str, user: str | None, root: Path | None = None) -> Any:
-    """An encrypted on-disk ``AsyncKeyValue`` for FastMCP's ``OAuth(token_storage=…)``."""
+def staged_cache_dir(url: str, user: str | None, root: Path | None = None) -> Path:
+    """Where a ``--relogin`` signs in: next to the cache, swapped in only once sign-in worked."""
+    final = cache_dir(url, user, root)
+    return final.with_name(f"{final.name}.relogin-{os.getpid()}")
+
+
+def commit_staged(url: str, user: str | None, root: Path | None = None) -> None:
+    """Replace the cached tokens of (url, user) with those of a successful ``--relogin``."""
+    final, staged = cache_dir(url, user, root), staged_cache_dir(url, user, root)
+    if not staged.is_dir():
+        return
+    old = final.with_name(f"{final.name}.old-{os.getpid()}")
+    if final.exists():
+        final.rename(old)
+    staged.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def discard_staged(url: str, user: str | None, root: Path | None = None) -> None:
+    """Drop the tokens of a failed ``--relogin``; the previous cached login stays usable."""
+    shutil.rmtree(staged_cache_dir(url, user, root), ignore_errors=True)
+
+
+def token_store(
+    url: str, user: str | None, root: Path | None = None, *, staged: bool = False
+) -> Any:
+    """An encrypted on-disk ``AsyncKeyValue`` for FastMCP's ``OAuth(token_storage=…)``;
+    ``staged`` starts empty in :func:`staged_cache_dir` (see :func:`commit_staged`)."""
     from oci_mcp_cli.server.auth import fernet_file_store
 
-    directory = cache_dir(url, user, root)
+    directory = (staged_cache_dir if staged else cache_dir)(url, user, root)
+    if staged:
+        shutil.rmtree(directory, ignore_errors=True)
     ensure_private_dir(data_dir(root))
     ensure_private_dir(directory.parent.parent)
     ensure_private_dir(directory.parent)

@@ -5,7 +5,9 @@ redirect. One cookie-keeping HTTP client carries the whole flow (consent binding
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from html import unescape
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
@@ -110,16 +112,31 @@ async def headless_authorize(
             form, body = filled[0]
             if form.password_field:
                 if signed_in:
-                    raise UserError(
-                        f"sign-in as {username!r} failed: wrong username or password",
-                        hint="check --username/--password (or OCI_MCP_USERNAME/OCI_MCP_PASSWORD)",
-                    )
+                    raise _refused(username, response.text)
                 signed_in = True
             url = urljoin(str(response.url), form.action or str(response.url))
             method, data = ("POST", body) if form.method == "post" else ("GET", None)
             if method == "GET":
                 url = f"{url}{'&' if '?' in url else '?'}{urlencode(body)}"
     raise RemoteError(f"sign-in failed: more than {MAX_HOPS} redirects")
+
+
+SANDBOX_HINT = re.compile(r"\[sandbox hint: ([^\]]+)\]")
+
+
+def _refused(username: str, page: str) -> UserError:
+    """Wrong credentials; with the sandbox's hint when the user lives in another domain."""
+    found = SANDBOX_HINT.search(unescape(page))
+    if found:
+        return UserError(
+            f"sign-in as {username!r} failed: {found.group(1)}",
+            hint="sign in as a user of the server's identity domain, or point the server at "
+            "the user's domain (`oci-mcp init --domain <name>`)",
+        )
+    return UserError(
+        f"sign-in as {username!r} failed: wrong username or password",
+        hint="check --username/--password (or OCI_MCP_USERNAME/OCI_MCP_PASSWORD)",
+    )
 
 
 def _where(url: str) -> str:

@@ -62,20 +62,25 @@ def traced_oauth_class() -> type:
     again (``401 invalid_token``), signing in worked but the server cannot verify the identity
     domain's tokens — ``rejected`` lets the caller say so instead of a bare "error response".
     """
+    from contextlib import aclosing
+
     from fastmcp.client.auth import OAuth
 
     class TracedOAuth(OAuth):
         rejected = False
 
         async def async_auth_flow(self, request: Any) -> Any:
-            flow = super().async_auth_flow(request)
-            outgoing = await flow.__anext__()
-            while True:
-                response = yield outgoing
-                try:
-                    outgoing = await flow.asend(response)
-                except StopAsyncIteration:
-                    break
+            # aclosing: when the request fails (e.g. no server), the inner flow must be closed
+            # in this task; left to the garbage collector it releases its lock from another
+            # task and asyncio prints "Task exception was never retrieved".
+            async with aclosing(super().async_auth_flow(request)) as flow:
+                outgoing = await flow.__anext__()
+                while True:
+                    response = yield outgoing
+                    try:
+                        outgoing = await flow.asend(response)
+                    except StopAsyncIteration:
+                        break
             challenge = response.headers.get("www-authenticate", "")
             self.rejected = response.status_code == 401 and "invalid_token" in challenge
 
@@ -84,14 +89,15 @@ def traced_oauth_class() -> type:
 
 def make_oauth(options: ClientOptions) -> Any:
     """The OAuth provider for ``options`` with the encrypted per-user token cache."""
-    from oci_mcp_cli.client.cache import clear_tokens, token_store
+    from oci_mcp_cli.client.cache import token_store
 
     base = traced_oauth_class()
-    if options.relogin:
-        clear_tokens(options.url, options.username, options.cache_root)
+    # --relogin signs in into an empty staging store: the cached login is replaced only after
+    # the new sign-in worked (run_session commits or discards it).
+    store = token_store(options.url, options.username, options.cache_root, staged=options.relogin)
     kwargs: dict[str, Any] = {
         "client_name": "oci-mcp test-client",
-        "token_storage": token_store(options.url, options.username, options.cache_root),
+        "token_storage": store,
         "callback_host": "127.0.0.1",
     }
     if options.username:
@@ -147,11 +153,15 @@ async def call_tool(client: Any, name: str, args: dict[str, Any]) -> tuple[bool,
 
 async def run_session(options: ClientOptions) -> ClientReport:
     """Connect, list tools, call the requested tools; failures of single calls go to ``errors``."""
+    from oci_mcp_cli.client.cache import commit_staged, discard_staged
+
     report = ClientReport()
     oauth = make_oauth(options)
     client = make_client(options, oauth)
+    signed_in = False
     try:
         async with client:
+            signed_in = True  # connected = signed in
             report.tools = [tool.name for tool in await client.list_tools()]
             calls = options.calls if options.calls is not None else list(DEFAULT_CALLS)
             for name, args in calls:
@@ -169,6 +179,10 @@ async def run_session(options: ClientOptions) -> ClientReport:
         if getattr(oauth, "rejected", False):
             raise _rejected_error(options.url) from None
         raise _connect_error(options.url, exc) from None
+    finally:
+        if options.relogin:  # the new tokens replace the cached ones only after a sign-in
+            done = commit_staged if signed_in else discard_staged
+            done(options.url, options.username, options.cache_root)
     return report
 
 
@@ -181,25 +195,44 @@ def _rejected_error(url: str) -> OciMcpError:
     )
 
 
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and its causes/contexts, outermost first (first leaf of exception groups)."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        if isinstance(current, BaseExceptionGroup) and current.exceptions:
+            current = current.exceptions[0]
+        else:
+            current = current.__cause__ or current.__context__
+    return seen
+
+
 def _connect_error(url: str, exc: BaseException) -> OciMcpError:
     from oci_mcp_cli.server.errors import redact
 
-    inner = exc
-    while isinstance(inner, BaseExceptionGroup) and inner.exceptions:
-        inner = inner.exceptions[0]
-    cause: BaseException | None = inner
-    while cause is not None:  # our own clear error, raised inside the OAuth flow and wrapped
+    chain = _chain(exc)
+    for cause in chain:  # our own clear error, raised inside the OAuth flow and wrapped
         if isinstance(cause, OciMcpError):
             return cause
-        cause = cause.__cause__ or cause.__context__
-    name = inner.__class__.__name__
-    detail = redact(str(inner))[:300]
-    if "Connect" in name or "connection attempts failed" in detail:
+    connect = [
+        c
+        for c in chain
+        if ("Connect" in c.__class__.__name__ and not isinstance(c, RuntimeError))
+        or isinstance(c, ConnectionError)
+    ]
+    if connect:
+        why = connect[0]
+        os_errors = [c for c in chain if isinstance(c, OSError)]
+        detail = str(os_errors[-1] if os_errors else why) or why.__class__.__name__
         return RemoteError(
-            f"cannot connect to the MCP server at {url} ({name})",
+            f"cannot connect to the MCP server at {url}: {why.__class__.__name__}: "
+            f"{redact(detail)[:200]}",
             hint="start it with `oci-mcp serve` (or check --url)",
         )
-    return RemoteError(f"MCP session with {url} failed: {name}: {detail}")
+    inner = chain[-1]
+    detail = redact(str(inner))[:300]
+    return RemoteError(f"MCP session with {url} failed: {inner.__class__.__name__}: {detail}")
 
 
 def run_test_client(options: ClientOptions, *, verbose: bool = False) -> ClientReport:

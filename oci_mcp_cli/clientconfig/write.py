@@ -10,7 +10,7 @@ from typing import Any
 from oci_mcp_cli.clientconfig.clients import ClientSpec
 from oci_mcp_cli.clientconfig.render import render_json
 from oci_mcp_cli.core.errors import UserError
-from oci_mcp_cli.core.files import backup_file, write_private
+from oci_mcp_cli.core.files import ordinary_file_mode, write_atomic
 
 
 @dataclass
@@ -68,7 +68,13 @@ def write_config(spec: ClientSpec, *, name: str, url: str, path: Path | None = N
     if previous == entry:
         return WriteResult(spec.key, target, name, url, "unchanged")
     servers[name] = entry
-    backup = backup_file(target) if existed else None
-    write_private(target, json.dumps(data, indent=2) + "\n")
+    # Client configs hold no secret of ours: an existing file keeps its mode (and so does its
+    # backup), a new one is an ordinary file (0644 with the usual umask), never forced to 0600.
+    mode = target.stat().st_mode & 0o777 if existed else ordinary_file_mode()
+    backup = None
+    if existed:
+        backup = target.with_name(target.name + ".bak")
+        write_atomic(backup, target.read_bytes(), mode=mode)
+    write_atomic(target, json.dumps(data, indent=2) + "\n", mode=mode)
     action = "created" if not existed else ("updated" if previous is not None else "added")
     return WriteResult(spec.key, target, name, url, action, backup)

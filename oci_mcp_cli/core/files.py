@@ -20,12 +20,25 @@ def ensure_private_dir(path: Path) -> Path:
 
 def write_private(path: Path, data: str | bytes) -> None:
     """Write ``data`` to ``path`` atomically (temp file + fsync + rename) with mode 0600."""
+    write_atomic(path, data, mode=PRIVATE_FILE_MODE)
+
+
+def ordinary_file_mode() -> int:
+    """The mode a plain new file gets here: 0666 minus the umask (0644 with the usual 022)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def write_atomic(path: Path, data: str | bytes, *, mode: int) -> None:
+    """Write ``data`` to ``path`` atomically (temp file + fsync + rename) with ``mode``; for
+    files that hold no secret (e.g. a project's ``.mcp.json``), else use :func:`write_private`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, PRIVATE_FILE_MODE)
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()

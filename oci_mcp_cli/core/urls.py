@@ -33,12 +33,38 @@ def require_secure_url(url: str, *, what: str) -> str:
             f"{what} {url!r} is not a valid http(s) URL",
             hint="give a full URL such as https://mcp.example.com or http://localhost:8000",
         )
+    require_valid_port(url, what=what)
     if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         raise UserError(
             f"{what} {url!r} uses http on a non-loopback host",
             hint="use https (http is only allowed for localhost/127.0.0.1/[::1])",
         )
     return url
+
+
+def url_port(url: str) -> int | None:
+    """The explicit port of ``url`` (None when it has none); a UserError when it is not a port
+    number between 1 and 65535."""
+    try:
+        port = urlsplit(url).port
+    except ValueError:  # not a number, or out of 0-65535
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        netloc = urlsplit(url).netloc
+        given = netloc.rsplit(":", 1)[-1] if ":" in netloc.rsplit("]", 1)[-1] else "?"
+        raise UserError(
+            f"{url!r} has an invalid port {given!r} (ports are 1-65535)",
+            hint="use a port between 1 and 65535 (e.g. :8000), or none for the default port",
+        )
+    return port
+
+
+def require_valid_port(url: str, *, what: str) -> None:
+    """``url``'s port, if any, is 1-65535; else a UserError naming ``what``."""
+    try:
+        url_port(url)
+    except UserError as exc:
+        raise UserError(f"{what} {exc.message}", hint=exc.hint) from None
 
 
 def normalize_server_url(url: str) -> str:

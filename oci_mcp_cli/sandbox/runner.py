@@ -20,6 +20,7 @@ from oci_mcp_cli.sandbox.store import StateStore
 
 PROFILE = "SANDBOX"
 CONFIG_FILE = "oci_config"
+LOCK_FILE = "sandbox.lock"
 READY_TIMEOUT_S = 30.0
 
 
@@ -42,6 +43,49 @@ def url_host(host: str) -> str:
     if host == "::":
         return "[::1]"
     return f"[{host}]" if ":" in host else host
+
+
+class StateDirLock:
+    """An exclusive ``flock`` on ``<state dir>/sandbox.lock``, held while a sandbox runs.
+
+    One sandbox per state dir: a second one would rewrite the first one's OCI config and state.
+    The kernel drops the lock when its holder exits (even killed), so a stale file never blocks.
+    """
+
+    def __init__(self, state_dir: Path):
+        self.state_dir = state_dir
+        self.path = state_dir / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        import fcntl
+        import os
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            os.close(fd)
+            who = f" (pid {holder})" if holder.isdigit() else ""
+            raise UserError(
+                f"another sandbox{who} is already running on the state dir {self.state_dir}",
+                hint="stop it (Ctrl-C), or give this one its own --state-dir",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        import fcntl
+        import os
+
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
 
 
 class Sandbox:
@@ -72,11 +116,25 @@ class Sandbox:
         self.ctx = SandboxContext(store=StateStore(self.state_dir), config=SandboxConfig(**config))
         self.profile = PROFILE
         self.config_file = str(self.state_dir / CONFIG_FILE)
+        self._lock = StateDirLock(self.state_dir)
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
     # lifecycle
     def start(self) -> Sandbox:
+        """Lock the state dir (one sandbox per state dir), load or seed, listen, wait ready."""
+        self._lock.acquire()  # before --reset or the config rewrite touch anything
+        sockets: list[socket.socket] = []
+        try:
+            self._start(sockets)
+        except BaseException:
+            self.stop()
+            for sock in sockets:
+                sock.close()
+            raise
+        return self
+
+    def _start(self, sockets: list[socket.socket]) -> None:
         import uvicorn
 
         from oci_mcp_cli.sandbox.app import build_app
@@ -85,10 +143,10 @@ class Sandbox:
             self.ctx.store.reset()
         self.ctx.store.load_or_seed()
         sock = self._bind(self.port)
+        sockets.append(sock)
         self.port = sock.getsockname()[1]
         self.ctx.host = url_host(self.host)
         self.ctx.base_url = f"http://{self.ctx.host}:{self.port}"
-        sockets = [sock]
         self.ctx.domain_ports.clear()
         with self.ctx.store.read() as state:
             guids = list(state.domains)
@@ -109,7 +167,6 @@ class Sandbox:
         )
         self._thread.start()
         self._wait_ready()
-        return self
 
     def _bind(self, port: int) -> socket.socket:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
@@ -141,7 +198,6 @@ class Sandbox:
                         if client.get(f"{self.url}/_sandbox/health").status_code == 200:
                             return
                 time.sleep(0.02)  # readiness poll interval
-        self.stop()
         raise OciMcpError(f"the sandbox did not become ready within {READY_TIMEOUT_S:.0f} s")
 
     def stop(self) -> None:
@@ -150,6 +206,7 @@ class Sandbox:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self._server = self._thread = None
+        self._lock.release()
 
     def wait(self) -> None:
         """Block until the server stops (Ctrl-C raises KeyboardInterrupt here)."""
@@ -200,14 +257,19 @@ class Sandbox:
         """The ``--json`` ready line."""
         with self.ctx.store.read() as state:
             home_region = state.home_region
+        users = self.users  # each with its "domain": a user signs in to that domain only
+        domains = [
+            {**d, "users": [u["username"] for u in users if u["domain"] == d["display_name"]]}
+            for d in self.domains
+        ]
         return {
             "url": self.url,
             "config_file": self.config_file,
             "profile": self.profile,
             "tenancy_id": self.tenancy_id,
             "home_region": home_region,
-            "domains": self.domains,
-            "users": self.users,
+            "domains": domains,
+            "users": users,
         }
 
     def write_oci_config(self) -> None:

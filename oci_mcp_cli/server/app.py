@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -51,13 +53,40 @@ def build_server(settings: ServerSettings, app: Any | None = None, *, tools: boo
     return mcp
 
 
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening-ready TCP socket bound to ``host:port`` (bound before the slow startup, so a
+    busy port fails at once); a UserError naming the address when it cannot be bound."""
+    from oci_mcp_cli.core.errors import UserError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        address = f"[{host.strip('[]')}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
+        if exc.errno == errno.EADDRINUSE:
+            raise UserError(
+                f"cannot listen on {address}: the address is already in use",
+                hint=f"pass --port with another port, or stop the process using port {port}",
+            ) from None
+        raise UserError(
+            f"cannot listen on {address}: {exc.strerror or exc}",
+            hint="pass another --host/--port",
+        ) from None
+    sock.set_inheritable(True)
+    return sock
+
+
 def run_server(
     settings: ServerSettings,
     app: Any | None = None,
     on_built: Callable[[], None] | None = None,
+    sock: socket.socket | None = None,
 ) -> None:
     """Configure logging, build the server (``on_built`` runs once discovery is loaded) and serve
-    HTTP at ``/mcp`` until interrupted."""
+    HTTP at ``/mcp`` until interrupted; on ``sock`` (see :func:`bind_socket`) when given."""
     import uvicorn
 
     from oci_mcp_cli.server.logs import configure_logging
@@ -66,15 +95,24 @@ def run_server(
     mcp = build_server(settings, app)
     if on_built is not None:
         on_built()
-    http_app = mcp.http_app(path=MCP_PATH)
-    uvicorn.run(
-        http_app,
+    config = uvicorn.Config(
+        mcp.http_app(path=MCP_PATH),
         host=settings.host,
         port=settings.port,
         log_config=None,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=3,
     )
+    server = uvicorn.Server(config)
+    try:  # as uvicorn.run, which cannot take a bound socket
+        server.run(sockets=[sock] if sock is not None else None)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if sock is not None:
+            sock.close()
+    if not server.started:
+        raise SystemExit(3)  # uvicorn's STARTUP_FAILURE; it logged why
 
 
 _INSTRUCTIONS = (

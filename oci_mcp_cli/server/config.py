@@ -51,6 +51,23 @@ def default_port(server_url: str) -> int:
     return urlsplit(server_url).port or 8000
 
 
+def port_mismatch_warning(settings: ServerSettings, requested_port: int | None) -> str | None:
+    """One line when ``--port`` differs from ``MCP_SERVER_URL``'s port: the identity domain
+    still redirects sign-ins to the URL. Not for an https URL without a port (a TLS proxy in
+    front maps 443 to the server's port)."""
+    parts = urlsplit(settings.server_url)
+    if requested_port is None or (parts.scheme == "https" and parts.port is None):
+        return None
+    url_port = default_port(settings.server_url)
+    if requested_port == url_port:
+        return None
+    return (
+        f"warning: serving on port {requested_port}, but MCP_SERVER_URL is "
+        f"{settings.server_url}: sign-in redirects still go to port {url_port} (change it with "
+        "`oci-mcp init --server-url`, or put a proxy in front)"
+    )
+
+
 def load_settings(
     env_file: Path | str = ef.DEFAULT_ENV_FILE,
     *,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -197,6 +198,21 @@ def _sign_in(
     return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
 
 
+def other_domain_hint(domains: Iterable[Domain], here: Domain, username: str) -> str:
+    """SANDBOX-ONLY: the user name is not in this domain but in another domain of the sandbox.
+
+    A real identity domain only says "incorrect user name or password"; the sandbox adds which
+    of its domains the user belongs to (docs/sandbox.md), e.g. carol lives in Secondary.
+    """
+    for other in domains:
+        if other.guid != here.guid and find_user(other, "userName", username) is not None:
+            return (
+                f" [sandbox hint: {username} is a user of identity domain "
+                f"{other.display_name}, not {here.display_name}]"
+            )
+    return ""
+
+
 def _authz_params(items: list[tuple[str, Any]]) -> tuple[dict[str, str], set[str]]:
     """The known authorize parameters, and the names of those that came more than once."""
     names = [k for k, _ in items if k in AUTHZ_PARAMS]
@@ -248,6 +264,7 @@ async def authorize_post(rt: OAuthRuntime, request: Request, guid: str) -> Respo
         if not matches or user is None or not user.active:
             if rt.sign_in_failed(txn.txn):
                 return _error_response(PageError(TOO_MANY_FAILURES))
+            hint = other_domain_hint(state.domains.values(), domain, username) if not user else ""
             return _sign_in(
                 rt,
                 domain,
@@ -255,7 +272,7 @@ async def authorize_post(rt: OAuthRuntime, request: Request, guid: str) -> Respo
                 {**txn.params, "txn": txn.txn},
                 status=401,
                 username=username,
-                error=BAD_CREDENTIALS,
+                error=BAD_CREDENTIALS + hint,
             )
         request.state.principal = user.user_name
         if not rt.drop_txn(txn.txn):  # one code per transaction, even for concurrent submits
