@@ -6,12 +6,24 @@ deterministically and to control timing; the e2e tests exercise the real signer 
 
 from __future__ import annotations
 
+import logging
+import socket
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from oci_mcp_cli.server.signers import SignerCache, cache_key
+from oci_mcp_cli.core.ociconfig import DeadlineExceeded
+from oci_mcp_cli.server.signers import (
+    RevalidationUnavailable,
+    SignerCache,
+    SignerRefused,
+    bounded_signer_class,
+    cache_key,
+    deadline_scope,
+    release_logger,
+)
 
 
 class CountingFactory:
@@ -122,3 +134,187 @@ def test_rejects_empty_token_and_bad_size() -> None:
         SignerCache(CountingFactory(), max_size=0)
     with pytest.raises(ValueError):
         SignerCache(CountingFactory()).get("", {})
+
+
+# --- deadlines, revalidation, release (issue 9) ---------------------------------------------
+
+
+class Refused(Exception):
+    """Shaped like the SDK's HTTPError: a ``response`` with a 4xx status."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"HTTP {status}")
+        self.response = type("R", (), {"status_code": status})()
+
+
+def test_waiters_give_up_at_their_deadline_while_the_exchange_hangs() -> None:
+    gate = threading.Event()
+    cache = SignerCache(CountingFactory(gate))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        owner = pool.submit(cache.get, "ta", claims("alice", "ja"))
+        while not cache._inflight:  # the owner's exchange is in flight
+            threading.Event().wait(0.01)
+        with pytest.raises(DeadlineExceeded):
+            cache.get("ta", claims("alice", "ja"), deadline=time.monotonic() + 0.05)
+        gate.set()
+        assert owner.result(timeout=10) is not None
+
+
+def test_revalidation_runs_when_due_once_under_concurrency() -> None:
+    now = [1000.0]
+    gate = threading.Event()
+    checks: list[object] = []
+
+    def revalidate(signer: object) -> None:
+        checks.append(signer)
+        assert gate.wait(10)
+
+    cache = SignerCache(
+        CountingFactory(), clock=lambda: now[0], revalidate_after=300, revalidator=revalidate
+    )
+    signer = cache.get("ta", claims("alice", "ja"))
+    now[0] += 299
+    assert cache.get("ta", claims("alice", "ja")) is signer and checks == []
+    now[0] += 1
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        futures = [pool.submit(cache.get, "ta", claims("alice", "ja")) for _ in range(20)]
+        gate.set()
+        assert all(f.result(timeout=10) is signer for f in futures)
+    assert checks == [signer]
+    assert cache.get("ta", claims("alice", "ja")) is signer and len(checks) == 1
+
+
+def test_zero_revalidates_every_call() -> None:
+    checks: list[object] = []
+    cache = SignerCache(CountingFactory(), revalidate_after=0, revalidator=checks.append)
+    for _ in range(3):
+        cache.get("ta", claims("alice", "ja"))
+    assert len(checks) == 2  # the first call's exchange is itself the check
+
+
+def test_refused_revalidation_drops_and_releases_the_signer() -> None:
+    released: list[object] = []
+
+    def refuse(signer: object) -> None:
+        raise Refused(400)
+
+    factory = CountingFactory()
+    cache = SignerCache(factory, revalidate_after=0, revalidator=refuse, release=released.append)
+    first = cache.get("ta", claims("alice", "ja"))  # a miss builds; no revalidation yet
+    with pytest.raises(SignerRefused):
+        cache.get("ta", claims("alice", "ja"))
+    assert released == [first] and len(cache) == 0
+    assert cache.get("ta", claims("alice", "ja")) is not first  # rebuilt (the exchange decides)
+    assert len(factory.calls) == 2
+
+
+@pytest.mark.parametrize("outage", [Refused(503), Refused(429), ConnectionError("down")])
+def test_outage_during_revalidation_fails_closed_and_keeps_the_entry(outage: Exception) -> None:
+    fail = [True]
+
+    def revalidate(signer: object) -> None:
+        if fail[0]:
+            raise outage
+
+    cache = SignerCache(CountingFactory(), revalidate_after=0, revalidator=revalidate)
+    signer = cache.get("ta", claims("alice", "ja"))
+    with pytest.raises(RevalidationUnavailable):
+        cache.get("ta", claims("alice", "ja"))
+    assert len(cache) == 1
+    fail[0] = False
+    assert cache.get("ta", claims("alice", "ja")) is signer
+
+
+def test_outage_fail_open_keeps_using_the_signer() -> None:
+    def down(signer: object) -> None:
+        raise ConnectionError("down")
+
+    cache = SignerCache(
+        CountingFactory(), revalidate_after=0, revalidator=down, outage_policy="open"
+    )
+    signer = cache.get("ta", claims("alice", "ja"))
+    assert cache.get("ta", claims("alice", "ja")) is signer
+
+
+def test_evicted_and_expired_signers_are_released() -> None:
+    now = [1000.0]
+    released: list[object] = []
+    cache = SignerCache(CountingFactory(), max_size=1, clock=lambda: now[0],
+                        release=released.append)
+    first = cache.get("t1", claims("u", "1", exp=5000))
+    second = cache.get("t2", claims("u", "2", exp=1060))  # evicts t1 (LRU)
+    assert released == [first]
+    now[0] = 1061
+    cache.get("t3", claims("u", "3", exp=5000))  # t2 expired
+    assert released == [first, second]
+    cache.clear()
+    assert len(released) == 3 and len(cache) == 0
+
+
+def _signer_loggers() -> set[str]:
+    prefix = "oci.auth.signers.token_exchange_signer."
+    return {n for n in logging.Logger.manager.loggerDict if n.startswith(prefix)}
+
+
+def test_real_signer_exchange_has_a_timeout_and_a_failed_one_leaks_no_logger() -> None:
+    """A domain that accepts the connection and never answers: the SDK's signer would wait
+    forever; ours ends at its read timeout (and earlier at the call's deadline), and the logger
+    the SDK registered for the failed signer is gone."""
+    cls = bounded_signer_class()
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        before = _signer_loggers()
+        errors: list[BaseException] = []
+
+        def exchange(deadline_s: float | None) -> None:
+            try:
+                if deadline_s is None:
+                    cls("jwt", url, "id", "secret", timeout=(1.0, 0.3))
+                else:
+                    with deadline_scope(deadline_s):
+                        cls("jwt", url, "id", "secret", timeout=(30.0, 30.0))
+            except BaseException as exc:  # noqa: BLE001  (recorded for the assertion)
+                errors.append(exc)
+
+        for deadline_s in (None, 0.3):
+            worker = threading.Thread(target=exchange, args=(deadline_s,), daemon=True)
+            worker.start()
+            worker.join(timeout=20)
+            assert not worker.is_alive(), "the exchange did not time out"
+        assert len(errors) == 2
+        assert all("Timeout" in e.__class__.__name__ for e in errors), errors
+        assert _signer_loggers() == before
+
+
+def test_release_logger_removes_the_sdk_instance_logger() -> None:
+    name = "oci.auth.signers.token_exchange_signer.test-instance"
+    logger = logging.getLogger(name)
+    assert name in logging.Logger.manager.loggerDict
+    release_logger(logger)
+    assert name not in logging.Logger.manager.loggerDict
+
+
+def test_a_waiter_with_time_left_retries_when_the_owner_ran_out_of_time() -> None:
+    gate = threading.Event()
+    attempts: list[str] = []
+
+    def factory(token: str) -> object:
+        attempts.append(token)
+        if len(attempts) == 1:
+            assert gate.wait(10)
+            raise TimeoutError("the owner's deadline passed")
+        return object()
+
+    cache = SignerCache(factory)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        owner = pool.submit(cache.get, "ta", claims("alice", "ja"))
+        while not cache._inflight:
+            threading.Event().wait(0.01)
+        waiter = pool.submit(cache.get, "ta", claims("alice", "ja"))
+        gate.set()
+        with pytest.raises(TimeoutError):
+            owner.result(timeout=10)
+        assert waiter.result(timeout=10) is not None
+    assert len(attempts) == 2

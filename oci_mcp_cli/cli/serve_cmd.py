@@ -39,6 +39,54 @@ def register(app: typer.Typer) -> None:
             help="Your own FastMCP server to serve instead: path/server.py:mcp or module:attr "
             "(see `oci-mcp new`).",
         ),
+        allowed_redirect: list[str] = typer.Option(
+            [],
+            "--allowed-redirect",
+            help="Redirect URI pattern MCP clients may register (repeatable; replaces the default "
+            "policy: loopback on any port + the callbacks of client-config's clients; `default` "
+            "stands for it).",
+        ),
+        rate_limit: float = typer.Option(
+            60,
+            "--rate-limit",
+            help="Client registrations / sign-in starts per minute per client address (0: off).",
+        ),
+        rate_burst: int = typer.Option(10, "--rate-burst", help="Burst allowed by --rate-limit."),
+        trusted_proxy: list[str] = typer.Option(
+            [],
+            "--trusted-proxy",
+            help="Proxy address whose X-Forwarded-For names the client (repeatable; default: "
+            "none, the peer address counts).",
+        ),
+        allowed_host: list[str] = typer.Option(
+            [], "--allowed-host", help="Host header accepted besides MCP_SERVER_URL's (repeatable)."
+        ),
+        allowed_origin: list[str] = typer.Option(
+            [], "--allowed-origin", help="Browser Origin accepted besides MCP_SERVER_URL's."
+        ),
+        max_sessions_per_user: int = typer.Option(
+            16, "--max-sessions-per-user", help="Open MCP sessions one user may keep."
+        ),
+        tool_timeout: float = typer.Option(
+            30,
+            "--tool-timeout",
+            help="Seconds one tool call may take in all (token exchange, retries, OCI calls).",
+        ),
+        oci_workers: int = typer.Option(
+            8, "--oci-workers", help="Threads per tool for blocking OCI work (a bulkhead per tool)."
+        ),
+        revalidate_after: float = typer.Option(
+            300,
+            "--revalidate-after",
+            help="Re-check a cached user signer with the identity domain once it is this many "
+            "seconds old (0: on every call).",
+        ),
+        revalidation_outage: str = typer.Option(
+            "closed",
+            "--revalidation-outage",
+            help="When the domain cannot be reached to revalidate: closed (fail the call) or "
+            "open (keep using the cached signer).",
+        ),
     ) -> None:
         """Serve {MCP_SERVER_URL}/mcp; its tools act on OCI as the signed-in user."""
         from oci_mcp_cli.server.app import bind_socket
@@ -52,6 +100,17 @@ def register(app: typer.Typer) -> None:
             storage_dir=storage_dir,
             log_level=log_level,
             cache_size=cache_size,
+            allowed_redirects=allowed_redirect,
+            rate_limit=rate_limit,
+            rate_burst=rate_burst,
+            trusted_proxies=trusted_proxy,
+            allowed_hosts=allowed_host,
+            allowed_origins=allowed_origin,
+            max_sessions_per_user=max_sessions_per_user,
+            tool_timeout=tool_timeout,
+            oci_workers=oci_workers,
+            revalidate_after=revalidate_after,
+            revalidation_outage=revalidation_outage,
         )
         warning = port_mismatch_warning(settings, port)
         if warning:

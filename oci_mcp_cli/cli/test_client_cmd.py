@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from oci_mcp_cli.cli.output import emit_json, err, fail, out, run, state
+from oci_mcp_cli.cli.output import emit_json, err, fail, is_interactive, out, run, state
 from oci_mcp_cli.core.errors import UserError
 
 
@@ -41,6 +41,28 @@ def default_url(env_file: Path) -> str:
     return env.server_url + "/mcp"
 
 
+PASSWORD_ON_COMMAND_LINE = (
+    "warning: --password is visible to other users of this machine (ps, shell history); "
+    "leave it out to be prompted, or set OCI_MCP_PASSWORD"
+)
+
+
+def password_from_command_line(ctx: typer.Context) -> bool:
+    """True when ``--password`` was typed on the command line (not OCI_MCP_PASSWORD)."""
+    source = ctx.get_parameter_source("password")
+    return getattr(source, "name", None) == "COMMANDLINE"  # typer vendors its own click
+
+
+def needs_password(url: str, username: str, relogin: bool) -> bool:
+    """A sign-in will ask for one: ``--relogin``, or no cached login for ``username`` at ``url``."""
+    from oci_mcp_cli.client.cache import cache_dir
+
+    if relogin:
+        return True
+    directory = cache_dir(url, username)
+    return not (directory.is_dir() and any(directory.iterdir()))
+
+
 def render(report: Any) -> None:
     """Tools table, then each call's result (JSON), then errors."""
     from rich.table import Table
@@ -62,6 +84,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("test-client")
     def command(
+        ctx: typer.Context,
         url: str | None = typer.Option(
             None, "--url", help="MCP endpoint (default {MCP_SERVER_URL}/mcp)."
         ),
@@ -81,7 +104,11 @@ def register(app: typer.Typer) -> None:
             help="Sandbox user: sign in without a browser.",
         ),
         password: str | None = typer.Option(
-            None, "--password", envvar="OCI_MCP_PASSWORD", help="Password of --username."
+            None,
+            "--password",
+            envvar="OCI_MCP_PASSWORD",
+            help="Password of --username (prefer the prompt or OCI_MCP_PASSWORD: a command-line "
+            "password shows in `ps`).",
         ),
         call: list[str] = typer.Option([], "--call", help="Tool to call (repeatable)."),
         arg: list[str] = typer.Option([], "--arg", help="key=value argument for the --call tools."),
@@ -93,6 +120,12 @@ def register(app: typer.Typer) -> None:
 
         target = url or run(default_url, env_file)
         run(require_secure_url, target, what="--url")
+        if password and password_from_command_line(ctx):
+            err.print(PASSWORD_ON_COMMAND_LINE, markup=False)
+        if username and not password and is_interactive() and needs_password(
+            target, username, relogin
+        ):
+            password = typer.prompt(f"password for {username}", hide_input=True, err=True)
         args = run(parse_args, arg)
         calls = [(name, args) for name in call] if call else None
         if arg and not call:

@@ -191,12 +191,135 @@ def retry_strategy() -> Any:
     ).get_retry_strategy()
 
 
-def _client_kwargs(auth: OciAuth, signer: Any | None) -> dict[str, Any]:
+class DeadlineExceeded(TimeoutError):
+    """A call's overall deadline passed (no further attempt or wait was started)."""
+
+
+USER_MAX_ATTEMPTS = 3
+USER_TIMEOUT = (10.0, 60.0)  # connect, read seconds of one attempt, before the deadline caps them
+BREAKER_FAILURE_STATUSES: dict[int, list[str]] = {500: [], 502: [], 503: [], 504: []}
+
+
+class DeadlineRetryStrategy:
+    """The one retry layer of per-user calls: at most ``max_attempts`` attempts (429/5xx,
+    timeouts, connection errors; full-jitter backoff), none started after the deadline.
+
+    ``remaining()`` returns the seconds left of the caller's deadline (None: no deadline). Each
+    attempt's ``(connect, read)`` timeout is capped by it, so a call ends by its deadline
+    instead of at ``attempts × read timeout``. An open circuit breaker is never retried.
+    """
+
+    def __init__(
+        self,
+        remaining: Any,
+        *,
+        max_attempts: int = USER_MAX_ATTEMPTS,
+        base_sleep_s: float | None = None,
+        timeout: tuple[float, float] = USER_TIMEOUT,
+    ) -> None:
+        self.remaining = remaining
+        self.max_attempts = max(1, max_attempts)
+        self.base_sleep_s = (
+            float(os.environ.get("OCI_MCP_RETRY_BASE_SECONDS", "1"))
+            if base_sleep_s is None
+            else base_sleep_s
+        )
+        self.timeout = timeout
+
+    def add_circuit_breaker_callback(self, callback: Any) -> None:  # SDK protocol; unused
+        pass
+
+    def _left(self) -> float | None:
+        left = self.remaining()
+        if left is not None and left <= 0:
+            raise DeadlineExceeded("the tool call's deadline passed before the next attempt")
+        return left
+
+    def make_retrying_call(self, func_ref: Any, *args: Any, **kwargs: Any) -> Any:
+        import random
+        import time
+
+        from circuitbreaker import CircuitBreakerError
+        from oci.retry.retry_checkers import TimeoutConnectionAndServiceErrorRetryChecker
+
+        checker = TimeoutConnectionAndServiceErrorRetryChecker(retry_any_5xx=True)
+        client = getattr(func_ref, "__self__", None)
+        body = kwargs.get("body")
+        rewindable = body is None or not hasattr(body, "read")
+        attempt = 0
+        while True:
+            left = self._left()
+            if client is not None and hasattr(client, "timeout"):
+                client.timeout = (
+                    self.timeout
+                    if left is None
+                    else (min(self.timeout[0], left), min(self.timeout[1], left))
+                )
+            try:
+                return func_ref(*args, **kwargs)
+            except CircuitBreakerError:
+                raise
+            except Exception as exc:
+                attempt += 1
+                if (
+                    attempt >= self.max_attempts
+                    or not rewindable
+                    or not checker.should_retry(exception=exc)
+                ):
+                    raise
+                cap = min(self.base_sleep_s * 2**attempt, 8 * self.base_sleep_s)
+                pause = random.uniform(0, cap)
+                left = self.remaining()
+                if left is not None and pause >= left:
+                    raise
+                time.sleep(pause)
+
+
+def circuit_breaker_strategy(
+    name: str, *, failure_threshold: int = 5, recovery_timeout: int = 30
+) -> Any:
+    """A circuit breaker shared by every client built with the same ``name``: after
+    ``failure_threshold`` consecutive 5xx answers, timeouts or connection errors, calls fail
+    fast (``CircuitBreakerError``) for ``recovery_timeout`` seconds, then one probe is let
+    through. 4xx (including 429: per-user throttling) never opens it."""
+    import oci
+    from circuitbreaker import CircuitBreaker
+
+    class _Strategy(oci.circuit_breaker.CircuitBreakerStrategy):  # type: ignore[misc]
+        def get_circuit_breaker(self) -> Any:
+            return CircuitBreaker(
+                failure_threshold=self.failure_threshold,
+                recovery_timeout=self.recovery_timeout,
+                expected_exception=(
+                    oci.exceptions.TransientServiceError,
+                    oci.exceptions.RequestException,
+                    oci.exceptions.ConnectTimeout,
+                ),
+                name=self.name,
+            )
+
+    return _Strategy(
+        name=name,
+        failure_threshold=failure_threshold,
+        recovery_timeout=recovery_timeout,
+        failure_statuses_and_codes=BREAKER_FAILURE_STATUSES,
+    )
+
+
+def _client_kwargs(
+    auth: OciAuth,
+    signer: Any | None,
+    *,
+    retry: Any | None = None,
+    breaker: Any | None = None,
+) -> dict[str, Any]:
     import oci
 
     kwargs: dict[str, Any] = {
-        "retry_strategy": retry_strategy(),
-        "circuit_breaker_strategy": oci.circuit_breaker.NoCircuitBreakerStrategy(),
+        "retry_strategy": retry if retry is not None else retry_strategy(),
+        "circuit_breaker_strategy": (
+            breaker if breaker is not None else oci.circuit_breaker.NoCircuitBreakerStrategy()
+        ),
         "timeout": (10, 60),
     }
     chosen = signer or auth.signer
@@ -211,15 +334,19 @@ def oci_client(
     *,
     region: str | None = None,
     signer: Any | None = None,
+    retry: Any | None = None,
+    breaker: Any | None = None,
 ) -> C:
     """Build a regional OCI client (IdentityClient, ObjectStorageClient, …) for ``auth``.
 
-    ``signer`` overrides the admin signer (e.g. a per-user TokenExchangeSigner).
+    ``signer`` overrides the admin signer (e.g. a per-user TokenExchangeSigner); ``retry`` and
+    ``breaker`` replace the admin defaults (:func:`retry_strategy`, no circuit breaker), e.g.
+    with a :class:`DeadlineRetryStrategy` and a shared :func:`circuit_breaker_strategy`.
     """
     config = dict(auth.config)
     if region:
         config["region"] = region
-    kwargs = _client_kwargs(auth, signer)
+    kwargs = _client_kwargs(auth, signer, retry=retry, breaker=breaker)
     if auth.service_endpoint:
         kwargs["service_endpoint"] = auth.service_endpoint
     if signer is not None or auth.signer is not None:

@@ -26,6 +26,8 @@ class User:
     visible_compartments: list[str] = field(default_factory=list)  # compartment OCIDs
     active: bool = True
     admin_roles: list[str] = field(default_factory=list)  # e.g. [DOMAIN_ADMIN_ROLE]
+    version: str = ""  # SCIM meta.version / ETag after a PUT or PATCH ("" = never changed)
+    last_modified: str = ""  # SCIM meta.lastModified after a PUT or PATCH
 
     def is_domain_admin(self) -> bool:
         return self.active and DOMAIN_ADMIN_ROLE in self.admin_roles

@@ -150,6 +150,8 @@ def _upst_principal(token: str, ctx: SandboxContext, state: SandboxState) -> tup
     if found is None:
         raise NotAuthenticated("the session token's subject is not a known user")
     domain, user = found
+    if not user.active:
+        raise NotAuthenticated(f"the session token's user {user.user_name} is not active")
     return Principal(user.ocid, "upst", user.user_name, domain.guid), session_key
 
 
@@ -159,10 +161,12 @@ def _resolve_key(key_id: str, ctx: SandboxContext, state: SandboxState) -> tuple
     api_key = state.api_key(key_id)
     if api_key is None:
         raise NotAuthenticated(f"unknown API key {key_id!r}")
+    found = state.find_user_by_ocid(api_key.user_ocid)
+    if found is not None and not found[1].active:
+        raise NotAuthenticated(f"the API key's user {found[1].user_name} is not active")
     if api_key.user_ocid == state.admin.ocid:
         principal = Principal(api_key.user_ocid, "api_key", state.admin.name)
     else:
-        found = state.find_user_by_ocid(api_key.user_ocid)
         name = found[1].user_name if found else api_key.user_ocid
         principal = Principal(api_key.user_ocid, "api_key", name, found[0].guid if found else None)
     return principal, _load_public_pem(api_key.public_key_pem)

@@ -33,7 +33,14 @@ def build_server(settings: ServerSettings, app: Any | None = None, *, tools: boo
     problem = check_jwks(settings)
     if problem:
         LOGGER.error(problem)
-    mcp = app if app is not None else FastMCP(SERVER_NAME, instructions=_INSTRUCTIONS)
+    if app is None:  # our icon, inline (the consent page would show FastMCP's remote logo)
+        from mcp.types import Icon
+
+        from oci_mcp_cli.server.oauth_guard import ICON_DATA_URI
+
+        icon = Icon(src=ICON_DATA_URI, mimeType="image/svg+xml")
+        app = FastMCP(SERVER_NAME, instructions=_INSTRUCTIONS, icons=[icon])
+    mcp = app
     mcp.auth = auth
     cache = SignerCache(
         token_exchange_factory(
@@ -51,6 +58,71 @@ def build_server(settings: ServerSettings, app: Any | None = None, *, tools: boo
         return JSONResponse({"status": "ok", "server": SERVER_NAME, "mcp_path": MCP_PATH})
 
     return mcp
+
+
+def http_app(settings: ServerSettings, mcp: Any) -> Any:
+    """The Starlette app serving ``mcp`` at ``/mcp``: Host/Origin checked (DNS rebinding) on a
+    loopback bind or when ``--allowed-host`` is given, open sessions capped per user, expired
+    OAuth state culled at startup and every ``cull_interval_s``."""
+    from contextlib import asynccontextmanager
+    from urllib.parse import urlsplit
+
+    from starlette.middleware import Middleware
+
+    from oci_mcp_cli.core.urls import is_loopback_host
+    from oci_mcp_cli.server.oauth_guard import SessionCap
+    from oci_mcp_cli.server.storage import StateCuller
+
+    public = urlsplit(settings.server_url)
+    guard_hosts = is_loopback_host(settings.host) or bool(settings.allowed_hosts)
+    app = mcp.http_app(
+        path=MCP_PATH,
+        middleware=[
+            Middleware(SessionCap, path=MCP_PATH, per_user=settings.max_sessions_per_user)
+        ],
+        host_origin_protection=guard_hosts,
+        allowed_hosts=[public.hostname or "", *settings.allowed_hosts] if guard_hosts else None,
+        allowed_origins=(
+            [f"{public.scheme}://{public.netloc}", *settings.allowed_origins]
+            if guard_hosts
+            else None
+        ),
+    )
+    store = getattr(mcp.auth, "_client_storage", None)  # FastMCP's name for client_storage
+    if store is None:
+        return app
+    culler = StateCuller(store, settings.cull_interval_s)
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(starlette_app: Any) -> Any:
+        async with inner(starlette_app) as state:
+            culler.start()
+            try:
+                yield state
+            finally:
+                await culler.stop()
+
+    app.router.lifespan_context = lifespan
+    app.state.oauth_state_culler = culler
+    return app
+
+
+def uvicorn_config(settings: ServerSettings, app: Any, graceful_s: float) -> Any:
+    """uvicorn settings: ``X-Forwarded-*`` is trusted only from ``--trusted-proxy`` addresses
+    (uvicorn's own default trusts it from 127.0.0.1)."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=graceful_s,
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies) or None,
+    )
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -95,15 +167,7 @@ def run_server(
     mcp = build_server(settings, app)
     if on_built is not None:
         on_built()
-    config = uvicorn.Config(
-        mcp.http_app(path=MCP_PATH),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        log_level=settings.log_level.lower(),
-        timeout_graceful_shutdown=3,
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn_config(settings, http_app(settings, mcp), 3))
     try:  # as uvicorn.run, which cannot take a bound socket
         server.run(sockets=[sock] if sock is not None else None)
     except KeyboardInterrupt:
@@ -111,6 +175,7 @@ def run_server(
     finally:
         if sock is not None:
             sock.close()
+        _close_runtime(mcp)
     if not server.started:
         raise SystemExit(3)  # uvicorn's STARTUP_FAILURE; it logged why
 
@@ -132,15 +197,8 @@ class ServerThread:
 
         self.settings = settings
         self.mcp = build_server(settings, app)
-        config = uvicorn.Config(
-            self.mcp.http_app(path=MCP_PATH),
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            log_level=settings.log_level.lower(),
-            timeout_graceful_shutdown=2,
-        )
-        self._server = uvicorn.Server(config)
+        self.app = http_app(settings, self.mcp)
+        self._server = uvicorn.Server(uvicorn_config(settings, self.app, 2))
         self._thread: Any = None
 
     def start(self, timeout: float = 30) -> ServerThread:
@@ -162,12 +220,24 @@ class ServerThread:
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)
+        _close_runtime(self.mcp)
 
     def __enter__(self) -> ServerThread:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _close_runtime(mcp: Any) -> None:
+    """Free the server's tool pools and cached signers once it has stopped serving."""
+    from oci_mcp_cli.server.clients import runtime_of
+
+    try:
+        runtime = runtime_of(mcp)
+    except KeyError:
+        return
+    runtime.close()
 
 
 def _wait_until(predicate: Any, timeout: float) -> bool:

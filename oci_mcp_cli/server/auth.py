@@ -132,7 +132,10 @@ def _proxy_class(jwks_retry_s: float) -> Any:
     retries a failed key fetch after ``jwks_retry_s`` (FastMCP's default is 30 s)."""
     from fastmcp.server.auth.oidc_proxy import OIDCProxy
 
-    class OciOIDCProxy(OIDCProxy):  # type: ignore[misc]
+    from oci_mcp_cli.server.oauth_guard import OAuthGuardMixin
+    from oci_mcp_cli.server.revocation import RevocationMixin
+
+    class OciOIDCProxy(OAuthGuardMixin, RevocationMixin, OIDCProxy):  # type: ignore[misc]
         def get_token_verifier(
             self,
             *,
@@ -163,6 +166,8 @@ def _proxy_class(jwks_retry_s: float) -> Any:
 
 def build_auth(settings: ServerSettings) -> Any:
     """The OIDCProxy; fetching the domain's discovery document fails fast with the cause."""
+    from oci_mcp_cli.server.oauth_guard import guard_config
+
     proxy_class = _proxy_class(settings.jwks_retry_s)
     signing_key = signing_key_bytes(settings.jwt_signing_key)
     if settings.storage_dir:
@@ -187,6 +192,7 @@ def build_auth(settings: ServerSettings) -> Any:
             jwt_signing_key=signing_key,
             client_storage=storage,
             require_authorization_consent=True,
+            guard=guard_config(settings),
         )
     except Exception as exc:  # httpx / pydantic / ValueError: all mean "discovery unusable"
         raise RemoteError(

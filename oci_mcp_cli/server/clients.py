@@ -3,37 +3,110 @@
 For tool authors::
 
     from oci.object_storage import ObjectStorageClient
-    from oci_mcp_cli.server.clients import oci_client
+    from oci_mcp_cli.server.clients import bulkhead, oci_client
 
     @mcp.tool
-    def my_tool() -> str:                      # a sync tool: FastMCP runs it in a worker thread
+    @bulkhead                                  # optional: its own bounded pool (see below)
+    def my_tool() -> str:
         return oci_client(ObjectStorageClient).get_namespace().data
 
 The signer comes from the server's UPST cache (one token exchange per upstream token). This is
 blocking: call it from a sync tool, or from an async one via ``anyio.to_thread.run_sync``.
+
+Every tool call runs under a deadline (``serve --tool-timeout``) that bounds the exchange, the
+retries and the OCI calls; clients from ``oci_client`` retry once-bounded (no retry inside a
+retry) and share a circuit breaker per service and region. ``@bulkhead`` runs a sync tool in a
+pool of its own (``serve --oci-workers`` threads), so a storm of slow calls to one tool cannot
+take the threads other tools need; the built-in tools all run that way.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
+import threading
+import time
+import uuid
 import weakref
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from oci_mcp_cli.server.config import ServerSettings
-from oci_mcp_cli.server.signers import SignerCache
+from oci_mcp_cli.server.config import DEFAULT_TOOL_TIMEOUT_S, ServerSettings
+from oci_mcp_cli.server.signers import (
+    SignerCache,
+    deadline_scope,
+    release_logger,
+    remaining,
+)
 
 C = TypeVar("C")
 
 _RUNTIMES: weakref.WeakKeyDictionary[Any, Runtime] = weakref.WeakKeyDictionary()
+_CALL_CLIENTS: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar(
+    "oci_mcp_call_clients", default=None
+)
 
 
 @dataclass
 class Runtime:
-    """Per-server state the tools need: settings and the signer cache."""
+    """Per-server state the tools need: settings, the signer cache, the per-tool pools."""
 
     settings: ServerSettings
     signers: SignerCache
+    breaker_prefix: str = field(default_factory=lambda: f"oci-mcp-{uuid.uuid4().hex[:12]}")
+    _pools: dict[str, ThreadPoolExecutor] = field(default_factory=dict, repr=False)
+    _busy: dict[str, int] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def busy(self, name: str) -> int:
+        """Calls of one tool running or queued in its pool (diagnostics and tests)."""
+        with self._lock:
+            return self._busy.get(name, 0)
+
+    def submit(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """Submit blocking work to the pool of tool ``name``; a ``concurrent.futures.Future``."""
+        pool = self.pool(name)
+        with self._lock:
+            self._busy[name] = self._busy.get(name, 0) + 1
+        future = pool.submit(fn, *args)
+        future.add_done_callback(lambda _: self._done(name))
+        return future
+
+    def _done(self, name: str) -> None:
+        with self._lock:
+            self._busy[name] -= 1
+
+    def pool(self, name: str) -> ThreadPoolExecutor:
+        """The bounded thread pool of one tool (created on first use)."""
+        with self._lock:
+            pool = self._pools.get(name)
+            if pool is None:
+                pool = ThreadPoolExecutor(
+                    max_workers=self.settings.oci_workers, thread_name_prefix=f"oci-{name}"
+                )
+                self._pools[name] = pool
+            return pool
+
+    def breaker(self, client_cls: type, region: str) -> Any:
+        """The circuit breaker strategy shared by this server's clients of one service+region."""
+        from oci_mcp_cli.core.ociconfig import circuit_breaker_strategy
+
+        name = f"{self.breaker_prefix}:{client_cls.__name__}:{region}"
+        return circuit_breaker_strategy(name)
+
+    def close(self) -> None:
+        """Stop the pools (running calls finish; they are bounded by their deadlines) and
+        release every cached signer."""
+        with self._lock:
+            pools = list(self._pools.values())
+            self._pools.clear()
+        for pool in pools:
+            pool.shutdown(wait=False, cancel_futures=True)
+        self.signers.clear()
 
 
 @dataclass(frozen=True)
@@ -49,8 +122,18 @@ class CurrentUser:
 
 
 def attach_runtime(server: Any, runtime: Runtime) -> None:
-    """Bind ``runtime`` to a FastMCP server instance."""
+    """Bind ``runtime`` to a FastMCP server instance (and apply the settings' revalidation
+    policy to its signer cache)."""
+    runtime.signers.configure(
+        revalidate_after=runtime.settings.revalidate_after,
+        outage_policy=runtime.settings.revalidation_outage,
+    )
     _RUNTIMES[server] = runtime
+
+
+def runtime_of(server: Any) -> Runtime:
+    """The runtime attached to a FastMCP server instance."""
+    return _RUNTIMES[server]
 
 
 def current_runtime() -> Runtime:
@@ -67,17 +150,19 @@ def current_runtime() -> Runtime:
 
 def current_user() -> CurrentUser:
     """The caller's upstream token; ToolError when the request carries none."""
-    from fastmcp.exceptions import ToolError
     from fastmcp.server.dependencies import get_access_token
+
+    from oci_mcp_cli.server.errors import tool_error
 
     access = get_access_token()
     if access is None or not access.token:
-        raise ToolError("not signed in: this tool needs an OCI IAM sign-in")
+        raise tool_error("not signed in: this tool needs an OCI IAM sign-in")
     return CurrentUser(token=access.token, claims=dict(access.claims or {}))
 
 
 def user_signer() -> Any:
-    """The cached UPST signer of the current user (exchanges the token on first use). Blocking."""
+    """The cached UPST signer of the current user (exchanges the token on first use, and again
+    to revalidate it when due). Blocking; bounded by the current call's deadline."""
     from oci_mcp_cli.server.errors import exchange_error
 
     user = current_user()
@@ -88,20 +173,35 @@ def user_signer() -> Any:
 
 
 def oci_client(client_cls: type[C], region: str | None = None) -> C:
-    """An OCI SDK client acting as the current user (region defaults to ``OCI_REGION``)."""
-    from oci_mcp_cli.core.ociconfig import OciAuth
+    """An OCI SDK client acting as the current user (region defaults to ``OCI_REGION``).
+
+    Its retries are bounded once and by the call's deadline, it shares a circuit breaker per
+    service and region, and its per-client resources are released when the tool call ends.
+    """
+    from oci_mcp_cli.core.ociconfig import DeadlineRetryStrategy, OciAuth
     from oci_mcp_cli.core.ociconfig import oci_client as build
 
-    settings = current_runtime().settings
+    runtime = current_runtime()
+    settings = runtime.settings
     signer = user_signer()
     tenancy = _upst_claims(signer).get("tenant", "")
+    chosen_region = region or settings.region or "us-ashburn-1"
     auth = OciAuth(
-        config={"region": region or settings.region or "us-ashburn-1", "tenancy": tenancy},
+        config={"region": chosen_region, "tenancy": tenancy},
         signer=signer,
         service_endpoint=settings.service_endpoint,
         mode="upst",
     )
-    return build(client_cls, auth)
+    client = build(
+        client_cls,
+        auth,
+        retry=DeadlineRetryStrategy(remaining),
+        breaker=runtime.breaker(client_cls, chosen_region),
+    )
+    tracked = _CALL_CLIENTS.get()
+    if tracked is not None:
+        tracked.append(client)
+    return client
 
 
 def _upst_claims(signer: Any) -> dict[str, Any]:
@@ -117,3 +217,90 @@ def _upst_claims(signer: Any) -> dict[str, Any]:
 def upst_claims() -> dict[str, Any]:
     """Claims of the current user's UPST (``sub`` = user OCID, ``tenant`` = tenancy OCID)."""
     return _upst_claims(user_signer())
+
+
+# --- per-call scope: deadline, client release, bulkhead --------------------------------------
+
+
+def release_client(client: Any) -> None:
+    """Close an SDK client's HTTP session and drop its per-instance logger."""
+    base = getattr(client, "base_client", client)
+    try:
+        session = getattr(base, "session", None)
+        if session is not None:
+            session.close()
+    finally:
+        release_logger(getattr(base, "logger", None))
+
+
+@contextmanager
+def call_scope(timeout: float | None = None) -> Iterator[float]:
+    """One tool call: a deadline (``timeout`` or ``--tool-timeout`` from now, an outer one is
+    kept) and release of every client ``oci_client`` built inside, at the end."""
+    if timeout is None:
+        try:
+            timeout = current_runtime().settings.tool_timeout
+        except Exception:  # not inside a request of an oci-mcp server
+            timeout = DEFAULT_TOOL_TIMEOUT_S
+    clients: list[Any] = []
+    token = _CALL_CLIENTS.set(clients)
+    try:
+        with deadline_scope(timeout) as deadline:
+            yield deadline
+    finally:
+        _CALL_CLIENTS.reset(token)
+        for client in clients:
+            release_client(client)
+
+
+def timeout_error(tool: str, timeout: float) -> Exception:
+    """The ToolError of a call that hit its deadline."""
+    from oci_mcp_cli.server.errors import tool_error
+
+    return tool_error(
+        f"{tool} did not finish within the {timeout:g}s tool timeout: OCI or the identity "
+        "domain is slow or failing right now; try again later",
+        warning=True,
+    )
+
+
+def _in_worker(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    from oci_mcp_cli.core.ociconfig import DeadlineExceeded
+
+    left = remaining()
+    if left is not None and left <= 0:  # queued past the deadline: the caller is gone
+        raise DeadlineExceeded("the tool call's deadline passed while it waited for a worker")
+    with call_scope(left):  # the same deadline; clients are released when the work ends
+        return fn(*args, **kwargs)
+
+
+async def run_bounded(name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run blocking ``fn`` in the bounded pool ``name`` under the call's deadline; the await
+    ends at the deadline with a ToolError even if the work is stuck (the work itself stops at
+    its next bounded step: every HTTP timeout and retry is capped by the same deadline)."""
+    from oci_mcp_cli.core.ociconfig import DeadlineExceeded
+
+    runtime = current_runtime()
+    timeout = runtime.settings.tool_timeout
+    with deadline_scope(timeout) as deadline:
+        context = contextvars.copy_context()
+        future = runtime.submit(name, context.run, _in_worker, fn, args, kwargs)
+        waiter = asyncio.wrap_future(future)
+        done, _ = await asyncio.wait({waiter}, timeout=max(0.0, deadline - time.monotonic()))
+        if not done:
+            waiter.cancel()  # also cancels the work if it is still queued
+            raise timeout_error(name, timeout)
+        try:
+            return waiter.result()
+        except DeadlineExceeded:
+            raise timeout_error(name, timeout) from None
+
+
+def bulkhead(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a sync tool into an async one that runs in its own bounded pool (same signature)."""
+
+    @functools.wraps(fn)
+    async def tool(*args: Any, **kwargs: Any) -> Any:
+        return await run_bounded(fn.__name__, fn, *args, **kwargs)
+
+    return tool

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from oci_mcp_cli.core import envfile as ef
 from oci_mcp_cli.core.errors import UserError
 from oci_mcp_cli.core.urls import is_loopback_host
-from oci_mcp_cli.server.signers import DEFAULT_CACHE_SIZE
+from oci_mcp_cli.server.signers import (
+    DEFAULT_CACHE_SIZE,
+    DEFAULT_REVALIDATE_AFTER_S,
+    OUTAGE_POLICIES,
+)
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+DEFAULT_TOOL_TIMEOUT_S = 30.0
+DEFAULT_OCI_WORKERS = 8
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,20 @@ class ServerSettings:
     log_level: str = "INFO"
     cache_size: int = DEFAULT_CACHE_SIZE
     jwks_retry_s: float = 10.0  # wait before retrying a failed JWKS fetch (FastMCP default: 30)
+    # OAuth surface (server/oauth_guard.py, server/storage.py; docs/security.md)
+    allowed_redirects: tuple[str, ...] = ()  # redirect URI patterns; () = the default policy
+    rate_limit: float = 60.0  # anonymous OAuth requests per minute per client address; 0 = off
+    rate_burst: int = 10
+    trusted_proxies: tuple[str, ...] = ()  # take the client address from X-Forwarded-For of these
+    allowed_hosts: tuple[str, ...] = ()  # Host names accepted besides MCP_SERVER_URL's and loopback
+    allowed_origins: tuple[str, ...] = ()  # browser Origins accepted besides MCP_SERVER_URL's
+    max_sessions_per_user: int = 16
+    cull_interval_s: float = 600.0  # expired OAuth state is removed at startup and this often
+    # Deadlines, bulkhead and revalidation (server/clients.py, server/signers.py)
+    tool_timeout: float = DEFAULT_TOOL_TIMEOUT_S  # overall deadline of one tool call
+    oci_workers: int = DEFAULT_OCI_WORKERS  # threads per tool pool (bulkhead)
+    revalidate_after: float = DEFAULT_REVALIDATE_AFTER_S  # re-exchange cached signers this old
+    revalidation_outage: str = "closed"  # domain unreachable while revalidating: fail the call
 
     def __repr__(self) -> str:  # never show secrets, even in tracebacks
         return f"ServerSettings(server_url={self.server_url!r}, domain_url={self.domain_url!r})"
@@ -76,8 +97,16 @@ def load_settings(
     storage_dir: Path | None = None,
     log_level: str = "INFO",
     cache_size: int = DEFAULT_CACHE_SIZE,
+    tool_timeout: float = DEFAULT_TOOL_TIMEOUT_S,
+    oci_workers: int = DEFAULT_OCI_WORKERS,
+    revalidate_after: float = DEFAULT_REVALIDATE_AFTER_S,
+    revalidation_outage: str = "closed",
+    **guard: Any,
 ) -> ServerSettings:
-    """Read and validate ``.env``; a missing/invalid key raises one UserError pointing at init."""
+    """Read and validate ``.env``; a missing/invalid key raises one UserError pointing at init.
+
+    ``guard``: the OAuth-surface settings (``allowed_redirects``, ``rate_limit``, ``rate_burst``,
+    ``trusted_proxies``, ``allowed_hosts``, ``allowed_origins``, ``max_sessions_per_user``)."""
     env = ef.load_env(env_file)
     env.require()
     level = log_level.upper()
@@ -116,4 +145,63 @@ def load_settings(
         storage_dir=Path(storage_dir).expanduser() if storage_dir else None,
         log_level=level,
         cache_size=cache_size,
+        **guard_settings(**guard),
+        **resilience_settings(tool_timeout, oci_workers, revalidate_after, revalidation_outage),
     )
+
+
+def resilience_settings(
+    tool_timeout: float, oci_workers: int, revalidate_after: float, revalidation_outage: str
+) -> dict[str, Any]:
+    """Validated deadline/bulkhead/revalidation settings (docs/security.md)."""
+    if not tool_timeout > 0:
+        raise UserError(f"--tool-timeout must be more than 0 seconds (got {tool_timeout:g})")
+    if oci_workers < 1:
+        raise UserError(f"--oci-workers must be at least 1 (got {oci_workers})")
+    if revalidate_after < 0:
+        raise UserError(
+            f"--revalidate-after must be 0 (every call) or more (got {revalidate_after:g})"
+        )
+    outage = revalidation_outage.lower()
+    if outage not in OUTAGE_POLICIES:
+        raise UserError(
+            f"unknown --revalidation-outage {revalidation_outage!r}",
+            hint="closed (fail the call, the default) or open (keep using the cached signer)",
+        )
+    return {
+        "tool_timeout": float(tool_timeout),
+        "oci_workers": int(oci_workers),
+        "revalidate_after": float(revalidate_after),
+        "revalidation_outage": outage,
+    }
+
+
+def guard_settings(
+    *,
+    allowed_redirects: Any = (),
+    rate_limit: float = 60.0,
+    rate_burst: int = 10,
+    trusted_proxies: Any = (),
+    allowed_hosts: Any = (),
+    allowed_origins: Any = (),
+    max_sessions_per_user: int = 16,
+) -> dict[str, Any]:
+    """Validated OAuth-surface settings (the serve flags of docs/security.md)."""
+    if rate_limit < 0 or rate_burst < 1:
+        raise UserError(
+            "--rate-limit must be 0 (off) or more and --rate-burst at least 1",
+            hint="e.g. --rate-limit 60 --rate-burst 10",
+        )
+    if max_sessions_per_user < 1:
+        raise UserError(f"--max-sessions-per-user must be at least 1 (got {max_sessions_per_user})")
+    from oci_mcp_cli.server.oauth_guard import expand_redirect_patterns
+
+    return {
+        "allowed_redirects": expand_redirect_patterns(allowed_redirects or ()),
+        "rate_limit": float(rate_limit),
+        "rate_burst": int(rate_burst),
+        "trusted_proxies": tuple(trusted_proxies or ()),
+        "allowed_hosts": tuple(allowed_hosts or ()),
+        "allowed_origins": tuple(o.rstrip("/") for o in allowed_origins or ()),
+        "max_sessions_per_user": int(max_sessions_per_user),
+    }

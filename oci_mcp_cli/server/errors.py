@@ -1,15 +1,35 @@
 """Turn token-exchange and OCI SDK failures into ToolErrors an LLM (and a human) can act on.
 
 Every message carries the cause (OCI code, message, opc-request-id) and never a token or secret.
+These are *expected* outcomes: FastMCP logs them at DEBUG only, and the server's one line per
+call (``server/logs.py``) records them — at INFO, or WARNING for timeouts and open circuits.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
 JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 TRUST_HINT = "no active identity propagation trust for this client — run `oci-mcp trust create`"
+
+
+def tool_error(message: str, *, warning: bool = False) -> Exception:
+    """A ToolError for an expected failure: FastMCP logs it at DEBUG (no duplicate ERROR
+    line); ``warning`` marks operational trouble (timeout, outage) for the call log line."""
+    from fastmcp.exceptions import ToolError
+
+    error = ToolError(message, log_level=logging.DEBUG)
+    error.oci_mcp_warning = warning  # type: ignore[attr-defined]
+    return error
+
+
+def _timeout_text(what: str) -> str:
+    return (
+        f"{what} timed out: the service is slow or not answering right now; try again later "
+        "(every tool call has a deadline: serve --tool-timeout)"
+    )
 
 
 def redact(text: str) -> str:
@@ -68,21 +88,80 @@ def exchange_message(exc: Exception) -> str:
 
 
 def exchange_error(exc: Exception) -> Exception:
-    """A ToolError for a failed exchange (ToolErrors pass through unchanged)."""
+    """A ToolError for a failed exchange or revalidation (ToolErrors pass through unchanged)."""
     from fastmcp.exceptions import ToolError
+
+    from oci_mcp_cli.core.ociconfig import DeadlineExceeded
+    from oci_mcp_cli.server.signers import RevalidationUnavailable, SignerRefused
 
     if isinstance(exc, ToolError):
         return exc
-    return ToolError(exchange_message(exc))
+    if isinstance(exc, DeadlineExceeded) or _is_timeout(exc):
+        text = _timeout_text("the token exchange with the identity domain")
+        return tool_error(text, warning=True)
+    if isinstance(exc, SignerRefused):
+        cause = exchange_message(exc.cause).replace("token exchange failed", "refused", 1)
+        return tool_error(
+            "your sign-in is no longer accepted: the identity domain refused to revalidate it "
+            f"({cause}). Sign in again; if it keeps failing, ask an administrator (user "
+            "inactive, token revoked, app deactivated or trust removed)"
+        )
+    if isinstance(exc, RevalidationUnavailable):
+        cause = exchange_message(exc.cause).replace("token exchange failed", "failed", 1)
+        return tool_error(
+            "your sign-in is due for revalidation and the identity domain could not confirm it "
+            f"({cause}); the call was refused (fail closed) — try again shortly",
+            warning=True,
+        )
+    return tool_error(exchange_message(exc), warning=_is_outage(exc))
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, TimeoutError) or "Timeout" in current.__class__.__name__:
+            return True
+        current = current.__cause__ or current.__context__ or _first_arg_exception(current)
+    return False
+
+
+def _first_arg_exception(exc: BaseException) -> BaseException | None:
+    first = exc.args[0] if exc.args else None
+    return first if isinstance(first, BaseException) else None
+
+
+def _is_outage(exc: BaseException) -> bool:
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    return status is None or status >= 500 or status == 429
 
 
 def oci_error(exc: Exception, operation: str) -> Exception:
     """A ToolError for a failed OCI SDK call: service code, message, opc-request-id."""
     import oci
+    from circuitbreaker import CircuitBreakerError
     from fastmcp.exceptions import ToolError
+
+    from oci_mcp_cli.core.ociconfig import DeadlineExceeded
 
     if isinstance(exc, ToolError):
         return exc
+    if isinstance(exc, CircuitBreakerError):
+        breaker = getattr(exc, "_circuit_breaker", None)
+        seconds = getattr(breaker, "open_remaining", None)
+        when = f" for about {seconds}s" if isinstance(seconds, int) and seconds > 0 else ""
+        return tool_error(
+            f"OCI {operation} not attempted: the service failed repeatedly just now, so calls "
+            f"to it fail fast{when} (circuit breaker open); try again later",
+            warning=True,
+        )
+    if isinstance(exc, DeadlineExceeded) or (
+        isinstance(exc, oci.exceptions.RequestException | oci.exceptions.ConnectTimeout)
+        and _is_timeout(exc)
+    ):
+        return tool_error(_timeout_text(f"OCI {operation}"), warning=True)
     if isinstance(exc, oci.exceptions.ServiceError):
         message = redact(str(getattr(exc, "message", "") or ""))
         text = f"OCI {operation} failed: HTTP {exc.status} {exc.code}: {message}"
@@ -90,9 +169,12 @@ def oci_error(exc: Exception, operation: str) -> Exception:
             text += f" (opc-request-id: {exc.request_id})"
         if exc.status == 404:
             text += " — it does not exist or you are not authorized to see it"
-        return ToolError(text)
+        return tool_error(text, warning=exc.status >= 500 or exc.status == 429)
     if isinstance(exc, oci.exceptions.RequestException | oci.exceptions.ConnectTimeout):
-        return ToolError(
-            f"OCI {operation} failed: cannot reach the service ({exc.__class__.__name__})"
+        return tool_error(
+            f"OCI {operation} failed: cannot reach the service ({exc.__class__.__name__})",
+            warning=True,
         )
-    return ToolError(f"OCI {operation} failed: {exc.__class__.__name__}: {redact(str(exc))[:300]}")
+    return tool_error(
+        f"OCI {operation} failed: {exc.__class__.__name__}: {redact(str(exc))[:300]}"
+    )

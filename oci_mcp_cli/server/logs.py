@@ -7,6 +7,7 @@ is formatted, at every level including DEBUG.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -34,6 +35,13 @@ SECRET_PARAMS = (
     "password",
 )
 PARAM_RE = re.compile(r"(?<![A-Za-z0-9_])(" + "|".join(SECRET_PARAMS) + r")=[^&\s\"'#]+")
+# FastMCP's OAuth proxy logs transaction ids and authorization codes in prose, e.g.
+# ``Starting OAuth transaction <txn_id> for client …``, ``… for transaction <txn_id>``,
+# ``invalid transaction ID: <txn_id>``, ``Authorization code not found: <code>``.
+PROSE_RE = re.compile(
+    r"(?i)(\btransaction(?:\s+ID)?:?\s+|\bauthorization code(?:\s+[a-z]+){0,3}:\s*)"
+    r"(?!\[redacted\])([A-Za-z0-9_~.+/=-]{6,})"
+)
 
 
 class RedactingFilter(logging.Filter):
@@ -46,6 +54,7 @@ class RedactingFilter(logging.Filter):
     def redact(self, text: str) -> str:
         text = redact_jwts(text)
         text = PARAM_RE.sub(r"\1=[redacted]", text)
+        text = PROSE_RE.sub(r"\1[redacted]", text)
         for secret in self._secrets:
             text = text.replace(secret, "[redacted]")
         return text
@@ -66,12 +75,26 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class DuplicateToolErrorFilter(logging.Filter):
+    """Drop FastMCP's ``Error calling tool …`` record for a ToolError (logged without a
+    traceback): the call's own line (``outcome=error error=…``) already records it once.
+    Unexpected exceptions keep FastMCP's ERROR record with its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.name == "fastmcp.server.server"
+            and not record.exc_info
+            and str(record.msg).startswith("Error calling tool")
+        )
+
+
 def configure_logging(level: str, secrets: Iterable[str] = ()) -> logging.Handler:
     """Route all logs to one stderr handler with the redacting filter; returns the handler."""
     import fastmcp  # noqa: F401  (it installs its own handlers on import; replace them below)
 
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter(FORMAT))
+    handler.addFilter(DuplicateToolErrorFilter())
     handler.addFilter(RedactingFilter(secrets))
     root = logging.getLogger()
     for old in list(root.handlers):
@@ -87,24 +110,70 @@ def configure_logging(level: str, secrets: Iterable[str] = ()) -> logging.Handle
 
 
 def tool_call_middleware() -> Any:
-    """A FastMCP middleware logging ``tool call: user=… tool=… outcome=… ms=…`` per call."""
+    """A FastMCP middleware: one ``tool call: user=… tool=… outcome=… ms=…`` line per call
+    (with ``error=…`` when it failed: INFO for expected errors, WARNING for timeouts and
+    outages), and the call's deadline (``--tool-timeout``) around every tool, the user's own
+    included (``server/clients.py``: ``call_scope``)."""
     from fastmcp.server.middleware import Middleware
 
     class ToolCallLog(Middleware):
         async def on_call_tool(self, context: Any, call_next: Any) -> Any:
             from fastmcp.server.dependencies import get_access_token
 
+            from oci_mcp_cli.server.clients import call_scope, timeout_error
+
             access = get_access_token()
             user = (access.claims or {}).get("sub", "?") if access else "anonymous"
             tool = getattr(context.message, "name", "?")
             start = time.perf_counter()
-            outcome = "error"
+            outcome, error, level = "error", "", logging.INFO
             try:
-                result = await call_next(context)
+                with call_scope() as deadline:
+                    # Backstop for tools not run through ``bulkhead`` (those end at the deadline
+                    # themselves): an async tool is cancelled at it; a sync one in FastMCP's
+                    # threads cannot be, but its OCI work is bounded by the same deadline.
+                    budget = max(0.0, deadline - time.monotonic()) + BACKSTOP_GRACE_S
+                    try:
+                        async with asyncio.timeout(budget):
+                            result = await call_next(context)
+                    except TimeoutError:
+                        raise timeout_error(tool, budget - BACKSTOP_GRACE_S) from None
                 outcome = "error" if getattr(result, "is_error", False) else "ok"
                 return result
+            except Exception as exc:
+                error = _short(str(exc))
+                expected = _is_tool_error(exc)
+                level = logging.WARNING if getattr(exc, "oci_mcp_warning", not expected) else level
+                raise
             finally:
                 ms = (time.perf_counter() - start) * 1000
-                LOGGER.info("tool call user=%s tool=%s outcome=%s ms=%.0f", user, tool, outcome, ms)
+                if error:
+                    LOGGER.log(
+                        level,
+                        "tool call user=%s tool=%s outcome=%s ms=%.0f error=%s",
+                        user,
+                        tool,
+                        outcome,
+                        ms,
+                        error,
+                    )
+                else:
+                    LOGGER.info(
+                        "tool call user=%s tool=%s outcome=%s ms=%.0f", user, tool, outcome, ms
+                    )
 
     return ToolCallLog()
+
+
+BACKSTOP_GRACE_S = 1.0
+
+
+def _is_tool_error(exc: BaseException) -> bool:
+    from fastmcp.exceptions import ToolError
+
+    return isinstance(exc, ToolError)
+
+
+def _short(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,7 +1,10 @@
 """The built-in read-only tools. Each acts on OCI as the signed-in user (UPST), never as an admin.
 
-Tools are sync functions: FastMCP runs them in a worker thread, so the token exchange and every
-blocking OCI SDK call stay off the event loop. Arguments are validated before any call.
+Tools are sync functions registered through ``bulkhead``: each runs in a bounded pool of its own
+(``--oci-workers`` threads) under the call's deadline (``--tool-timeout``), so the token exchange
+and every blocking OCI SDK call stay off the event loop, and a storm of slow calls to one tool
+cannot starve the others. Arguments are validated before any call. Lists are paged here, through
+the client's own (bounded) retry only — ``oci.pagination`` would wrap a second retry around it.
 """
 
 from __future__ import annotations
@@ -12,7 +15,14 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from oci_mcp_cli.server.clients import current_runtime, current_user, oci_client, upst_claims
+from oci_mcp_cli.server.clients import (
+    bulkhead,
+    current_runtime,
+    current_user,
+    oci_client,
+    upst_claims,
+)
+from oci_mcp_cli.server.errors import tool_error
 
 REGION_RE = re.compile(r"^[a-z]{2,}-[a-z]+-\d+$")
 OCID_RE = re.compile(r"^ocid1\.[a-z0-9_]+\.[a-z0-9]+\.[a-z0-9.-]*\.[A-Za-z0-9_-]+$")
@@ -27,19 +37,15 @@ Region = Annotated[
 
 def check_region(region: str | None) -> str | None:
     """Validate a region identifier (ToolError when malformed)."""
-    from fastmcp.exceptions import ToolError
-
     if region is not None and not REGION_RE.match(region):
-        raise ToolError(f"invalid region {region!r}: expected an identifier like 'us-ashburn-1'")
+        raise tool_error(f"invalid region {region!r}: expected an identifier like 'us-ashburn-1'")
     return region
 
 
 def check_ocid(value: str, what: str) -> str:
     """Validate an OCID (ToolError when malformed)."""
-    from fastmcp.exceptions import ToolError
-
     if not OCID_RE.match(value or ""):
-        raise ToolError(
+        raise tool_error(
             f"invalid {what} {value!r}: expected an OCID like 'ocid1.compartment.oc1..aaaa…'"
         )
     return value
@@ -52,6 +58,18 @@ def _call(operation: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         return fn(*args, **kwargs)
     except Exception as exc:
         raise oci_error(exc, operation) from None
+
+
+def _all_pages(operation: str, fn: Any, *args: Any, **kwargs: Any) -> list[Any]:
+    """Every item of a paged list call; each page goes through the client's retry once."""
+    items: list[Any] = []
+    page: str | None = None
+    while True:
+        response = _call(operation, fn, *args, **({**kwargs, "page": page} if page else kwargs))
+        items.extend(response.data)
+        page = response.next_page
+        if not page:
+            return items
 
 
 def _iso(epoch: Any) -> str | None:
@@ -107,18 +125,16 @@ def list_compartments(region: Region = None) -> list[dict[str, Any]]:
     """All compartments of the tenancy that you can access (the whole subtree), with their OCID,
     name, description, parent OCID and lifecycle state. Pass an `id` to list_buckets."""
     from oci.identity import IdentityClient
-    from oci.pagination import list_call_get_all_results
 
     tenancy = upst_claims().get("tenant")
     client = oci_client(IdentityClient, region=check_region(region))
-    items = _call(
+    items = _all_pages(
         "ListCompartments",
-        list_call_get_all_results,
         client.list_compartments,
         tenancy,
         compartment_id_in_subtree=True,
         access_level="ACCESSIBLE",
-    ).data
+    )
     return [
         {
             "id": c.id,
@@ -139,14 +155,11 @@ def list_buckets(
 ) -> list[dict[str, Any]]:
     """The Object Storage buckets in one compartment that you can see (name, namespace, created)."""
     from oci.object_storage import ObjectStorageClient
-    from oci.pagination import list_call_get_all_results
 
     check_ocid(compartment_id, "compartment_id")
     client = oci_client(ObjectStorageClient, region=check_region(region))
     namespace = _call("GetNamespace", client.get_namespace).data
-    items = _call(
-        "ListBuckets", list_call_get_all_results, client.list_buckets, namespace, compartment_id
-    ).data
+    items = _all_pages("ListBuckets", client.list_buckets, namespace, compartment_id)
     return [
         {"name": b.name, "namespace": b.namespace, "time_created": _iso_dt(b.time_created)}
         for b in items
@@ -161,11 +174,11 @@ TOOLS = (whoami, list_regions, get_namespace, list_compartments, list_buckets)
 
 
 def register_tools(mcp: Any) -> None:
-    """Add the built-in tools to a FastMCP server, annotated read-only."""
+    """Add the built-in tools to a FastMCP server, annotated read-only, each in its own pool."""
     from mcp.types import ToolAnnotations
 
     read_only = ToolAnnotations(
         read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
     )
     for fn in TOOLS:
-        mcp.tool(fn, annotations=read_only)
+        mcp.tool(bulkhead(fn), annotations=read_only)

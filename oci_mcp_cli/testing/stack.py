@@ -67,7 +67,11 @@ class McpStack:
 
         self.stop_server()
         assert self.env_file is not None and self._root is not None
-        settings = load_settings(self.env_file, storage_dir=self._root / "oauth", log_level="ERROR")
+        # Every `call()` signs in afresh from 127.0.0.1: a test suite would trip the per-address
+        # rate limit meant for anonymous floods, so the in-process stack turns it off.
+        settings = load_settings(
+            self.env_file, storage_dir=self._root / "oauth", log_level="ERROR", rate_limit=0
+        )
         self._server = ServerThread(settings, app).start()
         self._app = app
 

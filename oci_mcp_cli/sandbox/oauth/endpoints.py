@@ -132,8 +132,9 @@ async def revoke(rt: OAuthRuntime, request: Request, guid: str) -> Response:
             if record is not None and record["guid"] == guid:
                 if record["client_id"] != app["name"]:
                     raise unauthorized_client("the token was issued to another client")
-                delete_refresh_token(state, token)
+                # The family first: its records name the access tokens issued with them.
                 revoke_refresh_family(state, record.get("family"))
+                delete_refresh_token(state, token)
                 return Response(status_code=200)
             material = tokens.domain_material(rt.ctx, state.domains[guid])
             try:

@@ -209,7 +209,8 @@ def is_revoked(state: SandboxState, jti: str | None) -> bool:
 
 
 def check_access_token(ds: tokens.DomainScope, token: str) -> dict[str, Any]:
-    """A live access token of this domain: signature, issuer, tok_type AT, expiry, revocation."""
+    """A live access token of this domain: signature, issuer, tok_type AT, expiry, revocation,
+    and (for a user token) an active user."""
     claims = ds.verify(token)
     if claims.get("tok_type") != "AT":
         raise tokens.TokenInvalid("the token is not an access token")
@@ -219,4 +220,8 @@ def check_access_token(ds: tokens.DomainScope, token: str) -> dict[str, Any]:
         raise tokens.TokenInvalid("the token has expired")
     if is_revoked(ds.state, claims.get("jti")):
         raise tokens.TokenInvalid("the token has been revoked")
+    if claims.get("sub_type") == "user":
+        user = ds.domain.users.get(str(claims.get("user_id", "")))
+        if user is None or not user.active:
+            raise tokens.TokenInvalid("the token's user no longer exists or is not active")
     return claims

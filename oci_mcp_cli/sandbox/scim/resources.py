@@ -498,10 +498,98 @@ def user_resource(domain: Domain, user: User) -> dict[str, Any]:
         "meta": {
             "resourceType": "User",
             "created": domain.time_created,
-            "lastModified": domain.time_created,
-            "version": user.id,
+            "lastModified": user.last_modified or domain.time_created,
+            "version": user.version or user.id,
         },
     }
+
+
+def get_user(domain: Domain, user_id: str) -> User:
+    user = domain.users.get(user_id)
+    if user is None:
+        raise ScimError(
+            404, f"Resource {user_id} of type User not found.", "error.common.resourceNotFound"
+        )
+    return user
+
+
+# What a PUT/PATCH of a User may change: everything else the sandbox derives (``name`` from
+# ``displayName``) or does not store, and a request that would change it is refused (400).
+USER_EMULATED = "userName, displayName, active and the primary emails value"
+
+
+def put_user(domain: Domain, user_id: str, body: Any, actor_ocid: str) -> dict[str, Any]:
+    """Replace a User (RFC 7644 §3.5.1): ``schemas`` and ``userName`` required; an omitted
+    ``active`` keeps its value (docs/sandbox.md, Assumptions)."""
+    user = get_user(domain, user_id)
+    new = normalize(USERS, body)
+    require(USERS, new, ("schemas", "userName"))
+    return _update_user(domain, user, new, actor_ocid)
+
+
+def patch_user(domain: Domain, user_id: str, body: Any, actor_ocid: str) -> dict[str, Any]:
+    """PatchOp on a User (e.g. ``replace active false`` to deactivate it)."""
+    user = get_user(domain, user_id)
+    current = user_resource(domain, user)
+    patched = apply_patch(current, body, canonical_for(USERS), USERS.read_only)
+    for key in USERS.read_only:
+        patched.pop(key, None)
+    return _update_user(domain, user, patched, actor_ocid)
+
+
+def _primary_email(new: dict[str, Any]) -> str:
+    emails = new.get("emails") or []
+    primary = [e for e in emails if isinstance(e, dict) and e.get("primary") is True]
+    value = primary[0].get("value") if primary else None
+    if not isinstance(value, str) or "@" not in value:
+        raise ScimError(
+            400,
+            "The primary email must be specified.",
+            "error.identity.user.primaryEmailNotSpecified",
+        )
+    return value
+
+
+def _update_user(domain: Domain, user: User, new: dict[str, Any], actor_ocid: str) -> dict:
+    """Apply a new wire form of ``user``: validate, then change the emulated fields."""
+    check_types(USERS, new)
+    if new.get("name") == user_resource(domain, user).get("name"):
+        new = {k: v for k, v in new.items() if k != "name"}  # unchanged: follows displayName
+    user_name = new.get("userName")
+    if not isinstance(user_name, str) or not user_name.strip():
+        raise ScimError(400, "Missing required attribute(s): userName.", MISSING)
+    for other in domain.users.values():
+        if other.id != user.id and other.user_name.lower() == user_name.lower():
+            raise ScimError(409, f"A User with userName {user_name!r} already exists.", UNIQUE)
+    active = new.get("active", user.active)
+    if not isinstance(active, bool):
+        raise ScimError(400, "Invalid value for active: expected a boolean.", INVALID)
+    if not active and user.active and actor_ocid == user.ocid:
+        raise ScimError(
+            400,
+            f"User {user.user_name} cannot deactivate itself.",
+            "error.identity.user.cannotDeactivateSelf",
+        )
+    display_name = new.get("displayName")
+    if display_name is None:
+        formatted = (new.get("name") or {}).get("formatted")
+        display_name = formatted if isinstance(formatted, str) and formatted else user_name
+    candidate = copy.copy(user)
+    candidate.user_name, candidate.display_name = user_name, display_name
+    candidate.email, candidate.active = _primary_email(new), active
+    after = user_resource(domain, candidate)
+    for key, value in new.items():
+        if key != "schemas" and after.get(key) != value:
+            raise ScimError(
+                400,
+                f"Changing User attribute {key} is not emulated by the sandbox (it emulates "
+                f"{USER_EMULATED}; name follows displayName).",
+                INVALID,
+            )
+    user.user_name, user.display_name = user_name, display_name
+    user.email, user.active = candidate.email, active
+    user.version, user.last_modified = hex32(), now_iso()
+    return user_resource(domain, user)
 
 
 def get_resource(table: dict[str, dict[str, Any]], rt: ResourceType, rid: str) -> dict[str, Any]:

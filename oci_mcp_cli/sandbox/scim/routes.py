@@ -304,14 +304,19 @@ class ScimApi:
     def user(self, request: Request, principal: Principal, body: bytes) -> Response:
         with self.ctx.store.read() as state:
             domain = self.domain(state, request)
-            user = domain.users.get(request.path_params["rid"])
-            if user is None:
-                raise ScimError(
-                    404,
-                    f"Resource {request.path_params['rid']} of type User not found.",
-                    "error.common.resourceNotFound",
-                )
+            user = res.get_user(domain, request.path_params["rid"])
             return self.render(request, res.USERS, res.user_resource(domain, user))
+
+    def user_update(self, request: Request, principal: Principal, body: bytes) -> Response:
+        """PUT (replace) or PATCH (PatchOp) of a User, with If-Match."""
+        data = _json_body(body)
+        with self.ctx.store.mutate() as state:
+            domain = self.domain(state, request)
+            rid = request.path_params["rid"]
+            self.check_if_match(request, res.user_resource(domain, res.get_user(domain, rid)))
+            update = res.patch_user if request.method == "PATCH" else res.put_user
+            result = update(domain, rid, data, principal.ocid)
+            return self.render(request, res.USERS, result)
 
     def settings_list(self, request: Request, principal: Principal, body: bytes) -> Response:
         with self.ctx.store.read() as state:
@@ -372,4 +377,6 @@ def routes(ctx: SandboxContext) -> list[Route]:
     add("/Settings/{rid}", api.mutation(res.SETTINGS, settings_table, res.patch_settings), "PATCH")
     add("/Users", api.users, "GET")
     add("/Users/{rid}", api.user, "GET")
+    add("/Users/{rid}", api.user_update, "PUT")
+    add("/Users/{rid}", api.user_update, "PATCH")
     return out
