@@ -8,6 +8,7 @@ from oci_mcp_cli import __version__
 from oci_mcp_cli.cli import (
     client_config_cmd,
     demo_cmd,
+    deploy_cmd,
     doctor_cmd,
     init_cmd,
     new_cmd,
@@ -57,6 +58,7 @@ for module in (
     doctor_cmd,
     client_config_cmd,
     new_cmd,
+    deploy_cmd,
 ):
     module.register(app)
 

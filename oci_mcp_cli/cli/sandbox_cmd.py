@@ -1,4 +1,5 @@
-"""`oci-mcp sandbox`: run the local identity domain + OCI API stand-in in the foreground."""
+"""`oci-mcp sandbox`: run the local identity domain + OCI API stand-in in the foreground;
+`oci-mcp sandbox env` / `exec`: point a process (any OCI tool) at the running sandbox."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ def _render(info: dict[str, Any]) -> None:
     out.print(f"[bold green]oci-mcp sandbox ready[/] at [bold]{info['url']}[/]")
     out.print(f"  OCI config: {info['config_file']}  profile [bold]{info['profile']}[/]")
     out.print(f"  tenancy:    {info['tenancy_id']} ({info['home_region']})")
+    out.print(f"  https proxy: {info['proxy_url']}  CA: {info['ca_file']}")
     table = Table("domain", "type", "url", "users", title=None, box=None, pad_edge=False)
     for d in info["domains"]:
         table.add_row(d["display_name"], d["type"], d["url"], ", ".join(d.get("users", [])))
+        table.add_row("", "", d["https_url"], "")
     out.print(table)
     users = Table("user", "password", "domain", box=None, pad_edge=False)
     for u in info["users"]:
@@ -32,15 +35,82 @@ def _render(info: dict[str, Any]) -> None:
         + info["profile"]
         + "[/]   (Ctrl-C to stop)"
     )
+    out.print("  unmodified OCI tools: [bold]oci-mcp sandbox exec -- oci os ns get[/]")
+
+
+StateDirOpt = typer.Option(
+    None, "--state-dir", help="State dir of the running sandbox (default: per-user data dir)."
+)
 
 
 def register(app: typer.Typer) -> None:
-    """Attach the command to the root app."""
+    """Attach the command (and its `env` / `exec` subcommands) to the root app."""
+    sandbox_app = typer.Typer(
+        help="Run a local OCI identity domain + OCI API stand-in until Ctrl-C.",
+        invoke_without_command=True,
+        no_args_is_help=False,
+    )
+    app.add_typer(sandbox_app, name="sandbox")
 
-    @app.command("sandbox")
+    @sandbox_app.command("env")
+    def env_command(
+        state_dir: Path | None = StateDirOpt,
+        json_out: bool = typer.Option(False, "--json", help="One JSON object instead."),
+    ) -> None:
+        """Print the shell exports that send a process's OCI traffic to the running sandbox."""
+        with cli_errors():
+            from oci_mcp_cli.sandbox.transparent import (
+                running_info,
+                shell_exports,
+                transparent_env,
+            )
+
+            env = transparent_env(running_info(state_dir))
+            if json_out:
+                emit_json(env)
+            else:
+                import sys
+
+                sys.stdout.write(shell_exports(env))
+
+    @sandbox_app.command(
+        "exec",
+        context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
+    )
+    def exec_command(
+        command: list[str] = typer.Argument(..., help="The command and its arguments."),
+        state_dir: Path | None = StateDirOpt,
+    ) -> None:
+        """Run COMMAND with the running sandbox's environment; its exit code is passed through."""
+        with cli_errors():
+            import os
+            import subprocess
+
+            from oci_mcp_cli.core.errors import UserError
+            from oci_mcp_cli.sandbox.transparent import running_info, transparent_env
+
+            env = {**os.environ, **transparent_env(running_info(state_dir))}
+            try:
+                child = subprocess.Popen(command, env=env)
+            except OSError as exc:
+                raise UserError(
+                    f"cannot run {command[0]!r}: {exc.strerror}",
+                    hint="check the command name and your PATH",
+                ) from None
+            try:
+                rc = child.wait()
+            except KeyboardInterrupt:  # the child got the same Ctrl-C: wait for its answer
+                rc = child.wait()
+        raise typer.Exit(rc if rc >= 0 else 128 - rc)
+
+    @sandbox_app.callback()
     def command(
+        ctx: typer.Context,
         host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (loopback)."),
         port: int = typer.Option(0, "--port", min=0, max=65535, help="Port; 0 picks a free one."),
+        proxy_port: int = typer.Option(
+            0, "--proxy-port", min=0, max=65535, help="HTTPS proxy port; 0 picks a free one."
+        ),
         state_dir: Path | None = typer.Option(
             None, "--state-dir", help="Where state lives (default: per-user data dir)."
         ),
@@ -56,12 +126,20 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Run a local OCI identity domain + OCI API stand-in until Ctrl-C."""
+        if ctx.invoked_subcommand is not None:
+            return
         with cli_errors():
             from oci_mcp_cli.sandbox.runner import Sandbox, serve_until_interrupted
 
             config = {"access_token_ttl_s": token_ttl} if token_ttl else {}
             sandbox = Sandbox(
-                state_dir, host=host, port=port, reset=reset, allow_remote=allow_remote, **config
+                state_dir,
+                host=host,
+                port=port,
+                proxy_port=proxy_port,
+                reset=reset,
+                allow_remote=allow_remote,
+                **config,
             )
 
             def ready(sb: Sandbox) -> None:

@@ -27,6 +27,13 @@ def register(app: typer.Typer) -> None:
             "--storage-dir",
             help="Where the encrypted OAuth state lives (default: FastMCP's, under FASTMCP_HOME).",
         ),
+        storage: str | None = typer.Option(
+            None,
+            "--storage",
+            help="Shared OAuth state: file:///path (as --storage-dir) or "
+            "redis://[:pw@]host:port/db / rediss://… for replicas behind a load balancer "
+            "(default: OCI_MCP_STORAGE in .env).",
+        ),
         log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR."),
         cache_size: int = typer.Option(
             DEFAULT_CACHE_SIZE,
@@ -98,6 +105,7 @@ def register(app: typer.Typer) -> None:
             host=host,
             port=port,
             storage_dir=storage_dir,
+            storage=storage,
             log_level=log_level,
             cache_size=cache_size,
             allowed_redirects=allowed_redirect,
@@ -129,9 +137,13 @@ def register(app: typer.Typer) -> None:
         from oci_mcp_cli.server.app import run_server
 
         def built() -> None:  # only once discovery loaded: a failed start never claims to start
+            replica = ""
+            if settings.replica_mode:
+                replica = f"; replica, storage {settings.storage_label}"
             err.print(
-                f"starting {settings.server_url}/mcp (bind {settings.host}:{settings.port}); "
-                f"health: {settings.server_url}/health"
+                f"starting {settings.server_url}/mcp (bind {settings.host}:{settings.port}"
+                f"{replica}); health: {settings.server_url}/health",
+                markup=False,
             )
 
         run(run_server, settings, user_app, built, sock)

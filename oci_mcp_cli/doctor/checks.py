@@ -496,6 +496,13 @@ def check_server(ctx: DoctorContext) -> CheckResult:
             f"no server reachable at {base} ({exc.__class__.__name__})",
             "start it with `oci-mcp serve`, then re-run doctor",
         )
+    if health.status_code == 503 and _storage_report(health) == "unavailable":
+        return failed(
+            name,
+            f"{base} is running but its OAuth state store is unreachable (GET /health: storage "
+            "unavailable): sign-ins and calls answer 503",
+            "see the storage check; the server recovers by itself once the store is back",
+        )
     if health.status_code != 200:
         return failed(
             name,
@@ -524,6 +531,74 @@ def check_server(ctx: DoctorContext) -> CheckResult:
     return passed(name, f"{base} healthy; resource {expected}; OAuth endpoints advertised")
 
 
+# 8 ─────────────────────────────────────────────────────────────────────────────────────────────
+def check_storage(ctx: DoctorContext) -> CheckResult:
+    """OCI_MCP_STORAGE: a file store needs nothing here; a Redis store must answer PING (with
+    the URL's password and TLS), and a running server must report its storage as ok."""
+    from oci_mcp_cli.core.errors import UserError
+    from oci_mcp_cli.server.storage import mask_storage_url, parse_storage_url
+
+    name = "storage"
+    if not ctx.env.exists:
+        return skipped(name, "needs .env (see the env check)")
+    configured = ctx.env.get(E.OCI_MCP_STORAGE)
+    try:
+        target = parse_storage_url(configured)
+    except UserError as exc:
+        return failed(name, f"{E.OCI_MCP_STORAGE}: {exc}", exc.hint)
+    if target.redis_url is None:
+        where = target.directory or "FastMCP's default location"
+        return passed(name, f"file store ({where}): one server, or replicas on this host only")
+    label = mask_storage_url(target.redis_url)
+    problem = _redis_ping(target.redis_url)
+    if problem:
+        return failed(
+            name,
+            f"Redis at {label} does not answer: {problem}",
+            "start Redis (or OCI Cache) / open the network path to it, and check the password "
+            f"and TLS (rediss://) in {E.OCI_MCP_STORAGE}; `serve` answers 503 until it is back",
+        )
+    if not ctx.server_url:
+        return passed(name, f"Redis at {label} answers")
+    try:
+        report = ctx.http.get(ctx.server_url + "/health").json().get("storage")
+    except Exception:
+        return passed(name, f"Redis at {label} answers (no server answering at {ctx.server_url})")
+    if report == "unavailable":
+        return failed(
+            name,
+            f"Redis at {label} answers here, but the server at {ctx.server_url} reports its "
+            "storage unavailable",
+            "check that the server runs with the same OCI_MCP_STORAGE and can reach it",
+        )
+    if report == "ok":
+        return passed(name, f"Redis at {label} answers; the server reports its storage ok")
+    return passed(name, f"Redis at {label} answers")
+
+
+def _redis_ping(url: str) -> str | None:
+    """None when Redis at ``url`` answers PING within a few seconds, else why not."""
+    try:
+        from redis import Redis
+    except ImportError:  # pragma: no cover - a dependency of oci-mcp
+        return "the redis package is not installed (pip install 'py-key-value-aio[redis]')"
+    client = Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        client.ping()
+    except Exception as exc:
+        return _http_error(exc)
+    finally:
+        client.close()
+    return None
+
+
+def _storage_report(response: Any) -> str | None:
+    try:
+        return response.json().get("storage")
+    except Exception:
+        return None
+
+
 def _get_json(ctx: DoctorContext, url: str) -> dict[str, Any] | None:
     try:
         response = ctx.http.get(url)
@@ -541,4 +616,5 @@ CHECKS = (
     check_client_secret,
     check_trust,
     check_server,
+    check_storage,
 )

@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from oci_mcp_cli.core import envfile as E
 from oci_mcp_cli.core.errors import OciMcpError, RemoteError, UserError
@@ -185,6 +186,13 @@ class InitRun:
             }
             if self.exchange_app is not None:
                 values[E.OCI_MCP_EXCHANGE_APP_ID] = self.exchange_app.id
+        if self.domain.url.startswith("https://"):
+            # A real domain: also the names Oracle's samples and OCI MCP servers read
+            # (IDCS_DOMAIN is the bare host).
+            values[E.IDCS_DOMAIN] = urlsplit(self.domain.url).netloc
+            if self.app is not None:
+                values[E.IDCS_CLIENT_ID] = values[E.IAM_CLIENT_ID]
+                values[E.IDCS_CLIENT_SECRET] = values[E.IAM_CLIENT_SECRET]
         if self.trust_id:
             values[E.OCI_MCP_TRUST_ID] = self.trust_id
             values[E.OCI_MCP_TRUST_CREATED] = "true" if self.trust_created else "false"

@@ -80,13 +80,58 @@ class SandboxMiddleware:
         self.app, self.ctx = app, ctx
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(HOOK_PREFIX):
+        if scope["type"] == "http" and scope.get("scheme") == "https":
+            await self._https(scope, receive, send)
+            return
+        await self._serve(scope, receive, send)
+
+    async def _https(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The https front: route by ``Host`` (a real OCI hostname) instead of by port."""
+        from oci_mcp_cli.sandbox.context import VIA_HTTPS
+        from oci_mcp_cli.sandbox.hosts import FAMILY_PATH_PREFIXES
+
+        host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), "")
+        route = self.ctx.hosts.route(host) if self.ctx.hosts is not None else None
+        path = scope["path"]
+        refusal = None
+        if route is None:
+            refusal = (421, "MisdirectedRequest", f"the sandbox does not serve host {host!r}")
+        elif route.family != "domain" and (
+            path.startswith(HOOK_PREFIX)
+            or not path.startswith(FAMILY_PATH_PREFIXES.get(route.family, ("/",)))
+        ):
+            refusal = (404, "NotAuthorizedOrNotFound", f"no {scope['method']} {path} on {host}")
+        if refusal is not None:
+            from starlette.responses import JSONResponse
+
+            status, code, message = refusal
+            body = {"code": code, "message": message}
+            await JSONResponse(body, status_code=status)(scope, receive, send)
+            return
+        assert route is not None
+        token = VIA_HTTPS.set(True)
+        try:
+            await self._serve(scope, receive, send, guid=route.guid, front="https")
+        finally:
+            VIA_HTTPS.reset(token)
+
+    async def _serve(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        *,
+        guid: str | None = None,
+        front: str = "http",
+    ) -> None:
+        if scope["type"] != "http" or (front == "http" and scope["path"].startswith(HOOK_PREFIX)):
             await self.app(scope, receive, send)
             return
         state = scope.setdefault("state", {})
         method, path = scope["method"], scope["path"]
-        guid = self.ctx.guid_for_port((scope.get("server") or (None, None))[1])
-        if guid is not None:  # a domain port: route as /<guid>/...; raw_path stays as sent
+        if front == "http":
+            guid = self.ctx.guid_for_port((scope.get("server") or (None, None))[1])
+        if guid is not None:  # a domain port or host: route as /<guid>/...; raw_path as sent
             scope = {**scope, "path": f"/{guid}{path}"}
         status = {"code": 500}
 
@@ -110,6 +155,7 @@ class SandboxMiddleware:
                 "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
                 "method": method,
                 "path": path,
+                "scheme": front,
                 "domain": guid or _guid_of(path),
                 "status": status["code"],
                 **principal_fields(state.get("principal")),

@@ -54,7 +54,7 @@ class IdentityApi:
 
     # wire forms
     def domain_wire(self, state: SandboxState, d: Domain) -> dict[str, Any]:
-        url = self.ctx.domain_url(d.guid)
+        url = self.ctx.domain_url(d.guid, port_443=True)  # OCI's Domain.url carries :443
         return {
             "id": d.ocid,
             "compartmentId": state.tenancy_id,

@@ -1,11 +1,15 @@
 """Run the sandbox: uvicorn in a background thread on a loopback port, readiness, clean stop.
 
-``Sandbox`` is the Python API (context manager) used by tests and by ``oci-mcp sandbox``.
+``Sandbox`` is the Python API (context manager) used by tests and by ``oci-mcp sandbox``. Besides
+the plain-http loopback ports (main + one per domain) it runs, on the same event loop, the
+transparent front: an https server for the real OCI hostnames (certificates from the sandbox's
+local CA, ``tls.py``) and the loopback ``CONNECT`` proxy that reaches it (``proxy.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import threading
 import time
@@ -19,9 +23,14 @@ from oci_mcp_cli.sandbox.context import SandboxConfig, SandboxContext
 from oci_mcp_cli.sandbox.store import StateStore
 
 PROFILE = "SANDBOX"
+TRANSPARENT_PROFILE = "DEFAULT"  # what oci.config.from_file() and the oci CLI read by default
 CONFIG_FILE = "oci_config"
 LOCK_FILE = "sandbox.lock"
+RUNNING_FILE = "running.json"  # the ready line of the sandbox running on this state dir
+USER_SESSIONS_DIR = "user_sessions"
+SESSION_KEY_FILE = "session_key.pem"
 READY_TIMEOUT_S = 30.0
+_PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
 
 
 def default_state_dir() -> Path:
@@ -33,7 +42,16 @@ def default_state_dir() -> Path:
 
 def write_profile(path: Path, profile: str, entries: dict[str, str]) -> None:
     """Write a one-profile OCI config file (0600)."""
-    lines = [f"[{profile}]", *(f"{key}={value}" for key, value in entries.items())]
+    write_profiles(path, {profile: entries})
+
+
+def write_profiles(path: Path, profiles: dict[str, dict[str, str]]) -> None:
+    """Write an OCI config file with these profiles, in order (0600)."""
+    lines: list[str] = []
+    for profile, entries in profiles.items():
+        if lines:
+            lines.append("")
+        lines += [f"[{profile}]", *(f"{key}={value}" for key, value in entries.items())]
     write_private(path, "\n".join(lines) + "\n")
 
 
@@ -97,6 +115,7 @@ class Sandbox:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        proxy_port: int = 0,
         reset: bool = False,
         allow_remote: bool = False,
         **config: int,
@@ -112,13 +131,19 @@ class Sandbox:
             raise TypeError(f"unknown sandbox config field(s): {', '.join(sorted(unknown))}")
         self.state_dir = Path(state_dir) if state_dir else default_state_dir()
         self.host, self.port, self.reset = host, port, reset
+        self.proxy_port = proxy_port
+        self.https_port = 0
         self._fixed = port != 0
         self.ctx = SandboxContext(store=StateStore(self.state_dir), config=SandboxConfig(**config))
         self.profile = PROFILE
         self.config_file = str(self.state_dir / CONFIG_FILE)
         self._lock = StateDirLock(self.state_dir)
         self._server: Any = None
+        self._tls_server: Any = None
+        self._loop: Any = None
+        self._proxy: Any = None
         self._thread: threading.Thread | None = None
+        self.ca_file = str(self.state_dir / "tls" / "ca.pem")
 
     # lifecycle
     def start(self) -> Sandbox:
@@ -138,10 +163,14 @@ class Sandbox:
         import uvicorn
 
         from oci_mcp_cli.sandbox.app import build_app
+        from oci_mcp_cli.sandbox.hosts import HostMap
+        from oci_mcp_cli.sandbox.tls import LocalCA, server_context
 
         if self.reset:
             self.ctx.store.reset()
         self.ctx.store.load_or_seed()
+        ca = LocalCA(self.state_dir).load_or_create()
+        self.ca_file = str(ca.cert_file.resolve())
         sock = self._bind(self.port)
         sockets.append(sock)
         self.port = sock.getsockname()[1]
@@ -150,35 +179,78 @@ class Sandbox:
         self.ctx.domain_ports.clear()
         with self.ctx.store.read() as state:
             guids = list(state.domains)
+            regions = [r["name"] for r in state.regions]
+            namespace = state.namespace
         for index, guid in enumerate(guids):  # fixed --port N: domains on N+1, N+2, ...
             domain_sock = self._bind(self.port + 1 + index if self.port and self._fixed else 0)
             sockets.append(domain_sock)
             self.ctx.domain_ports[guid] = domain_sock.getsockname()[1]
+        self.ctx.hosts = HostMap(guids, regions, namespace)
+        # the transparent front is loopback only, whatever --host says
+        tls_sock = self._bind(0, host="127.0.0.1")
+        proxy_sock = self._bind(self.proxy_port, host="127.0.0.1", what="--proxy-port")
+        sockets += [tls_sock, proxy_sock]
+        self.https_port = tls_sock.getsockname()[1]
+        self.proxy_port = proxy_sock.getsockname()[1]
         self.write_oci_config()
-        config = uvicorn.Config(
-            build_app(self.ctx, self.info), log_level="warning", access_log=False, lifespan="off"
+        app = build_app(self.ctx, self.info)
+        common: dict[str, Any] = {
+            "log_level": "warning", "access_log": False, "lifespan": "off",
+            "proxy_headers": False,  # the scheme is the socket's: nobody may claim https
+            "timeout_graceful_shutdown": 5,
+        }
+        self._server = uvicorn.Server(uvicorn.Config(app, **common))
+        tls_context = server_context(ca, self.ctx.hosts.allows)
+        self._tls_server = uvicorn.Server(
+            uvicorn.Config(app, ssl_context_factory=lambda config, default: tls_context, **common)
         )
-        self._server = uvicorn.Server(config)
+        plain = [s for s in sockets if s not in (tls_sock, proxy_sock)]
         self._thread = threading.Thread(
-            target=self._server.run,
-            kwargs={"sockets": sockets},
+            target=self._run_servers,
+            args=(plain, tls_sock, proxy_sock),
             name="oci-mcp-sandbox",
             daemon=True,
         )
         self._thread.start()
         self._wait_ready()
+        self._write_running_file()
 
-    def _bind(self, port: int) -> socket.socket:
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+    def _run_servers(
+        self, plain: list[socket.socket], tls_sock: socket.socket, proxy_sock: socket.socket
+    ) -> None:
+        """The event loop of the sandbox thread: both uvicorn servers and the CONNECT proxy."""
+        import asyncio
+
+        from oci_mcp_cli.sandbox.proxy import ConnectProxy
+
+        assert self.ctx.hosts is not None
+        proxy = ConnectProxy(self.ctx.hosts.allows, ("127.0.0.1", self.https_port))
+        self._proxy = proxy
+
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            await proxy.start(proxy_sock)
+            try:
+                await asyncio.gather(
+                    self._server.serve(sockets=plain), self._tls_server.serve(sockets=[tls_sock])
+                )
+            finally:
+                await proxy.close()
+
+        asyncio.run(main())
+
+    def _bind(self, port: int, *, host: str | None = None, what: str = "--port") -> socket.socket:
+        host = host or self.host
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind((self.host, port))
+            sock.bind((host, port))
         except OSError as exc:
             sock.close()
             raise UserError(
-                f"cannot listen on {self.host}:{port}: {exc.strerror}",
-                hint="pick another --port, or --port 0 for a free one",
+                f"cannot listen on {host}:{port}: {exc.strerror}",
+                hint=f"pick another {what}, or {what} 0 for a free one",
             ) from exc
         sock.listen(128)
         sock.setblocking(False)
@@ -193,7 +265,7 @@ class Sandbox:
             while time.monotonic() < deadline:
                 if self._thread is None or not self._thread.is_alive():
                     raise OciMcpError("the sandbox server stopped during start-up")
-                if self._server.started:
+                if self._server.started and self._tls_server.started:
                     with contextlib.suppress(httpx.HTTPError):
                         if client.get(f"{self.url}/_sandbox/health").status_code == 200:
                             return
@@ -201,11 +273,22 @@ class Sandbox:
         raise OciMcpError(f"the sandbox did not become ready within {READY_TIMEOUT_S:.0f} s")
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
+        import asyncio
+
+        if self._loop is not None and self._proxy is not None and self._loop.is_running():
+            # tunnels first: a kept-alive client tunnel would hold the https front's TLS
+            # shutdown open (it waits for the peer's close_notify) long after should_exit
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(self._proxy.close(), self._loop).result(10)
+        for server in (self._server, self._tls_server):
+            if server is not None:
+                server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)
-        self._server = self._thread = None
+        self._server = self._tls_server = self._thread = None
+        self._loop = self._proxy = None
+        if self._lock._fd is not None:  # only the running sandbox removes its own record
+            (self.state_dir / RUNNING_FILE).unlink(missing_ok=True)
         self._lock.release()
 
     def wait(self) -> None:
@@ -225,16 +308,23 @@ class Sandbox:
         return self.ctx.base_url
 
     @property
+    def proxy_url(self) -> str:
+        return f"http://127.0.0.1:{self.proxy_port}" if self.proxy_port else ""
+
+    @property
     def tenancy_id(self) -> str:
         return self.ctx.store.state.tenancy_id
 
     @property
     def domains(self) -> list[dict[str, str]]:
+        from oci_mcp_cli.sandbox.hosts import https_domain_url
+
         with self.ctx.store.read() as state:
             return [
                 {
                     "display_name": d.display_name,
-                    "url": self.ctx.domain_url(d.guid),
+                    "url": self.ctx.loopback_domain_url(d.guid),
+                    "https_url": https_domain_url(d.guid),
                     "type": d.type,
                     "guid": d.guid,
                 }
@@ -270,23 +360,86 @@ class Sandbox:
             "home_region": home_region,
             "domains": domains,
             "users": users,
+            "proxy_url": self.proxy_url,
+            "ca_file": self.ca_file,
+            "transparent_profile": TRANSPARENT_PROFILE,
+            "state_dir": str(self.state_dir.resolve()),
         }
 
+    def env(self) -> dict[str, str]:
+        """The environment that makes a process use this sandbox transparently."""
+        from oci_mcp_cli.sandbox.transparent import transparent_env
+
+        return transparent_env(self.info())
+
+    def _write_running_file(self) -> None:
+        """``<state dir>/running.json`` (0600): the ready line, for ``oci-mcp sandbox env``."""
+        import json
+
+        write_private(self.state_dir / RUNNING_FILE, json.dumps(self.info()) + "\n")
+
     def write_oci_config(self) -> None:
-        """Write the OCI config profile (admin API key + ``oci_mcp_endpoint``); done every start."""
+        """Write the OCI config (done every start): ``[DEFAULT]`` = the admin API key exactly as
+        on a real tenancy (what ``oci.config.from_file()`` and the oci CLI read by default),
+        ``[SANDBOX]`` = the same plus ``oci_mcp_endpoint`` (the loopback form), and one
+        session-token profile per user (``[alice]``, …, ``[sandbox-admin]``), minted afresh."""
         from oci_mcp_cli.core.ociconfig import ENDPOINT_KEY
 
         with self.ctx.store.read() as state:
             key = next(k for k in state.api_keys if k.user_ocid == state.admin.ocid)
-            entries = {
+            admin = {
                 "user": state.admin.ocid,
                 "fingerprint": key.fingerprint,
                 "tenancy": state.tenancy_id,
                 "region": state.home_region,
                 "key_file": str((self.state_dir / state.admin.private_key_file).resolve()),
-                ENDPOINT_KEY: self.url,
             }
-        write_profile(Path(self.config_file), self.profile, entries)
+            usernames = [
+                u.user_name
+                for d in state.domains.values()
+                for u in d.users.values()
+                if u.active and _PROFILE_NAME.fullmatch(u.user_name)
+            ]
+        profiles = {
+            TRANSPARENT_PROFILE: admin,
+            self.profile: {**admin, ENDPOINT_KEY: self.url},
+        }
+        for username in usernames:
+            if username not in profiles:
+                profiles[username] = self._user_session_entries(username)
+        write_profiles(Path(self.config_file), profiles)
+
+    def _user_session_entries(self, username: str, ttl_s: int = 3600) -> dict[str, str]:
+        """``<state dir>/user_sessions/<user>/{token, oci_api_key.pem, oci_api_key_public.pem}``
+        (0600) and the profile keys ``oci session authenticate`` writes for them. One session key
+        per state dir, kept across restarts (a fresh RSA key per user and start would slow every
+        start); the token is minted afresh on every start."""
+        from oci_mcp_cli.core.files import ensure_private_dir
+        from oci_mcp_cli.sandbox import keys
+        from oci_mcp_cli.sandbox.hooks import mint_session_token
+
+        root = ensure_private_dir(self.state_dir / USER_SESSIONS_DIR)
+        key_path = root / SESSION_KEY_FILE
+        try:
+            session_key = keys.load_private_pem(key_path.read_bytes())
+        except (OSError, ValueError, AssertionError):
+            session_key = keys.new_rsa_key()
+            write_private(key_path, keys.private_pem(session_key))
+        token = mint_session_token(self.ctx, username, session_key.public_key(), ttl_s)
+        folder = ensure_private_dir(root / username)
+        token_file, key_file = folder / "token", folder / "oci_api_key.pem"
+        write_private(token_file, token)
+        write_private(key_file, keys.private_pem(session_key))
+        write_private(folder / "oci_api_key_public.pem", keys.public_pem(session_key))
+        with self.ctx.store.read() as state:
+            tenancy, region = state.tenancy_id, state.home_region
+        return {
+            "fingerprint": keys.fingerprint(session_key),
+            "key_file": str(key_file.resolve()),
+            "tenancy": tenancy,
+            "region": region,
+            "security_token_file": str(token_file.resolve()),
+        }
 
     def session_profile(
         self, username: str, profile: str = "SESSION", ttl_s: int = 3600

@@ -97,10 +97,15 @@ def _check_host(request: Request) -> None:
 
     server = request.scope.get("server") or (None, None)
     host = request.headers.get("host", "")
+    https = request.url.scheme == "https"
     try:
-        port = urlsplit(f"//{host}").port or 80
+        port = urlsplit(f"//{host}").port or (443 if https else 80)
     except ValueError:
         port = None
+    if https:  # the https front routes on the host name itself; the port is 443 (the proxy's)
+        if port not in (443, server[1]):
+            raise NotAuthenticated(f"the signed host header {host!r} does not name port 443")
+        return
     if server[1] is not None and port != server[1]:
         raise NotAuthenticated(
             f"the signed host header {host!r} does not name this endpoint (port {server[1]})"

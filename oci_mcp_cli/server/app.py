@@ -55,7 +55,19 @@ def build_server(settings: ServerSettings, app: Any | None = None, *, tools: boo
 
     @mcp.custom_route("/health", methods=["GET"])
     async def health(_: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", "server": SERVER_NAME, "mcp_path": MCP_PATH})
+        """``storage``: whether the OAuth state store answers (``503`` when it does not: no
+        sign-in or call can succeed here, a load balancer should send traffic elsewhere)."""
+        from oci_mcp_cli.server.storage import probe
+
+        store = getattr(auth, "_client_storage", None)
+        ok = store is None or await probe(store)
+        body = {
+            "status": "ok" if ok else "unavailable",
+            "server": SERVER_NAME,
+            "mcp_path": MCP_PATH,
+            "storage": "ok" if ok else "unavailable",
+        }
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     return mcp
 
@@ -63,7 +75,9 @@ def build_server(settings: ServerSettings, app: Any | None = None, *, tools: boo
 def http_app(settings: ServerSettings, mcp: Any) -> Any:
     """The Starlette app serving ``mcp`` at ``/mcp``: Host/Origin checked (DNS rebinding) on a
     loopback bind or when ``--allowed-host`` is given, open sessions capped per user, expired
-    OAuth state culled at startup and every ``cull_interval_s``."""
+    OAuth state culled at startup and every ``cull_interval_s``, a request the OAuth state store
+    could not serve answered 503 (``StorageGate``). With shared storage (replica mode) MCP is
+    stateless HTTP: a load balancer may send each request of a client to another replica."""
     from contextlib import asynccontextmanager
     from urllib.parse import urlsplit
 
@@ -71,7 +85,7 @@ def http_app(settings: ServerSettings, mcp: Any) -> Any:
 
     from oci_mcp_cli.core.urls import is_loopback_host
     from oci_mcp_cli.server.oauth_guard import SessionCap
-    from oci_mcp_cli.server.storage import StateCuller
+    from oci_mcp_cli.server.storage import StateCuller, StorageGate
 
     public = urlsplit(settings.server_url)
     guard_hosts = is_loopback_host(settings.host) or bool(settings.allowed_hosts)
@@ -80,6 +94,7 @@ def http_app(settings: ServerSettings, mcp: Any) -> Any:
         middleware=[
             Middleware(SessionCap, path=MCP_PATH, per_user=settings.max_sessions_per_user)
         ],
+        stateless_http=True if settings.replica_mode else None,  # None: FastMCP's setting
         host_origin_protection=guard_hosts,
         allowed_hosts=[public.hostname or "", *settings.allowed_hosts] if guard_hosts else None,
         allowed_origins=(
@@ -91,6 +106,7 @@ def http_app(settings: ServerSettings, mcp: Any) -> Any:
     store = getattr(mcp.auth, "_client_storage", None)  # FastMCP's name for client_storage
     if store is None:
         return app
+    app.add_middleware(StorageGate, label=getattr(store, "label", None))  # outermost
     culler = StateCuller(store, settings.cull_interval_s)
     inner = app.router.lifespan_context
 
@@ -102,6 +118,9 @@ def http_app(settings: ServerSettings, mcp: Any) -> Any:
                 yield state
             finally:
                 await culler.stop()
+                closer = getattr(store, "aclose", None)  # a Redis store's connection pool
+                if closer is not None:
+                    await closer()
 
     app.router.lifespan_context = lifespan
     app.state.oauth_state_culler = culler

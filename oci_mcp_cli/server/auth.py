@@ -97,6 +97,24 @@ def fernet_file_store(directory: Path, fernet_key: bytes) -> Any:
     )
 
 
+def build_storage(settings: ServerSettings, signing_key: bytes) -> Any:
+    """The proxy's ``client_storage``: Redis (``--storage redis://…``), a chosen directory, or
+    None (FastMCP's own default store, which culls itself, in a 0700 directory). Every store is
+    Fernet-encrypted with the key FastMCP derives from the signing key, so replicas sharing
+    ``MCP_JWT_SIGNING_KEY`` read each other's entries and nobody else can."""
+    from oci_mcp_cli.server.storage import GuardedStore, redis_store
+
+    if settings.storage_url:
+        return redis_store(settings.storage_url, _storage_fernet_key(signing_key))
+    if settings.storage_dir:
+        directory = Path(settings.storage_dir)
+        return GuardedStore(
+            encrypted_store(directory, signing_key), label=directory.resolve().as_uri()
+        )
+    private_dir(default_storage_dir(signing_key), owned=True)
+    return None
+
+
 def jwks_refused_message(url: str, status: int) -> str:
     """Why every sign-in ends in ``401 invalid_token`` when the JWKS refuses anonymous reads."""
     return (
@@ -170,11 +188,7 @@ def build_auth(settings: ServerSettings) -> Any:
 
     proxy_class = _proxy_class(settings.jwks_retry_s)
     signing_key = signing_key_bytes(settings.jwt_signing_key)
-    if settings.storage_dir:
-        storage = encrypted_store(settings.storage_dir, signing_key)
-    else:  # FastMCP's own default store (it culls expired entries), in a 0700 directory
-        storage = None
-        private_dir(default_storage_dir(signing_key), owned=True)
+    storage = build_storage(settings, signing_key)
     url = discovery_url(settings.domain_url)
     quiet = logging.getLogger("fastmcp.server.auth.oidc_proxy")
     previous = quiet.disabled

@@ -38,6 +38,7 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8000
     storage_dir: Path | None = None
+    storage_url: str | None = None  # redis[s]://… shared by replicas (server/storage.py)
     log_level: str = "INFO"
     cache_size: int = DEFAULT_CACHE_SIZE
     jwks_retry_s: float = 10.0  # wait before retrying a failed JWKS fetch (FastMCP default: 30)
@@ -62,9 +63,33 @@ class ServerSettings:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in logs or tool output."""
-        return tuple(
-            s for s in (self.client_secret, self.exchange_client_secret, self.jwt_signing_key) if s
+        from oci_mcp_cli.server.storage import storage_password
+
+        values = (
+            self.client_secret,
+            self.exchange_client_secret,
+            self.jwt_signing_key,
+            storage_password(self.storage_url),
         )
+        return tuple(s for s in values if s)
+
+    @property
+    def replica_mode(self) -> bool:
+        """Shared network storage: replicas behind a load balancer that does not stick, so MCP
+        sessions are stateless (every request stands alone) and ``--port`` differing from
+        ``MCP_SERVER_URL`` is expected."""
+        return self.storage_url is not None
+
+    @property
+    def storage_label(self) -> str:
+        """Where the OAuth state lives, safe to print (no password)."""
+        from oci_mcp_cli.server.storage import mask_storage_url
+
+        if self.storage_url:
+            return mask_storage_url(self.storage_url)
+        if self.storage_dir:
+            return Path(self.storage_dir).resolve().as_uri()
+        return "FastMCP's default file store"
 
 
 def default_port(server_url: str) -> int:
@@ -78,6 +103,8 @@ def port_mismatch_warning(settings: ServerSettings, requested_port: int | None) 
     front maps 443 to the server's port)."""
     parts = urlsplit(settings.server_url)
     if requested_port is None or (parts.scheme == "https" and parts.port is None):
+        return None
+    if settings.replica_mode:  # one replica of several behind the load balancer at the URL
         return None
     url_port = default_port(settings.server_url)
     if requested_port == url_port:
@@ -95,6 +122,7 @@ def load_settings(
     host: str | None = None,
     port: int | None = None,
     storage_dir: Path | None = None,
+    storage: str | None = None,
     log_level: str = "INFO",
     cache_size: int = DEFAULT_CACHE_SIZE,
     tool_timeout: float = DEFAULT_TOOL_TIMEOUT_S,
@@ -105,10 +133,13 @@ def load_settings(
 ) -> ServerSettings:
     """Read and validate ``.env``; a missing/invalid key raises one UserError pointing at init.
 
-    ``guard``: the OAuth-surface settings (``allowed_redirects``, ``rate_limit``, ``rate_burst``,
-    ``trusted_proxies``, ``allowed_hosts``, ``allowed_origins``, ``max_sessions_per_user``)."""
+    ``storage``: ``--storage URL`` (else ``--storage-dir``, else ``OCI_MCP_STORAGE`` in
+    ``.env``). ``guard``: the OAuth-surface settings (``allowed_redirects``, ``rate_limit``,
+    ``rate_burst``, ``trusted_proxies``, ``allowed_hosts``, ``allowed_origins``,
+    ``max_sessions_per_user``)."""
     env = ef.load_env(env_file)
     env.require()
+    storage_dir, storage_url = resolve_storage(storage, storage_dir, env.get(ef.OCI_MCP_STORAGE))
     level = log_level.upper()
     if level not in LOG_LEVELS:
         raise UserError(
@@ -143,11 +174,34 @@ def load_settings(
         host=bind,
         port=port if port is not None else default_port(server_url),
         storage_dir=Path(storage_dir).expanduser() if storage_dir else None,
+        storage_url=storage_url,
         log_level=level,
         cache_size=cache_size,
         **guard_settings(**guard),
         **resilience_settings(tool_timeout, oci_workers, revalidate_after, revalidation_outage),
     )
+
+
+def resolve_storage(
+    flag: str | None, storage_dir: Path | None, from_env: str | None
+) -> tuple[Path | None, str | None]:
+    """``(directory, redis_url)`` from ``--storage``, ``--storage-dir`` and ``OCI_MCP_STORAGE``
+    (flags win over ``.env``); the two flags together must name the same directory."""
+    from oci_mcp_cli.server.storage import parse_storage_url
+
+    if flag and storage_dir:
+        target = parse_storage_url(flag)
+        chosen = Path(storage_dir).expanduser().resolve()
+        same = target.directory is not None and target.directory.resolve() == chosen
+        if not same:
+            raise UserError(
+                "--storage and --storage-dir name different stores",
+                hint="pass one of them (--storage file:///path is --storage-dir /path)",
+            )
+    if storage_dir:
+        return Path(storage_dir), None
+    target = parse_storage_url(flag or from_env)
+    return target.directory, target.redis_url
 
 
 def resilience_settings(

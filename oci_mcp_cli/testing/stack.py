@@ -3,6 +3,12 @@
 Everything runs in this process over real HTTP on loopback: the sandbox, ``oci-mcp init`` (app,
 JWKS access, trust, ``.env``), the oci-mcp server wrapping *your* FastMCP app (OCI sign-in, UPST
 signer cache, health route, logging), and the headless sandbox sign-in of the test client.
+
+``transparent=True`` runs the same stack the way it runs against a real tenancy: the process
+environment gets the sandbox's proxy, CA bundle and OCI config (``oci-mcp sandbox env``) for the
+life of the stack, ``init`` uses the ``[DEFAULT]`` profile (no endpoint override) and the domain's
+real ``https://idcs-….identity.oraclecloud.com`` URL, so every OCI call — yours included — goes
+over https to the real hostnames, answered by the sandbox.
 """
 
 from __future__ import annotations
@@ -23,9 +29,13 @@ class McpStack:
     once; ``serve(app)`` swaps the served app without re-provisioning.
     """
 
-    def __init__(self, app: Any | None = None, *, state_dir: Path | None = None) -> None:
+    def __init__(
+        self, app: Any | None = None, *, state_dir: Path | None = None, transparent: bool = False
+    ) -> None:
         self._app = app
         self._state_dir = state_dir
+        self.transparent = transparent
+        self._saved_env: dict[str, str | None] = {}
         self._stack = contextlib.ExitStack()
         self._server: Any = None
         self.sandbox: Any = None
@@ -56,9 +66,49 @@ class McpStack:
         self.sandbox = self._stack.enter_context(Sandbox(state_dir=root / "sandbox"))
         self.server_url = f"http://127.0.0.1:{free_port()}"
         self.env_file = root / ".env"
-        provision(self.sandbox, self.env_file, self.server_url)
+        if self.transparent:
+            self._enter_transparent_env()
+            self._provision_transparent()
+        else:
+            provision(self.sandbox, self.env_file, self.server_url)
         self.serve(self._app)
         return self
+
+    def _enter_transparent_env(self) -> None:
+        import os
+
+        for key, value in self.sandbox.env().items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+        self._stack.callback(self._restore_env)
+
+    def _restore_env(self) -> None:
+        import os
+
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_env.clear()
+
+    def _provision_transparent(self) -> None:
+        """``init`` as on a real tenancy: the [DEFAULT] profile, the domain's https URL."""
+        from oci_mcp_cli.provisioning.init import InitOptions, plan_init
+        from oci_mcp_cli.provisioning.plan import apply_plan
+        from oci_mcp_cli.sandbox.runner import TRANSPARENT_PROFILE
+
+        default = next(d for d in self.sandbox.domains if d["type"] == "DEFAULT")
+        assert self.env_file is not None
+        options = InitOptions(
+            env_file=self.env_file,
+            config_file=str(self.sandbox.config_file),
+            profile=TRANSPARENT_PROFILE,
+            domain_url=default["https_url"],
+            server_url=self.server_url,
+            open_jwks=True,
+        )
+        apply_plan(plan_init(options).plan)
 
     def serve(self, app: Any | None) -> None:
         """(Re)start the MCP server on the same URL, serving ``app`` (plus the built-in tools)."""

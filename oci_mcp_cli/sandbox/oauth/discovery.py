@@ -18,13 +18,25 @@ UNAUTHORIZED_MESSAGE_ID = "error.common.exception.unauthorizedAccess"
 
 
 def jwks_uri(ctx: SandboxContext, guid: str) -> str:
-    return f"{ctx.domain_url(guid)}/admin/v1/SigningCert/jwk"
+    return f"{ctx.domain_url(guid, port_443=True)}/admin/v1/SigningCert/jwk"
+
+
+def jwks_uris(ctx: SandboxContext, guid: str) -> set[str]:
+    """This domain's JWKS URL in every form it is served under (loopback; https with and without
+    ``:443``): a trust's ``publicKeyEndpoint`` may name any of them."""
+    forms = set()
+    for base in ctx.domain_urls(guid):
+        forms.add(f"{base}/admin/v1/SigningCert/jwk")
+        if base.startswith("https://"):
+            forms.add(f"{base}:443/admin/v1/SigningCert/jwk")
+    return forms
 
 
 def discovery_document(ctx: SandboxContext, guid: str) -> dict[str, Any]:
     """Shaped like the real document (reference §8.1): generic issuer, no registration_endpoint,
-    no code_challenge_methods_supported, token exchange not listed."""
-    oauth = f"{ctx.domain_url(guid)}/oauth2/v1"
+    no code_challenge_methods_supported, token exchange not listed. Reached on its real https
+    hostname, the endpoints are ``https://idcs-<guid>.identity.oraclecloud.com:443/...``."""
+    oauth = f"{ctx.domain_url(guid, port_443=True)}/oauth2/v1"
     return {
         "issuer": tokens.ISSUER,
         "authorization_endpoint": f"{oauth}/authorize",

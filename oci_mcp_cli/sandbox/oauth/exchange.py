@@ -15,7 +15,7 @@ import jwt
 
 from oci_mcp_cli.sandbox.models import Domain, User
 from oci_mcp_cli.sandbox.oauth import tokens
-from oci_mcp_cli.sandbox.oauth.discovery import jwks_uri
+from oci_mcp_cli.sandbox.oauth.discovery import jwks_uri, jwks_uris
 from oci_mcp_cli.sandbox.oauth.errors import invalid_grant, invalid_request
 from oci_mcp_cli.sandbox.oauth.runtime import is_revoked
 from oci_mcp_cli.sandbox.oauth.tokens import DomainScope
@@ -52,7 +52,7 @@ def _find_trust(domain: Domain, issuer: str, client_id: str) -> dict[str, Any]:
 def _verified_subject_claims(ds: DomainScope, trust: dict[str, Any], token: str) -> dict[str, Any]:
     jwks = jwks_uri(ds.ctx, ds.domain.guid)
     endpoint = (trust.get("publicKeyEndpoint") or "").rstrip("/")
-    if endpoint != jwks:
+    if endpoint not in jwks_uris(ds.ctx, ds.domain.guid):
         raise invalid_grant(
             f"identity propagation trust {trust.get('name')!r} publicKeyEndpoint "
             f"{endpoint or '(unset)'} is not this domain's JWKS {jwks}; the sandbox verifies "

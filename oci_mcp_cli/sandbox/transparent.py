@@ -1,0 +1,94 @@
+"""Transparent mode from the outside: the environment that sends a process's OCI traffic to the
+sandbox (``oci-mcp sandbox env`` / ``exec``), and the running sandbox's record it is built from.
+
+Nothing here is imported by the sandbox server itself; it only reads ``<state dir>/running.json``
+(written by the running sandbox once it is ready, removed when it stops) and checks the sandbox
+answers before handing the environment out.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from oci_mcp_cli.core.errors import UserError
+
+LOOPBACK_NO_PROXY = "127.0.0.1,localhost,::1"
+# Every variable `env` sets, in print order (docs/sandbox.md explains each).
+ENV_KEYS = (
+    "HTTPS_PROXY",
+    "https_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "REQUESTS_CA_BUNDLE",
+    "SSL_CERT_FILE",
+    "CURL_CA_BUNDLE",
+    "NODE_EXTRA_CA_CERTS",
+    "OCI_CLI_CERT_BUNDLE",
+    "OCI_CLI_CONFIG_FILE",
+    "OCI_CONFIG_FILE",
+    "OCI_CLI_PROFILE",
+)
+
+
+def transparent_env(info: dict[str, Any]) -> dict[str, str]:
+    """Proxy, CA bundle and OCI config variables from a ready line (``Sandbox.info()``)."""
+    proxy, ca_file = info["proxy_url"], info["ca_file"]
+    config_file = str(Path(info["config_file"]).resolve())
+    values = {
+        "HTTPS_PROXY": proxy,
+        "https_proxy": proxy,
+        "NO_PROXY": LOOPBACK_NO_PROXY,
+        "no_proxy": LOOPBACK_NO_PROXY,
+        "REQUESTS_CA_BUNDLE": ca_file,
+        "SSL_CERT_FILE": ca_file,
+        "CURL_CA_BUNDLE": ca_file,
+        "NODE_EXTRA_CA_CERTS": ca_file,
+        "OCI_CLI_CERT_BUNDLE": ca_file,
+        "OCI_CLI_CONFIG_FILE": config_file,
+        "OCI_CONFIG_FILE": config_file,
+        "OCI_CLI_PROFILE": str(info.get("transparent_profile") or "DEFAULT"),
+    }
+    return {key: values[key] for key in ENV_KEYS}
+
+
+def shell_exports(env: dict[str, str]) -> str:
+    """``export KEY='value'`` lines (POSIX shell quoting)."""
+    import shlex
+
+    return "".join(f"export {key}={shlex.quote(value)}\n" for key, value in env.items())
+
+
+def running_info(state_dir: Path | str | None) -> dict[str, Any]:
+    """The ready line of the sandbox running on ``state_dir`` (default: the per-user one); a
+    UserError when none is running there."""
+    from oci_mcp_cli.sandbox.runner import RUNNING_FILE, default_state_dir
+
+    folder = Path(state_dir) if state_dir else default_state_dir()
+    hint = f"start one: oci-mcp sandbox --state-dir {folder} (and keep it running)"
+    path = folder / RUNNING_FILE
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        url = str(info["url"])
+        info["proxy_url"], info["ca_file"], info["config_file"]  # noqa: B018 - must be present
+    except FileNotFoundError:
+        raise UserError(f"no sandbox is running on the state dir {folder}", hint=hint) from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"cannot read {path}: {exc}", hint=hint) from None
+    if not _answers(url):
+        raise UserError(
+            f"the sandbox recorded in {path} ({url}) does not answer: it is no longer running",
+            hint=hint,
+        )
+    return info
+
+
+def _answers(url: str) -> bool:
+    import httpx
+
+    try:
+        response = httpx.get(f"{url}/_sandbox/health", timeout=5.0, trust_env=False)
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200
