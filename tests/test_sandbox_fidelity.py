@@ -224,12 +224,22 @@ def test_filter_string_literals_are_json_strings(dc: Any) -> None:
     scim_fails(400, lambda: dc.list_apps(filter='displayName eq "bad \\x escape"'), "filter")
 
 
-def test_filter_value_path_on_complex_attributes(dc: Any) -> None:
-    app = new_app(
+def defined_scopes(dc: Any, *values: str) -> list[str]:
+    """Fully qualified scopes a new resource app defines (a client's allowedScopes must name
+    existing ones)."""
+    audience = f"https://res.example.com/{uuid.uuid4().hex[:6]}/"
+    new_app(
         dc,
-        allowedScopes=[{"fqs": f"https://res.example.com/{uuid.uuid4().hex[:6]}"}],
-        active=True,
+        isOAuthResource=True,
+        audience=audience,
+        scopes=[{"value": v} for v in values],
     )
+    return [audience + v for v in values]
+
+
+def test_filter_value_path_on_complex_attributes(dc: Any) -> None:
+    (scope,) = defined_scopes(dc, "read")
+    app = new_app(dc, allowedScopes=[{"fqs": scope}], active=True)
     fqs = app.allowed_scopes[0].fqs
     found = dc.list_apps(filter=f'allowedScopes[fqs eq "{fqs}"]').data
     assert [a.id for a in found.resources] == [app.id]
@@ -274,13 +284,14 @@ def test_patch_multi_valued_add_remove_replace(dc: Any) -> None:
     ).data.allowed_grants
     assert grants == ["client_credentials"]
     assert patch(dc, app.id, {"op": "remove", "path": "allowedGrants"}).data.allowed_grants is None
+    a, b = defined_scopes(dc, "a", "b")
     scopes = patch(
         dc,
         app.id,
-        {"op": "add", "path": "allowedScopes", "value": [{"fqs": "a"}, {"fqs": "b"}]},
-        {"op": "remove", "path": "allowedScopes", "value": [{"fqs": "a"}]},
+        {"op": "add", "path": "allowedScopes", "value": [{"fqs": a}, {"fqs": b}]},
+        {"op": "remove", "path": "allowedScopes", "value": [{"fqs": a}]},
     ).data.allowed_scopes
-    assert [s.fqs for s in scopes] == ["b"]
+    assert [s.fqs for s in scopes] == [b]
 
 
 def test_attribute_types_are_enforced_on_post_put_and_patch(dc: Any) -> None:
@@ -447,22 +458,27 @@ def test_date_in_the_future_beyond_skew_is_refused(sb: Sandbox, config: dict) ->
 
 
 def test_patch_value_filters_replace_and_remove_sub_attributes(dc: Any) -> None:
-    app = new_app(dc, allowedScopes=[{"fqs": "a"}, {"fqs": "b"}])
+    a, b, z, y = defined_scopes(dc, "a", "b", "z", "y")
+    app = new_app(dc, allowedScopes=[{"fqs": a}, {"fqs": b}])
     scopes = patch(
-        dc, app.id, {"op": "replace", "path": 'allowedScopes[fqs eq "a"]', "value": {"fqs": "z"}}
+        dc, app.id, {"op": "replace", "path": f'allowedScopes[fqs eq "{a}"]', "value": {"fqs": z}}
     ).data.allowed_scopes
-    assert [s.fqs for s in scopes] == ["z", "b"]
+    assert [s.fqs for s in scopes] == [z, b]
     scim_fails(
         400,
         lambda: patch(
             dc,
             app.id,
-            {"op": "replace", "path": 'allowedScopes[fqs eq "q"]', "value": {"fqs": "y"}},
+            {"op": "replace", "path": 'allowedScopes[fqs eq "q"]', "value": {"fqs": y}},
         ),
         "allowedScopes",
     )
+    # A client may only be allowed scopes some resource app of the domain defines.
+    scim_fails(400, lambda: new_app(dc, allowedScopes=[{"fqs": "https://nowhere/x"}]), "defines")
     app = new_app(
         dc,
+        isOAuthResource=True,
+        audience=f"https://res.example.com/{uuid.uuid4().hex[:6]}/",
         scopes=[
             {"value": "read", "description": "r"},
             {"value": "write", "description": "w"},

@@ -47,6 +47,16 @@ def _render_summary(run: InitRun, console: Console, show_secrets: bool) -> None:
     if summary["trust_id"]:
         console.print(f"trust      {summary['trust_id']}")
     console.print(f"env file   {summary['env_file']} (mode 0600)")
+    if summary.get("target") == "oracle-mcp":
+        console.print(f"audience   {summary['audience']}")
+        env_path = str(run.options.env_file)
+        env_flag = "" if env_path == ".env" else f" --env-file {env_path}"
+        console.print("\nNext steps (one per service):")
+        for s in summary["services"]:
+            console.print(f"  {s['env_file']}: {s['package']} at {s['base_url']}")
+            console.print(f"  oci-mcp serve --oracle {s['service']}{env_flag}")
+            console.print(f"  oci-mcp test-client --oracle {s['service']}{env_flag}")
+        return
     env_flag = "" if str(run.options.env_file) == ".env" else f" --env-file {run.options.env_file}"
     console.print("\nNext steps:")
     console.print(f"  oci-mcp serve{env_flag}         # run the MCP server behind OCI IAM sign-in")
@@ -190,12 +200,50 @@ def register(app: typer.Typer) -> None:
         show_secrets: Annotated[
             bool, typer.Option("--show-secrets", help="Print the client secret (masked otherwise).")
         ] = False,
+        target: Annotated[
+            str,
+            typer.Option(
+                "--for",
+                help="What to provision for: oci-mcp (our server) or oracle-mcp (Oracle's "
+                "official OCI MCP servers; see docs/oracle-mcp.md).",
+            ),
+        ] = "oci-mcp",
+        service: Annotated[
+            list[str],
+            typer.Option(
+                "--service",
+                help="With --for oracle-mcp: a server, e.g. object-storage (repeatable; re-runs "
+                "add services and keep the recorded ones).",
+            ),
+        ] = [],  # noqa: B006 - typer needs a literal default
+        audience: Annotated[
+            str | None,
+            typer.Option(
+                "--audience",
+                help="With --for oracle-mcp: the resource app's primary audience "
+                "[default: what .env records, else urn:oci-mcp:<owner>/].",
+            ),
+        ] = None,
     ) -> None:
         """Create or reconcile the OAuth app, JWKS access and trust; write .env. Safe to re-run."""
         from oci_mcp_cli.provisioning.init import InitOptions, plan_init
 
+        if target not in ("oci-mcp", "oracle-mcp"):
+            err.print(f"--for must be oci-mcp or oracle-mcp (got {target!r})", markup=False)
+            raise typer.Exit(2)
+        if target == "oci-mcp" and (service or audience):
+            err.print("--service/--audience need --for oracle-mcp", markup=False)
+            raise typer.Exit(2)
         interactive = is_interactive()
-        options = InitOptions(
+        options_class: type[InitOptions] = InitOptions
+        extra: dict = {}
+        if target == "oracle-mcp":
+            from oci_mcp_cli.provisioning.oracle_init import OracleInitOptions, plan_oracle_init
+
+            options_class, plan_init = OracleInitOptions, plan_oracle_init  # type: ignore[assignment]
+            extra = {"services": list(service), "audience": audience}
+        options = options_class(
+            **extra,
             **vars(admin),
             domain_url=domain_url,
             domain_name=domain,
@@ -233,5 +281,8 @@ def register(app: typer.Typer) -> None:
                 and not plan.json_out
                 and ask_yes_no("Launch `oci-mcp serve` and `oci-mcp test-client` now?", False)
             )
-        if launch:
+        if launch and target == "oracle-mcp":
+            err.print("--launch is for oci-mcp's own server; start Oracle's with "
+                      "`oci-mcp serve --oracle SERVICE`", markup=False)
+        elif launch:
             _launch(admin.env_file, str(run.options.server_url))

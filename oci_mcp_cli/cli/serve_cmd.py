@@ -94,8 +94,37 @@ def register(app: typer.Typer) -> None:
             help="When the domain cannot be reached to revalidate: closed (fail the call) or "
             "open (keep using the cached signer).",
         ),
+        oracle: str | None = typer.Option(
+            None,
+            "--oracle",
+            help="Run Oracle's official OCI MCP server for this service instead (e.g. "
+            "object-storage) with <env>.oracle-<service> from `init --for oracle-mcp`.",
+        ),
+        python: str | None = typer.Option(
+            None, "--python", help="With --oracle: the Python ≥ 3.13 that has its package."
+        ),
+        install: bool = typer.Option(
+            True,
+            "--install/--no-install",
+            help="With --oracle: create the managed Python ≥ 3.13 venv / pip install the package "
+            "when missing.",
+        ),
+        as_published: bool = typer.Option(
+            False,
+            "--as-published",
+            help="With --oracle: start the server's entry point bare, without qualifying "
+            "resource scopes at /authorize (sign-in then fails on a real domain; "
+            "docs/oracle-mcp.md).",
+        ),
     ) -> None:
         """Serve {MCP_SERVER_URL}/mcp; its tools act on OCI as the signed-in user."""
+        if oracle:
+            from oci_mcp_cli.oracle.launcher import serve_oracle
+
+            raise typer.Exit(
+                run(serve_oracle, env_file, oracle, python=python, install=install,
+                    as_published=as_published, host=host, port=port, say=err.print)
+            )
         from oci_mcp_cli.server.app import bind_socket
         from oci_mcp_cli.server.config import load_settings, port_mismatch_warning
 

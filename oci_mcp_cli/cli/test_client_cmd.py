@@ -113,11 +113,26 @@ def register(app: typer.Typer) -> None:
         call: list[str] = typer.Option([], "--call", help="Tool to call (repeatable)."),
         arg: list[str] = typer.Option([], "--arg", help="key=value argument for the --call tools."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object {tools, calls}."),
+        oracle: str | None = typer.Option(
+            None,
+            "--oracle",
+            help="Connect to Oracle's OCI MCP server for this service (its URL from "
+            "<env>.oracle-<service>, written by `init --for oracle-mcp`).",
+        ),
     ) -> None:
         """Sign in, list the tools and call whoami, get_namespace, list_compartments (or --call)."""
         from oci_mcp_cli.client.session import ClientOptions, run_test_client
         from oci_mcp_cli.core.urls import require_secure_url
 
+        oracle_calls = None
+        if oracle and not url:
+            from oci_mcp_cli.oracle.launcher import service_environment
+            from oci_mcp_cli.oracle.services import OracleService, default_calls
+
+            svc = run(OracleService.parse, oracle)
+            values = run(service_environment, env_file, svc)
+            url = values["ORACLE_MCP_BASE_URL"].rstrip("/") + "/mcp"
+            oracle_calls = default_calls(svc, values.get("TENANCY_ID_OVERRIDE"))
         target = url or run(default_url, env_file)
         run(require_secure_url, target, what="--url")
         if password and password_from_command_line(ctx):
@@ -127,7 +142,7 @@ def register(app: typer.Typer) -> None:
         ):
             password = typer.prompt(f"password for {username}", hide_input=True, err=True)
         args = run(parse_args, arg)
-        calls = [(name, args) for name in call] if call else None
+        calls = [(name, args) for name in call] if call else oracle_calls
         if arg and not call:
             raise fail(UserError("--arg needs --call", hint="e.g. --call list_buckets --arg k=v"))
         options = ClientOptions(

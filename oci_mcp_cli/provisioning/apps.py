@@ -31,6 +31,9 @@ class DesiredApp:
     allow_offline: bool = False
     description: str = "MCP server OAuth client (created by oci-mcp)"
     owner: str = ""
+    # Fully qualified resource scopes (audience + scope) the client must be allowed, exactly;
+    # empty: allowedScopes is left as it is (our own server needs none).
+    allowed_scopes: tuple[str, ...] = ()
 
     @classmethod
     def login(
@@ -130,6 +133,17 @@ def diff_app(app: Any, desired: DesiredApp, prune: bool = False) -> AppDiff:
     if desired.allow_offline and not app.allow_offline:
         diff.ops.append(("REPLACE", "allowOffline", True))
         diff.changes.append("set allowOffline=true")
+    if desired.allowed_scopes:
+        current_fqs = [s.fqs for s in (app.allowed_scopes or []) if getattr(s, "fqs", None)]
+        if set(current_fqs) != set(desired.allowed_scopes):
+            wanted = [{"fqs": fqs} for fqs in desired.allowed_scopes]
+            diff.ops.append(("REPLACE", "allowedScopes", wanted))
+            diff.changes += [
+                f"allow scope {f}" for f in desired.allowed_scopes if f not in current_fqs
+            ]
+            diff.changes += [
+                f"remove allowed scope {f}" for f in current_fqs if f not in desired.allowed_scopes
+            ]
     if not app.active:
         diff.activate = True
         diff.changes.append("activate the app")
@@ -198,7 +212,7 @@ def set_active(session: DomainSession, app_id: str, active: bool) -> None:
 
 def create_app(session: DomainSession, desired: DesiredApp) -> Any:
     """POST a new active confidential app built from ``desired``."""
-    from oci.identity_domains.models import App, AppBasedOnTemplate, Tags
+    from oci.identity_domains.models import App, AppAllowedScopes, AppBasedOnTemplate, Tags
 
     uris = list(desired.redirect_uris)
     body = App(
@@ -214,6 +228,7 @@ def create_app(session: DomainSession, desired: DesiredApp) -> Any:
         allow_offline=desired.allow_offline,
         active=True,
         tags=[Tags(**_owner_tag(desired.owner))] if desired.owner else None,
+        allowed_scopes=[AppAllowedScopes(fqs=f) for f in desired.allowed_scopes] or None,
     )
     return session.call("create App (IdentityDomainsClient.create_app)", "create_app", app=body)
 

@@ -429,8 +429,10 @@ def plan_init(
     *,
     choose_domain: DomainChooser | None = None,
     confirm_jwks: Callable[[], bool] | None = None,
+    run_class: type[InitRun] = InitRun,
 ) -> InitRun:
-    """Read the current state and build the plan. Makes no write call."""
+    """Read the current state and build the plan. Makes no write call. ``run_class``: an
+    :class:`InitRun` subclass (``init --for oracle-mcp``, provisioning/oracle_init.py)."""
     env = E.load_env(options.env_file)
     options.resolve(env)
     options.validate()
@@ -443,7 +445,7 @@ def plan_init(
     # The public discovery document first: an unreachable or mistyped domain fails here, fast,
     # with the cause, before the SDK's retry budget is spent on the admin API.
     discovery = fetch_discovery(domain.url)
-    run = InitRun(
+    run = run_class(
         options=options,
         session=DomainSession(auth, domain.url),
         domain=domain,

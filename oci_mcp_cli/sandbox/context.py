@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from oci_mcp_cli.sandbox.hosts import https_domain_url
+from oci_mcp_cli.sandbox.ledger import OAuthLedger
 from oci_mcp_cli.sandbox.store import StateStore
 
 if TYPE_CHECKING:
@@ -56,6 +57,11 @@ class SandboxContext:
     domain_ports: dict[str, int] = field(default_factory=dict)
     host: str = "127.0.0.1"  # host part of the URLs we hand out
     hosts: HostMap | None = None  # the real OCI hostnames served on the https front
+    # Refresh tokens and revocations: in memory + an append log (loaded by the runner).
+    oauth: OAuthLedger = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.oauth = OAuthLedger(self.store.dir)
 
     def domain_url(self, guid: str, *, port_443: bool = False) -> str:
         """The domain's base URL as the current request reached it: on the https front

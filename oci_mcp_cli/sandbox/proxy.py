@@ -80,6 +80,7 @@ class ConnectProxy:
             )))
             return
         self._tasks.add(task)
+        no_delay(writer)
         try:
             await self._handle(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
@@ -123,12 +124,22 @@ class ConnectProxy:
             return await self._reply(
                 writer, _response(502, "Bad Gateway", f"sandbox https front unreachable: {exc}")
             )
+        no_delay(up_writer)
         writer.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
         try:
             await writer.drain()
             await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
         finally:
             up_writer.close()
+
+
+def no_delay(writer: asyncio.StreamWriter) -> None:
+    """TCP_NODELAY on a tunnel's socket (both legs), so that small TLS records are not held
+    back waiting for the peer's delayed ACK."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -169,6 +169,7 @@ class Sandbox:
         if self.reset:
             self.ctx.store.reset()
         self.ctx.store.load_or_seed()
+        self._load_oauth_ledger()
         ca = LocalCA(self.state_dir).load_or_create()
         self.ca_file = str(ca.cert_file.resolve())
         sock = self._bind(self.port)
@@ -215,6 +216,16 @@ class Sandbox:
         self._wait_ready()
         self._write_running_file()
 
+    def _load_oauth_ledger(self) -> None:
+        """Replay ``oauth.log``; refresh tokens and revocations an older sandbox kept in
+        ``state.json`` (``state.oauth``) move into it once."""
+        with self.ctx.store.read() as state:
+            legacy = dict(state.oauth)
+        self.ctx.oauth.load(legacy)
+        if legacy:
+            with self.ctx.store.mutate() as state:
+                state.oauth.clear()
+
     def _run_servers(
         self, plain: list[socket.socket], tls_sock: socket.socket, proxy_sock: socket.socket
     ) -> None:
@@ -242,8 +253,12 @@ class Sandbox:
     def _bind(self, port: int, *, host: str | None = None, what: str = "--port") -> socket.socket:
         host = host or self.host
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on an accepted connection only when the
+        # socket's proto says TCP; without it every reply on a reused connection waited for the
+        # peer's delayed ACK (Nagle, ~40 ms). The listener's own TCP_NODELAY is inherited too.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:
@@ -287,6 +302,7 @@ class Sandbox:
             self._thread.join(timeout=10)
         self._server = self._tls_server = self._thread = None
         self._loop = self._proxy = None
+        self.ctx.oauth.close()
         if self._lock._fd is not None:  # only the running sandbox removes its own record
             (self.state_dir / RUNNING_FILE).unlink(missing_ok=True)
         self._lock.release()

@@ -89,7 +89,7 @@ class StateStore:
     def reset(self) -> None:
         """Forget everything: remove the state file and the key files (a fresh seed follows)."""
         with self._lock:
-            for path in [self.path, *self.dir.glob("*.pem")]:
+            for path in [self.path, self.dir / "oauth.log", *self.dir.glob("*.pem")]:
                 path.unlink(missing_ok=True)
             self._state = None
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from oci_mcp_cli.sandbox.context import SandboxContext
 from oci_mcp_cli.sandbox.models import Domain
 from oci_mcp_cli.sandbox.oauth import tokens
 from oci_mcp_cli.sandbox.oauth.clients import OIDC_SCOPES
-from oci_mcp_cli.sandbox.oauth.errors import scim_error
 from oci_mcp_cli.sandbox.oauth.runtime import check_access_token
+from oci_mcp_cli.sandbox.wire import json_response, scim_error_body
 
 UNAUTHORIZED_MESSAGE_ID = "error.common.exception.unauthorizedAccess"
 
@@ -97,10 +97,10 @@ def _jwks_caller_allowed(
 async def jwks(ctx: SandboxContext, request: Request, domain: Domain) -> Response:
     body = await request.body()
     if not _jwks_caller_allowed(ctx, request, body, domain):
-        return scim_error(
-            401,
+        detail = (
             "You are not authorized to access the signing certificate: enable "
-            'signingCertPublicAccess ("Configure client access") or authenticate.',
-            UNAUTHORIZED_MESSAGE_ID,
+            'signingCertPublicAccess ("Configure client access") or authenticate.'
         )
-    return JSONResponse({"keys": [tokens.domain_material(ctx, domain).jwk()]})
+        body = scim_error_body(401, detail, UNAUTHORIZED_MESSAGE_ID)
+        return json_response(request, body, 401)  # with opc-request-id, like every IDCS answer
+    return json_response(request, {"keys": [tokens.domain_material(ctx, domain).jwk()]})

@@ -101,7 +101,7 @@ async def introspect(rt: OAuthRuntime, request: Request, guid: str) -> Response:
     token = form["token"]
     with rt.ctx.store.read() as state:
         domain = state.domains[guid]
-        record = live_refresh_token(state, token, guid)
+        record = live_refresh_token(rt.ctx.oauth, token, guid)
         if record is not None:
             return JSONResponse(
                 {
@@ -127,14 +127,15 @@ async def revoke(rt: OAuthRuntime, request: Request, guid: str) -> Response:
     try:
         app, form = await _client_form(request, rt, guid)
         token = form["token"]
-        with rt.ctx.store.mutate() as state:
-            record = find_refresh_token(state, token)
+        with rt.ctx.store.read() as state, rt.ctx.oauth.lock:
+            ledger = rt.ctx.oauth
+            record = find_refresh_token(ledger, token)
             if record is not None and record["guid"] == guid:
                 if record["client_id"] != app["name"]:
                     raise unauthorized_client("the token was issued to another client")
                 # The family first: its records name the access tokens issued with them.
-                revoke_refresh_family(state, record.get("family"))
-                delete_refresh_token(state, token)
+                revoke_refresh_family(ledger, record.get("family"))
+                delete_refresh_token(ledger, token)
                 return Response(status_code=200)
             material = tokens.domain_material(rt.ctx, state.domains[guid])
             try:
@@ -143,7 +144,7 @@ async def revoke(rt: OAuthRuntime, request: Request, guid: str) -> Response:
                 return Response(status_code=200)
             if claims.get("client_id") != app["name"]:
                 raise unauthorized_client("the token was issued to another client")
-            revoke_jti(state, claims["jti"], claims.get("exp", 0))
+            revoke_jti(ledger, claims["jti"], claims.get("exp", 0))
     except OAuthError as exc:
         return exc.response(basic_challenge=used_basic)
     return Response(status_code=200)

@@ -70,7 +70,7 @@ def _verified_subject_claims(ds: DomainScope, trust: dict[str, Any], token: str)
     skew = trust.get("clockSkewSeconds") or 0
     if tokens.is_expired(claims, leeway_s=skew if isinstance(skew, int) else 0):
         raise invalid_grant("subject_token has expired")
-    if is_revoked(ds.state, claims.get("jti")):
+    if is_revoked(ds.ctx.oauth, claims.get("jti")):
         raise invalid_grant("subject_token has been revoked")
     return claims
 

@@ -18,6 +18,7 @@ from oci_mcp_cli.sandbox.oauth import tokens
 from oci_mcp_cli.sandbox.oauth.clients import (
     OIDC_SCOPES,
     authenticate_client,
+    find_app,
     has_grant,
     parse_scope,
     read_form,
@@ -26,12 +27,13 @@ from oci_mcp_cli.sandbox.oauth.clients import (
 from oci_mcp_cli.sandbox.oauth.errors import (
     NO_STORE,
     OAuthError,
+    invalid_client,
     invalid_grant,
     invalid_request,
     invalid_scope,
     unauthorized_client,
 )
-from oci_mcp_cli.sandbox.oauth.exchange import TOKEN_EXCHANGE, exchange_for_upst
+from oci_mcp_cli.sandbox.oauth.exchange import TOKEN_EXCHANGE, UPST_TOKEN_TYPE, exchange_for_upst
 from oci_mcp_cli.sandbox.oauth.runtime import (
     AuthCode,
     CodeReplayed,
@@ -92,7 +94,7 @@ def _issue(
     refresh = None
     if user is not None and "offline_access" in granted.split() and has_grant(grant.app, REFRESH):
         refresh = body["refresh_token"] = save_refresh_token(
-            ds.state,
+            ds.ctx.oauth,
             {
                 "guid": ds.domain.guid,
                 "client_id": grant.app["name"],
@@ -120,7 +122,7 @@ def _redeem(rt: OAuthRuntime, ds: DomainScope, code: str, client_id: str) -> Aut
     try:
         return rt.redeem_code(code, ds.domain.guid, client_id)
     except CodeReplayed as exc:
-        revoke_issued(ds.state, exc.record)
+        revoke_issued(ds.ctx.oauth, exc.record)
         raise invalid_grant(
             "the authorization code has already been used; the tokens issued for it are revoked"
         ) from None
@@ -169,19 +171,19 @@ def refresh_token(
     token = form.get("refresh_token")
     if not token:
         raise invalid_request("refresh_token is required")
-    record = find_refresh_token(ds.state, token)
+    record = find_refresh_token(ds.ctx.oauth, token)
     if record is None or record["guid"] != ds.domain.guid:
         raise invalid_grant("the refresh token is unknown or revoked")
     if record["client_id"] != app["name"]:
         raise invalid_grant("the refresh token was issued to another client")
     if record.get("used"):
-        revoke_refresh_family(ds.state, record.get("family"))
+        revoke_refresh_family(ds.ctx.oauth, record.get("family"))
         raise invalid_grant(
             "refresh token reuse detected: it was already used, so every token of this sign-in "
             "is now revoked"
         )
     if tokens.is_expired(record):
-        delete_refresh_token(ds.state, token)
+        delete_refresh_token(ds.ctx.oauth, token)
         raise invalid_grant("the refresh token has expired")
     granted = record["scope"].split()
     requested = list(dict.fromkeys(form.get("scope", "").split())) or granted
@@ -189,7 +191,7 @@ def refresh_token(
     if extra:
         raise invalid_scope(f"scope exceeds the original grant: {' '.join(extra)}")
     user = _live_user(ds.domain, record["user_id"])
-    spend_refresh_token(ds.state, token)
+    spend_refresh_token(ds.ctx.oauth, token)
     grant = Grant(app, user, " ".join(requested), "rt", record["sid"], record.get("auth_time"))
     return _issue(ds, grant, granted=record["scope"], family=record.get("family")).body
 
@@ -233,8 +235,13 @@ GRANTS: dict[str, GrantHandler] = {
 
 
 async def token_endpoint(rt: OAuthRuntime, request: Request, guid: str) -> Response:
-    """Form-encoded; client_secret_basic or client_secret_post; RFC 6749 JSON errors."""
+    """Form-encoded; client_secret_basic, client_secret_post, or (UPST exchange only) an OCI
+    request signature; RFC 6749 JSON errors.
+
+    Nothing here rewrites ``state.json``: refresh tokens and revocations go to the in-memory
+    ledger (``ctx.oauth``, an append log), codes live in memory."""
     used_basic = uses_basic(request)
+    raw = await request.body()  # before the form: a signed request is verified over these bytes
     try:
         form = await read_form(request)
     except OAuthError as exc:
@@ -242,20 +249,22 @@ async def token_endpoint(rt: OAuthRuntime, request: Request, guid: str) -> Respo
     grant = form.get("grant_type")
     request.state.grant_type = grant
     # Errors are caught inside the block so that what a failed request changed (reuse/replay
-    # revocations, a spent code) is saved too.
-    with rt.ctx.store.mutate() as state:
+    # revocations, a spent code) is recorded too.
+    with rt.ctx.store.read() as state, rt.ctx.oauth.lock:
         try:
-            body = _grant(rt, request, DomainScope(rt.ctx, state, state.domains[guid]), form)
+            ds = DomainScope(rt.ctx, state, state.domains[guid])
+            if uses_signature(request):
+                app = signed_exchange_client(ds, request, raw, form)
+            else:
+                app = authenticate_client(request, form, ds.domain)
+                request.state.principal = app["name"]
+            body = _grant(rt, ds, app, form)
         except OAuthError as exc:
             return exc.response(basic_challenge=used_basic)
     return JSONResponse(body, headers=NO_STORE)
 
 
-def _grant(
-    rt: OAuthRuntime, request: Request, ds: DomainScope, form: dict[str, str]
-) -> dict[str, Any]:
-    app = authenticate_client(request, form, ds.domain)
-    request.state.principal = app["name"]
+def _grant(rt: OAuthRuntime, ds: DomainScope, app: dict[str, Any], form: dict[str, str]) -> dict:
     grant = form.get("grant_type")
     if not grant:
         raise invalid_request("grant_type is required")
@@ -264,3 +273,58 @@ def _grant(
         why = "is not emulated by the sandbox" if grant in NOT_EMULATED else "is not supported"
         raise OAuthError("unsupported_grant_type", f"grant_type {grant} {why}")
     return handler(rt, ds, app, form)
+
+
+def uses_signature(request: Request) -> bool:
+    return request.headers.get("authorization", "").lower().startswith("signature ")
+
+
+def signed_exchange_client(
+    ds: DomainScope, request: Request, raw: bytes, form: dict[str, str]
+) -> dict[str, Any]:
+    """The OCI-signed form of the UPST exchange (Oracle: the token exchange API "accepts both
+    standard OAuth based authentication headers/payload, and OCI Signatures").
+
+    Stricter reading (docs/sandbox.md, Assumptions): only for ``requested_token_type``
+    ``urn:oci:token-type:oci-upst``; the signature is verified exactly as on the OCI APIs (body
+    hash, ``host``, ``date``); the signer must be allowed to administer this domain (the tenancy
+    admin, or an Identity Domain Administrator of it); ``client_id`` names the app the trust's
+    ``oauthClients`` must list, and no ``client_secret`` may accompany the signature."""
+    from oci_mcp_cli.sandbox.scim.routes import authorize
+    from oci_mcp_cli.sandbox.signatures import NotAuthenticated, authenticate
+    from oci_mcp_cli.sandbox.wire import ScimError
+
+    exchange = (form.get("grant_type"), form.get("requested_token_type"))
+    if exchange != (TOKEN_EXCHANGE, UPST_TOKEN_TYPE):
+        raise invalid_client(
+            "an OCI request signature authenticates only the JWT to UPST token exchange "
+            f"(grant_type {TOKEN_EXCHANGE}, requested_token_type {UPST_TOKEN_TYPE}); "
+            "authenticate other grants with the client's credentials"
+        )
+    if "client_secret" in form:
+        raise invalid_request("use one client authentication method, not an OCI signature and "
+                              "client_secret")
+    try:
+        principal = authenticate(request, raw, ds.ctx)
+    except NotAuthenticated as exc:
+        raise invalid_client(f"the OCI request signature was not accepted: {exc}") from None
+    try:
+        authorize(ds.state, ds.domain, principal)
+    except ScimError:
+        raise invalid_client(
+            f"{principal.user_name} may not sign token exchanges for identity domain "
+            f"{ds.domain.display_name}: that needs the tenancy administrator or the Identity "
+            "Domain Administrator role in this domain"
+        ) from None
+    client_id = form.get("client_id")
+    if not client_id:
+        raise invalid_request(
+            "client_id is required with an OCI-signed exchange: it names the app that the "
+            "identity propagation trust lists in oauthClients"
+        )
+    app = find_app(ds.domain, client_id)
+    if app is None or not app.get("isOAuthClient"):
+        raise invalid_client(f"client {client_id} is not an OAuth client of this identity domain")
+    if not app.get("active"):
+        raise invalid_client(f"client {client_id} is not active")
+    return app

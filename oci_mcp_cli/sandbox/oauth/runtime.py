@@ -1,5 +1,5 @@
 """OAuth runtime data: sign-in transactions and auth codes (in memory), refresh tokens and revoked
-token ids (persisted in ``state.oauth`` so they survive restarts)."""
+token ids (in memory too, persisted by ``ctx.oauth``'s append log so they survive restarts)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from oci_mcp_cli.sandbox.context import SandboxContext
-from oci_mcp_cli.sandbox.models import SandboxState
+from oci_mcp_cli.sandbox.ledger import OAuthLedger
 from oci_mcp_cli.sandbox.oauth import tokens
 from oci_mcp_cli.sandbox.oauth.errors import invalid_grant
 
 SIGN_IN_TXN_TTL_S = 900
 MAX_SIGN_IN_FAILURES = 5
-REFRESH_TOKENS = "refresh_tokens"
-REVOKED_JTIS = "revoked_jtis"
 
 
 @dataclass
@@ -133,79 +131,69 @@ class OAuthRuntime:
                 del store[key]
 
 
-# --- persisted: refresh tokens and revocations (call inside ctx.store.mutate()/read()) -----------
+# --- persisted: refresh tokens and revocations (ctx.oauth, an OAuthLedger) ---------------------
 
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def save_refresh_token(state: SandboxState, record: dict[str, Any]) -> str:
+def save_refresh_token(ledger: OAuthLedger, record: dict[str, Any]) -> str:
     """Store a refresh token record (guid, client_id, user_id, scope, sid, auth_time, family,
     at_jti/at_exp of the access token issued with it, exp); return the token."""
     token = "AQIDBAUw" + secrets.token_urlsafe(40)
-    bucket = state.oauth.setdefault(REFRESH_TOKENS, {})
-    now = time.time()
-    for key in [k for k, v in bucket.items() if now >= v["exp"]]:
-        del bucket[key]
-    bucket[_digest(token)] = {**record, "used": False}
+    ledger.put_refresh(_digest(token), {**record, "used": False})
     return token
 
 
-def find_refresh_token(state: SandboxState, token: str) -> dict[str, Any] | None:
+def find_refresh_token(ledger: OAuthLedger, token: str) -> dict[str, Any] | None:
     """The record of a refresh token — including a rotated-out one (``used``), for reuse
     detection; callers that want a live token check ``used`` and ``exp``."""
-    return state.oauth.get(REFRESH_TOKENS, {}).get(_digest(token))
+    return ledger.refresh.get(_digest(token))
 
 
-def live_refresh_token(state: SandboxState, token: str, guid: str) -> dict[str, Any] | None:
-    record = find_refresh_token(state, token)
+def live_refresh_token(ledger: OAuthLedger, token: str, guid: str) -> dict[str, Any] | None:
+    record = find_refresh_token(ledger, token)
     if record is None or record["guid"] != guid or record.get("used") or tokens.is_expired(record):
         return None
     return record
 
 
-def spend_refresh_token(state: SandboxState, token: str) -> None:
+def spend_refresh_token(ledger: OAuthLedger, token: str) -> None:
     """Rotation: the token stays known (``used``) until it expires, so a replay is detected."""
-    record = find_refresh_token(state, token)
-    if record is not None:
-        record["used"] = True
+    ledger.spend_refresh(_digest(token))
 
 
-def delete_refresh_token(state: SandboxState, token: str) -> None:
-    state.oauth.get(REFRESH_TOKENS, {}).pop(_digest(token), None)
+def delete_refresh_token(ledger: OAuthLedger, token: str) -> None:
+    ledger.delete_refresh(_digest(token))
 
 
-def revoke_refresh_family(state: SandboxState, family: str | None) -> None:
+def revoke_refresh_family(ledger: OAuthLedger, family: str | None) -> None:
     """Delete every refresh token of one sign-in and revoke the access tokens issued with them."""
-    bucket = state.oauth.get(REFRESH_TOKENS, {})
-    for key, record in list(bucket.items()):
-        if family and record.get("family") == family:
-            if record.get("at_jti"):
-                revoke_jti(state, record["at_jti"], record.get("at_exp", record["exp"]))
-            del bucket[key]
+    if not family:
+        return
+    for key, record in [(k, r) for k, r in ledger.refresh.items() if r.get("family") == family]:
+        if record.get("at_jti"):
+            ledger.revoke(record["at_jti"], record.get("at_exp", record["exp"]))
+        ledger.delete_refresh(key)
 
 
-def revoke_issued(state: SandboxState, code: AuthCode) -> None:
+def revoke_issued(ledger: OAuthLedger, code: AuthCode) -> None:
     """Revoke what a (now replayed) authorization code issued."""
     if code.issued_jti:
-        revoke_jti(state, code.issued_jti, code.issued_exp)
+        revoke_jti(ledger, code.issued_jti, code.issued_exp)
     if code.issued_refresh:
-        record = find_refresh_token(state, code.issued_refresh)
+        record = find_refresh_token(ledger, code.issued_refresh)
         if record is not None:
-            revoke_refresh_family(state, record.get("family"))
+            revoke_refresh_family(ledger, record.get("family"))
 
 
-def revoke_jti(state: SandboxState, jti: str, exp: float) -> None:
-    revoked = state.oauth.setdefault(REVOKED_JTIS, {})
-    now = time.time()
-    for key in [k for k, v in revoked.items() if now >= v]:
-        del revoked[key]
-    revoked[jti] = exp
+def revoke_jti(ledger: OAuthLedger, jti: str, exp: float) -> None:
+    ledger.revoke(jti, exp)
 
 
-def is_revoked(state: SandboxState, jti: str | None) -> bool:
-    return bool(jti) and jti in state.oauth.get(REVOKED_JTIS, {})
+def is_revoked(ledger: OAuthLedger, jti: str | None) -> bool:
+    return bool(jti) and jti in ledger.revoked
 
 
 def check_access_token(ds: tokens.DomainScope, token: str) -> dict[str, Any]:
@@ -218,7 +206,7 @@ def check_access_token(ds: tokens.DomainScope, token: str) -> dict[str, Any]:
         raise tokens.TokenInvalid("the token was issued by another identity domain")
     if tokens.is_expired(claims):
         raise tokens.TokenInvalid("the token has expired")
-    if is_revoked(ds.state, claims.get("jti")):
+    if is_revoked(ds.ctx.oauth, claims.get("jti")):
         raise tokens.TokenInvalid("the token has been revoked")
     if claims.get("sub_type") == "user":
         user = ds.domain.users.get(str(claims.get("user_id", "")))

@@ -25,11 +25,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from oci_mcp_cli.sandbox import keys
 from oci_mcp_cli.sandbox.context import SandboxContext
 from oci_mcp_cli.sandbox.models import Domain, SandboxState, User
+from oci_mcp_cli.sandbox.oauth.scopes import token_scope_claims
 
 ISSUER = "https://identity.oraclecloud.com/"
 SIGNING_KID = "SIGNING_KEY"
 UPST_ISSUER = "authService.oracle.com"
-UPST_KID = "sandbox-authservice"
 UPST_MAX_TTL_S = 3600
 AMR = ["USERNAME_PASSWORD"]
 
@@ -91,6 +91,17 @@ def upst_key(ctx: SandboxContext, state: SandboxState) -> rsa.RSAPrivateKey:
 
 def new_jti() -> str:
     return uuid.uuid4().hex
+
+
+def upst_kid(ctx: SandboxContext, state: SandboxState) -> str:
+    """The UPST header's ``kid`` in the observed authService form ``asw_<region key>_<serial>``
+    (e.g. ``asw_phx_1715632587076``): the home region's key, lowercase, and the millisecond
+    timestamp of the sandbox's UPST signing key file (fixed for that key)."""
+    region = next(
+        (r["key"] for r in state.regions if r.get("name") == state.home_region), "iad"
+    ).lower()
+    path = ctx.store.dir / state.upst_key_file
+    return f"asw_{region}_{path.stat().st_mtime_ns // 1_000_000}"
 
 
 # --- domain tokens -------------------------------------------------------------------------------
@@ -228,6 +239,8 @@ def access_token_claims(ds: DomainScope, grant: Grant) -> dict[str, Any]:
     claims = base_claims(ds, ds.ctx.config.access_token_ttl_s)
     claims.update(client_claims(app))
     claims.update({"aud": audience(ds), "scope": grant.scope, "tok_type": "AT", "gtp": grant.gtp})
+    # Resource-app scopes: bare in ``scope``, their primary audience as ``aud`` (oauth/scopes.py).
+    claims.update(token_scope_claims(ds.domain, grant.scope, claims["aud"]))
     if user is not None:
         claims.update(user_claims(ds.domain, user))
         claims.update({"amr": AMR, "idp_name": "localIDP", "idp_type": "LOCAL", "sid": grant.sid})
@@ -311,12 +324,14 @@ def mint_upst(
         "pstype": "natv",
         "ttype": "upst",
         "tenant": ds.state.tenancy_id,
-        "domain_name": ds.domain.guid,
+        "domain_name": ds.domain.display_name,
         "iat": now,
         "exp": exp,
-        "jti": new_jti(),
+        "jti": str(uuid.uuid4()),
         "sess_exp": time.strftime("%a, %d %b %Y %H:%M:%S UTC", time.gmtime(exp)),
         "jwk": json.dumps(session_jwk, separators=(",", ":")),
     }
     key = upst_key(ds.ctx, ds.state)
-    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": UPST_KID})
+    # Header exactly {"kid", "alg"}: PyJWT would add "typ": "JWT", which authService does not.
+    headers = {"kid": upst_kid(ds.ctx, ds.state), "typ": None}
+    return jwt.encode(claims, key, algorithm="RS256", headers=headers)

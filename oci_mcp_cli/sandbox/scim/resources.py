@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from oci_mcp_cli.sandbox.models import Domain, SandboxState, User
 from oci_mcp_cli.sandbox.scim.patch import apply_patch, get_ci
+from oci_mcp_cli.sandbox.scim.scopes import validate_scopes
 from oci_mcp_cli.sandbox.seed import SETTINGS_SCHEMA, hex32, now_iso, ocid
 from oci_mcp_cli.sandbox.wire import ScimError
 
@@ -24,8 +25,15 @@ APP_SCHEMA = "urn:ietf:params:scim:schemas:oracle:idcs:App"
 TRUST_SCHEMA = "urn:ietf:params:scim:schemas:oracle:idcs:IdentityPropagationTrust"
 STATUS_SCHEMA = "urn:ietf:params:scim:schemas:oracle:idcs:AppStatusChanger"
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+# The documented custom-app templates (reference §2.1; "Create an Enterprise Application":
+# CustomEnterpriseAppTemplateId). App Catalog templates: see scim/catalog.py.
 APP_TEMPLATES = frozenset(
-    {"CustomWebAppTemplateId", "CustomBrowserMobileTemplateId", "CustomSAMLAppTemplateId"}
+    {
+        "CustomWebAppTemplateId",
+        "CustomBrowserMobileTemplateId",
+        "CustomSAMLAppTemplateId",
+        "CustomEnterpriseAppTemplateId",
+    }
 )
 CLIENT_TYPES = ("confidential", "public", "trusted")
 SECRET_CLIENT_TYPES = frozenset({"confidential", "trusted"})
@@ -218,8 +226,30 @@ def stamp(state: SandboxState, domain: Domain, rt: ResourceType, creator: str) -
         "domainOcid": domain.ocid,
         "compartmentOcid": state.tenancy_id,
         "tenancyOcid": state.tenancy_id,
-        "idcsCreatedBy": {"value": state.admin.ocid, "display": creator, "type": "User"},
+        "idcsCreatedBy": created_by(state, domain, creator),
     }
+
+
+def created_by(state: SandboxState, domain: Domain, creator: str) -> dict[str, Any]:
+    """``idcsCreatedBy`` as stored: the creating user's SCIM ``id`` in this domain (its OCID when
+    it is not a user of the domain: the tenancy admin acting on another domain). ``$ref`` is
+    added when the resource is rendered (:func:`with_refs`), in the URL form of the request."""
+    user = next(
+        (u for u in domain.users.values() if u.user_name.lower() == creator.lower()), None
+    )
+    value = user.id if user is not None else state.admin.ocid
+    return {"value": value, "display": creator, "type": "User"}
+
+
+def with_refs(resource: dict[str, Any], base_url: str) -> dict[str, Any]:
+    """Add ``$ref`` (``<domain>/admin/v1/Users/<id>`` or ``.../Apps/<id>``) to the
+    ``idcsCreatedBy``/``idcsLastModifiedBy`` references, as real responses carry it."""
+    for key in ("idcsCreatedBy", "idcsLastModifiedBy"):
+        ref = resource.get(key)
+        if isinstance(ref, dict) and ref.get("value"):
+            endpoint = "Apps" if ref.get("type") == "App" else "Users"
+            ref["$ref"] = f"{base_url}/admin/v1/{endpoint}/{ref['value']}"
+    return resource
 
 
 def keep_read_only(
@@ -292,6 +322,7 @@ def validate_app(domain: Domain, app: dict[str, Any]) -> None:
             _check_uri(attr, uri, any_scheme)
     if app.get("logoutUri"):
         _check_uri("logoutUri", app["logoutUri"], any_scheme)
+    validate_scopes(domain, app)  # resource apps, scopes[].fqs, allowedScopes
     for other in domain.apps.values():
         if other["id"] == app.get("id"):
             continue

@@ -146,9 +146,10 @@ class ScimApi:
 
     def wire(self, request: Request, rt: res.ResourceType, resource: dict[str, Any]) -> dict:
         body = copy.deepcopy(resource)
-        base = f"{self.ctx.domain_url(request.path_params['guid'])}/admin/v1/{rt.endpoint}"
+        domain_url = self.ctx.domain_url(request.path_params["guid"])
+        base = f"{domain_url}/admin/v1/{rt.endpoint}"
         body.setdefault("meta", {})["location"] = f"{base}/{body.get('id', '')}"
-        return body
+        return res.with_refs(body, domain_url)
 
     @staticmethod
     def check_if_match(request: Request, resource: dict[str, Any]) -> None:
