@@ -22,7 +22,11 @@ def register(app: typer.Typer) -> None:
         url: str = typer.Option(
             None, "--url", help="Server base URL (default: MCP_SERVER_URL from the .env)."
         ),
-        name: str = typer.Option("oci-mcp", "--name", help="Server entry name in the client."),
+        name: str | None = typer.Option(
+            None,
+            "--name",
+            help="Server entry name in the client (default: oci-mcp; with --oracle S: oracle-S).",
+        ),
         write: bool = typer.Option(
             False, "--write", help="Merge into the client's config file (backup first)."
         ),
@@ -31,12 +35,25 @@ def register(app: typer.Typer) -> None:
         ),
         env_file: Path = typer.Option(Path(".env"), "--env-file", help="The .env to read."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+        oracle: str | None = typer.Option(
+            None,
+            "--oracle",
+            help="Connect to Oracle's OCI MCP server for this service instead (its URL from "
+            "<env>.oracle-<service>, written by `init --for oracle-mcp`).",
+        ),
     ) -> None:
         """Print (or --write) the config that connects an MCP client to {MCP_SERVER_URL}/mcp."""
         from oci_mcp_cli import clientconfig
 
         spec = run(clientconfig.client_spec, client)
-        mcp = run(clientconfig.resolve_mcp_url, url, env_file)
+        if oracle and not url:
+            mcp = run(clientconfig.oracle_mcp_url, oracle, env_file)
+        else:
+            mcp = run(clientconfig.resolve_mcp_url, url, env_file)
+        if name is None:
+            from oci_mcp_cli.oracle.services import OracleService
+
+            name = f"oracle-{OracleService.parse(oracle).name}" if oracle else "oci-mcp"
         if write:
             result = run(clientconfig.write_config, spec, name=name, url=mcp, path=path)
             if as_json:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -55,17 +56,30 @@ def register(app: typer.Typer) -> None:
 
     @app.command("doctor")
     @with_flags
-    def command(admin: AdminFlags, as_json: JsonOpt = False) -> None:
+    def command(
+        admin: AdminFlags,
+        as_json: JsonOpt = False,
+        oracle: str | None = typer.Option(
+            None,
+            "--oracle",
+            help="Check the chain of Oracle's official OCI MCP server for this service instead "
+            "(e.g. object-storage; .env and <env>.oracle-<service> from `init --for oracle-mcp`).",
+        ),
+    ) -> None:
         """Check .env, discovery, JWKS, app, client secret, trust and server; exit 0 if all pass.
 
         A skipped check (no admin credentials, no server running) is not a pass: exit 1.
         With --json, stdout is always one JSON object: {"checks": [...]} or {"error": {...}}.
+        With --oracle SERVICE: the chain of Oracle's official server instead (docs/oracle-mcp.md).
         """
-        from oci_mcp_cli.doctor.runner import all_passed, run_doctor
+        from oci_mcp_cli.doctor.runner import all_passed, run_doctor, run_oracle_doctor
 
+        runner: Any = run_doctor
+        if oracle:
+            runner = functools.partial(run_oracle_doctor, oracle)
         try:
             with err.status("checking…") as status:
-                results = run_doctor(
+                results = runner(
                     admin.env_file,
                     config_file=admin.config_file,
                     profile=admin.profile,

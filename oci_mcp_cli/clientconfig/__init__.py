@@ -5,6 +5,7 @@ from oci_mcp_cli.clientconfig.clients import (
     ClientSpec,
     client_spec,
     mcp_url,
+    oracle_mcp_url,
     resolve_mcp_url,
 )
 from oci_mcp_cli.clientconfig.render import render_command, render_json, render_snippet
@@ -16,6 +17,7 @@ __all__ = [
     "WriteResult",
     "client_spec",
     "mcp_url",
+    "oracle_mcp_url",
     "render_command",
     "render_json",
     "render_snippet",

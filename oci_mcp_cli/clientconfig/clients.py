@@ -118,3 +118,14 @@ def resolve_mcp_url(url: str | None, env_file: Path) -> str:
             hint="pass --url https://your-server, or run `oci-mcp init` to write the .env",
         )
     return mcp_url(server_url)
+
+
+def oracle_mcp_url(service: str, env_file: Path) -> str:
+    """The MCP endpoint of Oracle's official server for ``service``: ``ORACLE_MCP_BASE_URL``
+    from ``<env>.oracle-<service>`` + ``/mcp`` (FastMCP's streamable-HTTP path, which those
+    servers keep). Scopes need no config: MCP clients take them from the server's challenge."""
+    from oci_mcp_cli.oracle.launcher import service_environment
+    from oci_mcp_cli.oracle.services import OracleService
+
+    values = service_environment(Path(env_file), OracleService.parse(service))
+    return mcp_url(values["ORACLE_MCP_BASE_URL"])

@@ -99,6 +99,12 @@ PROVISIONED_KEYS = (
     IDCS_DOMAIN,
     IDCS_CLIENT_ID,
     IDCS_CLIENT_SECRET,
+    # `init --for oracle-mcp` (teardown removes them; OCI_MCP_TARGET stays, like OCI_MCP_OWNER:
+    # it keeps the file from being mistaken for our own server's .env).
+    OCI_MCP_ORACLE_SERVICES,
+    OCI_MCP_RESOURCE_APP_NAME,
+    OCI_MCP_RESOURCE_APP_ID,
+    IDCS_AUDIENCE,
 )
 # Read-only aliases: alias -> canonical key.
 ALIASES = {

@@ -71,3 +71,31 @@ def run_doctor(
 def all_passed(results: list[CheckResult]) -> bool:
     """True only when every check passed (a skipped check is not a pass)."""
     return all(result.ok is True for result in results)
+
+
+def run_oracle_doctor(
+    service: str,
+    env_file: Path | str = E.DEFAULT_ENV_FILE,
+    *,
+    config_file: str | None = None,
+    profile: str | None = None,
+    auth: str = "config",
+    on_check: Callable[[str], None] | None = None,
+) -> list[CheckResult]:
+    """`doctor --oracle SERVICE`: the chain of one of Oracle's official servers (doctor/oracle)."""
+    import httpx
+
+    from oci_mcp_cli.doctor.oracle import ORACLE_CHECKS, OracleContext, check_name
+    from oci_mcp_cli.oracle.services import OracleService
+
+    parsed = OracleService.parse(service)
+    env = E.load_env(env_file)
+    with httpx.Client(timeout=HTTP_TIMEOUT_S, follow_redirects=False) as http:
+        ctx = OracleContext(env=env, http=http, service=parsed, env_path=Path(env_file))
+        _admin_credentials(ctx, config_file, profile, auth)
+        results = []
+        for check in ORACLE_CHECKS:
+            if on_check:
+                on_check(check_name(check))
+            results.append(check(ctx))
+    return results

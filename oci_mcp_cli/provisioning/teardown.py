@@ -4,12 +4,18 @@ An app is deleted only when ``.env`` records its id **and** it carries this proj
 tag (``oci-mcp-owner`` = ``OCI_MCP_OWNER``); a shared trust only loses our client id; a trust is
 deleted only when oci-mcp created it and no other client is left on it; everything else is left
 in place with the reason.
+
+For ``init --for oracle-mcp`` (docs/oracle-mcp.md) it also deletes the resource app under the same
+rule (recorded as ``OCI_MCP_RESOURCE_APP_ID`` and tagged), after the client that is allowed its
+scopes, and removes the ``<env>.oracle-<service>`` files (and their backups) once the client they
+name is gone: they hold nothing but that client's settings and secret.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from oci_mcp_cli.core import envfile as E
@@ -20,6 +26,7 @@ from oci_mcp_cli.provisioning.session import DomainSession, TargetOptions, sessi
 from oci_mcp_cli.provisioning.trust_service import detach_step
 
 STEP_NAMES = ("trust", "exchange-app", "app", "jwks", "env")
+ORACLE_STEP_NAMES = ("resource-app", "oracle-env")
 
 
 @dataclass
@@ -65,6 +72,48 @@ class TeardownRun:
             names[1]: fates["update"],
             names[2]: fates["keep"],
         }
+
+
+def is_oracle(env: E.EnvFile) -> bool:
+    """The .env was written by ``init --for oracle-mcp``."""
+    return env.get(E.OCI_MCP_TARGET) == "oracle-mcp" or bool(env.get(E.OCI_MCP_RESOURCE_APP_ID))
+
+
+def oracle_env_files(env: E.EnvFile) -> list[Path]:
+    """The recorded services' ``<env>.oracle-<service>`` files (and backups) that exist."""
+    from oci_mcp_cli.oracle.services import parse_services
+
+    services = parse_services((env.get(E.OCI_MCP_ORACLE_SERVICES) or "").split(","))
+    found = []
+    for service in services:
+        path = env.path.with_name(service.env_file_name(env.path.name))
+        found += [p for p in (path, path.with_name(path.name + ".bak")) if p.exists()]
+    return found
+
+
+def _oracle_env_step(run: TeardownRun, app_step: Step) -> Step:
+    files = oracle_env_files(run.env)
+    if not files:
+        return Step("oracle-env", Action.UNCHANGED, "no <env>.oracle-<service> file to remove")
+    names = ", ".join(p.name for p in files)
+    run.subjects["oracle-env"] = f"env file(s) {names}"
+    gone = app_step.action == Action.DELETED or (
+        app_step.action == Action.UNCHANGED and "no longer exists" in app_step.reason
+    )
+    if not gone and not run.options.purge:
+        return Step(
+            "oracle-env",
+            Action.SKIPPED,
+            "left in place: the client they name is not deleted (--purge removes them)",
+        )
+
+    def remove() -> Action:
+        for path in files:
+            path.unlink(missing_ok=True)
+        return Action.DELETED
+
+    why = "the client they name is deleted" if gone else "--purge"
+    return Step("oracle-env", Action.DELETED, f"remove {names} ({why})", apply=remove)
 
 
 def _app_step(
@@ -151,7 +200,8 @@ def _torn_down_note(run: TeardownRun) -> str:
     lines += [f"#   deleted: {f['what']}" for f in fates["delete"]]
     lines += [f"#   updated: {f['what']} ({f['why']})" for f in fates["update"]]
     lines += [f"#   left in place: {f['what']} ({f['why']})" for f in fates["keep"]]
-    lines.append("# Run `oci-mcp init` to provision again.")
+    again = "oci-mcp init --for oracle-mcp --service …" if is_oracle(run.env) else "oci-mcp init"
+    lines.append(f"# Run `{again}` to provision again.")
     return "\n".join(lines) + "\n"
 
 
@@ -191,7 +241,7 @@ def _env_step(run: TeardownRun) -> Step:
 def _nothing_recorded(options: TeardownOptions, env: E.EnvFile) -> TeardownRun:
     """A .env without anything init recorded (already torn down): every step is skipped."""
     run = TeardownRun(options, env, None, Plan("teardown"))
-    for name in STEP_NAMES:
+    for name in STEP_NAMES + (ORACLE_STEP_NAMES if is_oracle(env) else ()):
         run.plan.add(Step(name, Action.SKIPPED, f"nothing recorded in {options.env_file}"))
     return run
 
@@ -199,7 +249,8 @@ def _nothing_recorded(options: TeardownOptions, env: E.EnvFile) -> TeardownRun:
 def plan_teardown(options: TeardownOptions) -> TeardownRun:
     """Read what .env recorded and plan its removal. Reads only."""
     env = E.load_env(options.env_file)
-    recorded = (E.IAM_DOMAIN, E.OCI_MCP_APP_ID, E.OCI_MCP_EXCHANGE_APP_ID, E.OCI_MCP_TRUST_ID)
+    recorded = (E.IAM_DOMAIN, E.OCI_MCP_APP_ID, E.OCI_MCP_EXCHANGE_APP_ID, E.OCI_MCP_TRUST_ID,
+                E.OCI_MCP_RESOURCE_APP_ID)
     if env.exists and not options.domain_url and not any(env.get(k) for k in recorded):
         return _nothing_recorded(options, env)
     session = session_from_env(env, options)
@@ -221,6 +272,11 @@ def plan_teardown(options: TeardownOptions) -> TeardownRun:
     run.plan.add(trust_step)
     run.plan.add(exchange_step)
     run.plan.add(app_step)
+    if is_oracle(env):  # after the client that is allowed its scopes
+        resource_step, _ = _app_step(run, "resource-app", env.get(E.OCI_MCP_RESOURCE_APP_ID))
+        run.plan.add(resource_step)
     run.plan.add(_jwks_step(run, {login_client, exchange_client}))
+    if is_oracle(env):
+        run.plan.add(_oracle_env_step(run, app_step))
     run.plan.add(_env_step(run))
     return run
