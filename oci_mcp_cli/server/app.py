@@ -146,11 +146,17 @@ def uvicorn_config(settings: ServerSettings, app: Any, graceful_s: float) -> Any
 
 def bind_socket(host: str, port: int) -> socket.socket:
     """A listening-ready TCP socket bound to ``host:port`` (bound before the slow startup, so a
-    busy port fails at once); a UserError naming the address when it cannot be bound."""
+    busy port fails at once); a UserError naming the address when it cannot be bound.
+
+    The protocol is given explicitly (``IPPROTO_TCP``, as ``getaddrinfo`` gives uvicorn when it
+    binds itself): asyncio sets ``TCP_NODELAY`` on an accepted connection only when its socket
+    says ``proto == IPPROTO_TCP``. With ``proto 0`` every keep-alive response after the first
+    waited for the client's delayed ACK (Nagle): ≈ 40 ms per request, 52 ms for ``/health``."""
     from oci_mcp_cli.core.errors import UserError
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # inherited by accepted sockets
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
     try:
         sock.bind((host.strip("[]"), port))

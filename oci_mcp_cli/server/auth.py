@@ -12,6 +12,8 @@ OCIProvider we never send ``scope`` on the code exchange (the 4.x OAuthProxy def
 from __future__ import annotations
 
 import logging
+import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ LOGGER = logging.getLogger("oci_mcp.server")
 REQUIRED_SCOPES = ["openid"]
 VALID_SCOPES = ["openid", "profile", "email", "offline_access"]
 UPSTREAM_SCOPE = " ".join(VALID_SCOPES)
+VERIFIED_MEMO_SIZE = 4096  # verified access tokens remembered per process (LRU)
 
 
 def signing_key_bytes(jwt_signing_key: str) -> bytes:
@@ -99,20 +102,31 @@ def fernet_file_store(directory: Path, fernet_key: bytes) -> Any:
 
 def build_storage(settings: ServerSettings, signing_key: bytes) -> Any:
     """The proxy's ``client_storage``: Redis (``--storage redis://…``), a chosen directory, or
-    None (FastMCP's own default store, which culls itself, in a 0700 directory). Every store is
-    Fernet-encrypted with the key FastMCP derives from the signing key, so replicas sharing
-    ``MCP_JWT_SIGNING_KEY`` read each other's entries and nobody else can."""
-    from oci_mcp_cli.server.storage import GuardedStore, redis_store
+    FastMCP's own default location (the same layout and key FastMCP would use, in a 0700
+    directory; culled by our culler). Every store is Fernet-encrypted with the key FastMCP
+    derives from the signing key, so replicas sharing ``MCP_JWT_SIGNING_KEY`` read each other's
+    entries and nobody else can, and sits behind a :class:`~oci_mcp_cli.server.storage.ReadCache`
+    invalidated by every write on any replica."""
+    from oci_mcp_cli.server.storage import (
+        EPOCH_FILE,
+        FileEpoch,
+        GuardedStore,
+        no_busy_polling_file_io,
+        read_cache,
+        redis_store,
+    )
 
     if settings.storage_url:
-        return redis_store(settings.storage_url, _storage_fernet_key(signing_key))
+        return read_cache(redis_store(settings.storage_url, _storage_fernet_key(signing_key)))
+    no_busy_polling_file_io()
     if settings.storage_dir:
         directory = Path(settings.storage_dir)
-        return GuardedStore(
-            encrypted_store(directory, signing_key), label=directory.resolve().as_uri()
-        )
-    private_dir(default_storage_dir(signing_key), owned=True)
-    return None
+        store = encrypted_store(directory, signing_key)
+    else:
+        directory = private_dir(default_storage_dir(signing_key), owned=True)
+        store = fernet_file_store(directory, _storage_fernet_key(signing_key))
+    epoch = FileEpoch(directory.resolve() / EPOCH_FILE)
+    return read_cache(GuardedStore(store, label=directory.resolve().as_uri(), epoch=epoch))
 
 
 def jwks_refused_message(url: str, status: int) -> str:
@@ -154,6 +168,38 @@ def _proxy_class(jwks_retry_s: float) -> Any:
     from oci_mcp_cli.server.revocation import RevocationMixin
 
     class OciOIDCProxy(OAuthGuardMixin, RevocationMixin, OIDCProxy):  # type: ignore[misc]
+        _verified: OrderedDict[str, tuple[Any, float, Any]] | None = None
+
+        async def load_access_token(self, token: str) -> Any:
+            """The revocation-checked verification of ``token`` (FastMCP's token swap, the
+            upstream JWT check, our revocation records), remembered while the store's epoch is
+            unchanged — i.e. while no replica wrote anything: no revocation, refresh or sign-in
+            — for at most the read cache's TTL and never near the upstream token's expiry (where
+            FastMCP would refresh it). Same store state, same token, same answer; a refused
+            token is never remembered."""
+            from oci_mcp_cli.server.storage import ReadCache
+
+            store = self._client_storage
+            if not isinstance(store, ReadCache):
+                return await super().load_access_token(token)
+            if self._verified is None:
+                self._verified = OrderedDict()
+            epoch = await store.current_epoch()
+            now = time.monotonic()
+            memo = self._verified.get(token)
+            if memo is not None and memo[0] == epoch and memo[1] > now:
+                return memo[2].model_copy()
+            validated = await super().load_access_token(token)
+            if validated is not None:
+                lifetime = min(store.ttl_s, _seconds_left(token, validated) - 1.0
+                               - float(self._token_expiry_threshold_seconds or 0))
+                if lifetime > 0:
+                    self._verified[token] = (epoch, now + lifetime, validated.model_copy())
+                    self._verified.move_to_end(token)
+                    while len(self._verified) > VERIFIED_MEMO_SIZE:
+                        self._verified.popitem(last=False)
+            return validated
+
         def get_token_verifier(
             self,
             *,
@@ -180,6 +226,22 @@ def _proxy_class(jwks_retry_s: float) -> Any:
             )
 
     return OciOIDCProxy
+
+
+def _seconds_left(token: str, validated: Any) -> float:
+    """Seconds until the earlier of the FastMCP token's and the upstream token's expiry (both
+    were just verified; the FastMCP JWT's ``exp`` is read from its already verified payload)."""
+    import base64
+    import json
+
+    ends = [float(validated.expires_at)] if validated.expires_at else []
+    try:
+        payload = token.split(".")[1]
+        exp = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["exp"]
+        ends.append(float(exp))
+    except (IndexError, KeyError, TypeError, ValueError):
+        return 0.0  # not a JWT we can read: do not remember it
+    return min(ends) - time.time()
 
 
 def build_auth(settings: ServerSettings) -> Any:

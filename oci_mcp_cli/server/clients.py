@@ -18,6 +18,12 @@ retries and the OCI calls; clients from ``oci_client`` retry once-bounded (no re
 retry) and share a circuit breaker per service and region. ``@bulkhead`` runs a sync tool in a
 pool of its own (``serve --oci-workers`` threads), so a storm of slow calls to one tool cannot
 take the threads other tools need; the built-in tools all run that way.
+
+Clients are reused (:class:`ClientPool`): one per (signer, client class, region, thread), so a
+user's calls keep their HTTP connections (on a real region: no TLS handshake per call). Per
+thread because the SDK does not document its clients as thread-safe, and our retry strategy sets
+``client.timeout`` per attempt (the deadline's remainder). Clients go with their signer: when it
+leaves the signer cache or is revalidated, its clients are dropped.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import threading
 import time
 import uuid
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -45,18 +52,76 @@ from oci_mcp_cli.server.signers import (
 
 C = TypeVar("C")
 
+DEFAULT_MAX_CLIENTS = 256
 _RUNTIMES: weakref.WeakKeyDictionary[Any, Runtime] = weakref.WeakKeyDictionary()
 _CALL_CLIENTS: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar(
     "oci_mcp_call_clients", default=None
 )
 
 
+class ClientPool:
+    """OCI SDK clients per (signer, client class, region, thread), LRU-bounded.
+
+    A client is only ever used by the thread that built it (the SDK does not document clients as
+    thread-safe; our retry strategy sets ``client.timeout`` per attempt), and only with the
+    signer it was built for: :meth:`drop_signer` (wired to the signer cache) removes a signer's
+    clients when it leaves the cache or is revalidated. A dropped or evicted client may still be
+    finishing a call in its thread, so it is not closed here: its connections close when it is
+    garbage-collected; :meth:`close` (server shutdown) closes everything. The SDK's per-client
+    logger is taken out of the logging registry when the client is built (nothing looks it up
+    by name), so cached clients never grow the registry.
+    """
+
+    def __init__(self, max_size: int = DEFAULT_MAX_CLIENTS) -> None:
+        self.max_size = max(1, max_size)
+        self.built = 0
+        self._lock = threading.Lock()
+        self._clients: OrderedDict[tuple[int, type, str, int], tuple[Any, Any]] = OrderedDict()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._clients)
+
+    def get(self, signer: Any, client_cls: type, region: str, build: Callable[[], Any]) -> Any:
+        key = (id(signer), client_cls, region, threading.get_ident())
+        with self._lock:
+            found = self._clients.get(key)
+            if found is not None and found[0] is signer:
+                self._clients.move_to_end(key)
+                return found[1]
+        client = build()
+        release_logger(getattr(getattr(client, "base_client", client), "logger", None),
+                       keep_handlers=True)
+        with self._lock:
+            self.built += 1
+            self._clients[key] = (signer, client)
+            while len(self._clients) > self.max_size:
+                self._clients.popitem(last=False)
+        return client
+
+    def drop_signer(self, signer: Any) -> None:
+        """Forget every client built on ``signer``."""
+        with self._lock:
+            for key in [k for k, (s, _) in self._clients.items() if s is signer]:
+                del self._clients[key]
+
+    def close(self) -> None:
+        """Close every client's HTTP session (the server has stopped serving)."""
+        with self._lock:
+            clients = [client for _, client in self._clients.values()]
+            self._clients.clear()
+        for client in clients:
+            release_client(client)
+
+
 @dataclass
 class Runtime:
-    """Per-server state the tools need: settings, the signer cache, the per-tool pools."""
+    """Per-server state the tools need: settings, the signer cache, the OCI clients built on
+    its signers, the per-tool pools."""
 
     settings: ServerSettings
     signers: SignerCache
+    clients: ClientPool = field(default_factory=ClientPool)
     breaker_prefix: str = field(default_factory=lambda: f"oci-mcp-{uuid.uuid4().hex[:12]}")
     _pools: dict[str, ThreadPoolExecutor] = field(default_factory=dict, repr=False)
     _busy: dict[str, int] = field(default_factory=dict, repr=False)
@@ -107,6 +172,7 @@ class Runtime:
         for pool in pools:
             pool.shutdown(wait=False, cancel_futures=True)
         self.signers.clear()
+        self.clients.close()
 
 
 @dataclass(frozen=True)
@@ -128,6 +194,7 @@ def attach_runtime(server: Any, runtime: Runtime) -> None:
         revalidate_after=runtime.settings.revalidate_after,
         outage_policy=runtime.settings.revalidation_outage,
     )
+    runtime.signers.on_retire(runtime.clients.drop_signer)
     _RUNTIMES[server] = runtime
 
 
@@ -176,7 +243,8 @@ def oci_client(client_cls: type[C], region: str | None = None) -> C:
     """An OCI SDK client acting as the current user (region defaults to ``OCI_REGION``).
 
     Its retries are bounded once and by the call's deadline, it shares a circuit breaker per
-    service and region, and its per-client resources are released when the tool call ends.
+    service and region. It is this thread's client for (the user's signer, ``client_cls``,
+    region): reused by the next call, dropped with the signer (:class:`ClientPool`).
     """
     from oci_mcp_cli.core.ociconfig import DeadlineRetryStrategy, OciAuth
     from oci_mcp_cli.core.ociconfig import oci_client as build
@@ -184,24 +252,23 @@ def oci_client(client_cls: type[C], region: str | None = None) -> C:
     runtime = current_runtime()
     settings = runtime.settings
     signer = user_signer()
-    tenancy = _upst_claims(signer).get("tenant", "")
     chosen_region = region or settings.region or "us-ashburn-1"
-    auth = OciAuth(
-        config={"region": chosen_region, "tenancy": tenancy},
-        signer=signer,
-        service_endpoint=settings.service_endpoint,
-        mode="upst",
-    )
-    client = build(
-        client_cls,
-        auth,
-        retry=DeadlineRetryStrategy(remaining),
-        breaker=runtime.breaker(client_cls, chosen_region),
-    )
-    tracked = _CALL_CLIENTS.get()
-    if tracked is not None:
-        tracked.append(client)
-    return client
+
+    def new_client() -> Any:
+        auth = OciAuth(
+            config={"region": chosen_region, "tenancy": _upst_claims(signer).get("tenant", "")},
+            signer=signer,
+            service_endpoint=settings.service_endpoint,
+            mode="upst",
+        )
+        return build(
+            client_cls,
+            auth,
+            retry=DeadlineRetryStrategy(remaining),
+            breaker=runtime.breaker(client_cls, chosen_region),
+        )
+
+    return runtime.clients.get(signer, client_cls, chosen_region, new_client)
 
 
 def _upst_claims(signer: Any) -> dict[str, Any]:
@@ -236,7 +303,8 @@ def release_client(client: Any) -> None:
 @contextmanager
 def call_scope(timeout: float | None = None) -> Iterator[float]:
     """One tool call: a deadline (``timeout`` or ``--tool-timeout`` from now, an outer one is
-    kept) and release of every client ``oci_client`` built inside, at the end."""
+    kept); clients registered in ``_CALL_CLIENTS`` inside are released at the end (clients
+    from ``oci_client`` are not: they are reused, and go with their signer)."""
     if timeout is None:
         try:
             timeout = current_runtime().settings.tool_timeout

@@ -14,7 +14,9 @@ Deadlines and revalidation:
   entry (:class:`SignerRefused`); the domain being unreachable fails the call
   (:class:`RevalidationUnavailable`, fail closed) unless ``outage_policy="open"``.
 - an entry's per-signer resources (the SDK's per-instance logger, its HTTP session) are released
-  when the entry leaves the cache, and when building a signer fails.
+  when the entry leaves the cache, and when building a signer fails; listeners
+  (:meth:`SignerCache.on_retire`, e.g. the per-signer OCI client pool) are told when a signer
+  leaves the cache or was revalidated, so nothing built on it outlives it.
 """
 
 from __future__ import annotations
@@ -88,11 +90,13 @@ def bounded_timeout(timeout: tuple[float, float]) -> tuple[float, float]:
 # --- per-signer resources -------------------------------------------------------------------
 
 
-def release_logger(logger: logging.Logger | None) -> None:
+def release_logger(logger: logging.Logger | None, *, keep_handlers: bool = False) -> None:
     """Remove a per-instance SDK logger (``<module>.<id>``) from the logging registry.
 
     ``logging.getLogger`` keeps every logger forever; the SDK creates one per signer and per
     client, so without this the registry grows with every cached signer and every tool call.
+    ``keep_handlers``: the logger stays usable by its owner (a client still in use), it is
+    only no longer registered.
     """
     if logger is None:
         return
@@ -107,7 +111,8 @@ def release_logger(logger: logging.Logger | None) -> None:
             parent = manager.loggerDict.get(name)
             if isinstance(parent, logging.PlaceHolder):
                 parent.loggerMap.pop(logger, None)
-    logger.handlers.clear()
+    if not keep_handlers:
+        logger.handlers.clear()
 
 
 def release_signer(signer: Any) -> None:
@@ -272,6 +277,19 @@ class SignerCache:
         self._release = release
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._inflight: dict[str, Future[Any]] = {}
+        self._listeners: list[Callable[[Any], None]] = []
+
+    def on_retire(self, listener: Callable[[Any], None]) -> None:
+        """Call ``listener(signer)`` when a signer leaves the cache (LRU, expiry, refused
+        revalidation, ``clear``) and after it was revalidated (what was built on it goes)."""
+        self._listeners.append(listener)
+
+    def _retired(self, signer: Any) -> None:
+        for listener in self._listeners:
+            try:
+                listener(signer)
+            except Exception:  # a listener must not fail a call
+                LOGGER.debug("a signer listener failed", exc_info=True)
 
     def __len__(self) -> int:
         with self._lock:
@@ -415,6 +433,7 @@ class SignerCache:
         with self._lock:
             self._inflight.pop(key, None)
             entry.validated_at = self._clock()
+        self._retired(entry.signer)  # clients built on it are rebuilt with the new token
         future.set_result(entry.signer)
         return entry.signer
 
@@ -427,6 +446,7 @@ class SignerCache:
 
     def _release_all(self, signers: list[Any]) -> None:
         for signer in signers:
+            self._retired(signer)
             self._release(signer)
 
 
