@@ -44,8 +44,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from oauth_flow import password  # noqa: E402  (test helper: sandbox user passwords)
-from replica_support import sign_in  # noqa: E402  (DCR → authorize → code exchange by hand)
-from serve_support import provisioned_sandbox  # noqa: E402
+from serve_support import provisioned_sandbox, sign_in  # noqa: E402  (sign_in: DCR by hand)
+
+from oci_mcp_cli.orchestration.serve_process import stop_process  # noqa: E402
 
 CONCURRENCIES = (1, 10, 50)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -95,12 +96,7 @@ def process(args: list[str], ready: str, **kw: Any) -> Iterator[subprocess.Popen
         wait_http(ready, proc)
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, grace=15)
 
 
 def serve_args(env_file: Path, storage: Path, port: int, *extra: str) -> list[str]:
@@ -151,7 +147,7 @@ def mcp_call(http: Any, base: str, token: str, tool: str) -> float:
 def main() -> None:
     import httpx
 
-    from oci_mcp_cli.client.demo import free_port
+    from oci_mcp_cli.core.ports import free_port
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", type=int, default=300)
@@ -227,7 +223,7 @@ def summarize(results: dict[tuple[str, int], list[dict[str, Any]]]) -> dict[str,
 
 def run_extras(sb: Any, http: Any, a: Any, server_url: str, env_file: Path, storage: Path,
                users: list[int]) -> dict[str, Any]:
-    from oci_mcp_cli.client.demo import free_port
+    from oci_mcp_cli.core.ports import free_port
 
     extras: dict[str, Any] = {}
     cold, warm = [], []

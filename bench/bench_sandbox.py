@@ -28,18 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-from oauth_flow import (  # noqa: E402  (test helpers: SDK provisioning + HTTP sign-in)
-    Client,
-    admin_domains_client,
-    create_app,
-    create_trust,
-    domain_url,
-    password,
-    session_public_key,
-)
+from _common import ROOT, exchange_app, flow
 
 CB = "https://bench.example.com/auth/callback"
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -134,17 +123,10 @@ def measure(code: Path, threads: int, per_thread: int) -> dict[str, float]:
                 )
                 return lambda: client.get_namespace().data
 
-            url = domain_url(sb)
-            idc = admin_domains_client(sb, url)
-            app = create_app(idc, "bench-mcp", redirect_uris=[CB],
-                             grants=["authorization_code", "client_credentials"])
-            create_trust(idc, url, [app.name])
-            with httpx.Client(timeout=30) as http:
-                login = Client(http, url, app.name, app.client_secret, CB)
-                subject = login.login("alice", password(sb, "alice"))["access_token"]
+            url, app, subject = exchange_app(sb, "bench-mcp", CB)
             form = {"grant_type": EXCHANGE, "requested_token_type": UPST,
                     "subject_token": subject, "subject_token_type": "jwt",
-                    "public_key": session_public_key()}
+                    "public_key": flow.session_public_key()}
 
             def exchange_call() -> Any:
                 http = httpx.Client(timeout=30, auth=(app.name, app.client_secret))

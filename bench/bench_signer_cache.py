@@ -10,26 +10,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from oauth_flow import (  # noqa: E402  (test helpers: SDK provisioning + HTTP sign-in)
-    Client,
-    admin_domains_client,
-    create_app,
-    create_trust,
-    domain_url,
-    password,
-    set_public_jwks,
-)
+from _common import exchange_app
 
 
 def main() -> None:
-    import httpx
     from oci.auth.signers import TokenExchangeSigner
     from oci.object_storage import ObjectStorageClient
 
@@ -41,16 +29,9 @@ def main() -> None:
     calls = parser.parse_args().calls
 
     with tempfile.TemporaryDirectory() as tmp, Sandbox(state_dir=Path(tmp)) as sb:
-        url = domain_url(sb)
-        idc = admin_domains_client(sb, url)
-        redirect = "http://127.0.0.1:9/cb"
-        app = create_app(idc, "bench", redirect_uris=[redirect], all_url_schemes=True,
-                         grants=["authorization_code", "client_credentials"])
-        create_trust(idc, url, [app.name])
-        set_public_jwks(idc, True)
-        with httpx.Client() as http:
-            flow = Client(http, url, app.name, app.client_secret, redirect)
-            token = flow.login("alice", password(sb, "alice"))["access_token"]
+        url, app, token = exchange_app(
+            sb, "bench", "http://127.0.0.1:9/cb", public_jwks=True, all_url_schemes=True
+        )
 
         def namespace(signer: object) -> str:
             client = ObjectStorageClient({"region": "us-ashburn-1"}, signer=signer,

@@ -1,16 +1,66 @@
 """Shared fixtures: a fresh sandbox per test, one per module (``sb``), a session guard against
-leaked sandboxes, UPSTs."""
+leaked sandboxes, UPSTs, the wheel built once per session, and ``need_tool`` (skip locally, fail
+under ``CI=true``)."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
 SANDBOX_THREAD = "oci-mcp-sandbox"
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# A run started in the background by a non-interactive shell (`cmd &`, some CI runners) inherits
+# SIGINT ignored, and every child would too (Python keeps an inherited SIG_IGN): tests that stop
+# `oci-mcp sandbox`/`demo` with Ctrl-C would hang until their timeout. A handler here gives each
+# child the default disposition again (handlers are reset to default on exec).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def missing(reason: str) -> NoReturn:
+    """Something the suite needs is absent: skip with ``reason`` locally; under ``CI=true`` fail,
+    because `.ci/run` provides everything the suite needs and a silent skip would hide it."""
+    if IN_CI:
+        pytest.fail(f"{reason} (required under CI=true: .ci/run provides it)", pytrace=False)
+    pytest.skip(reason)
+
+
+def need_tool(name: str, why: str) -> str:
+    """The path of the executable ``name`` (on PATH, next to this Python, or in /usr/sbin);
+    :func:`missing` when it is not installed. ``why`` says what the suite needs it for."""
+    found = (
+        shutil.which(name)
+        or shutil.which(name, path=str(Path(sys.executable).parent))
+        or next((p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.access(p, os.X_OK)),
+                None)
+    )
+    if found:
+        return found
+    missing(f"{name} is not installed ({why})")
+
+
+@pytest.fixture(scope="session")
+def built_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project's wheel, built once per session with hatchling (a dev dependency: a missing
+    one is an error, not a skip)."""
+    import hatchling  # noqa: F401  dev dependency: fail, do not skip, when it is missing
+
+    dist = tmp_path_factory.mktemp("dist")
+    subprocess.run([sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(dist)],
+                   cwd=ROOT, check=True, capture_output=True)
+    (wheel,) = dist.glob("*.whl")
+    return wheel
 
 
 @pytest.fixture
@@ -31,6 +81,23 @@ def module_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from oci_mcp_cli.sandbox import Sandbox
 
     with Sandbox(state_dir=tmp_path_factory.mktemp("sandbox")) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture(scope="session")
+def shared_sb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One running sandbox for the whole session (a start costs seconds: keys, two listeners).
+
+    Only for modules whose tests read the seed state, or add objects under names of their own
+    that no other test counts. A module opts in by overriding ``sb``::
+
+        @pytest.fixture(scope="module")
+        def sb(shared_sb: Sandbox) -> Sandbox:
+            return shared_sb
+    """
+    from oci_mcp_cli.sandbox import Sandbox
+
+    with Sandbox(state_dir=tmp_path_factory.mktemp("shared-sandbox")) as sandbox:
         yield sandbox
 
 

@@ -1,6 +1,6 @@
 """Helpers for the shared-state tests: a real ``redis-server`` and ``haproxy`` (Debian packages,
 installed by ``.ci/run``) on free loopback ports, ``oci-mcp serve`` replicas as subprocesses with
-their own log files, and a hand-driven OAuth sign-in that returns the FastMCP tokens.
+their own log files (the hand-driven OAuth sign-in they use is in ``serve_support``).
 
 Missing binaries skip the test with the reason, except under ``CI=true`` where they fail it: CI
 installs them, so their absence there is a broken pipeline, not an optional feature.
@@ -8,12 +8,7 @@ installs them, so their absence there is a broken pipeline, not an optional feat
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import os
 import re
-import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -25,41 +20,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
-import pytest
+from conftest import need_tool
 
-from oci_mcp_cli.client.demo import free_port
+from oci_mcp_cli.core.ports import free_port
 
 READY_TIMEOUT_S = 60
 POLL_S = 0.05  # readiness poll interval
-REDIRECT = "http://127.0.0.1:9/callback"  # never contacted: the headless flow stops at it
 TOOL_LINE = re.compile(r"tool call user=(\S+) tool=(\S+) outcome=(\S+)")
-EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "replica-test", "version": "1"},
-    },
-}
 
 
 def require_binary(name: str) -> str:
     """The path of ``name``; skip the test when it is not installed (fail under ``CI=true``)."""
-    path = shutil.which(name) or next(
-        (p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.access(p, os.X_OK)), None
-    )
-    if path:
-        return path
-    reason = f"{name} is not installed (Debian: apt-get install {name})"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason}; .ci/run installs it, so CI must have it")
-    pytest.skip(reason)
+    return need_tool(name, f"the shared-state tests run it; Debian: apt-get install {name}")
 
 
 def _eventually(predicate: Any, timeout: float, what: str) -> None:
@@ -362,93 +337,3 @@ def _proxy_healthy(url: str) -> bool:
         return False
 
 
-# --- a sign-in by hand (the FastMCP tokens a client would hold) --------------------------------
-
-
-@dataclass
-class Login:
-    client_id: str
-    access_token: str
-    refresh_token: str
-
-
-def sign_in(http: httpx.Client, base: str, public: str, user: str, password: str) -> Login:
-    """DCR → authorize (+ consent + sandbox sign-in) → code exchange against ``base`` (a replica
-    or the proxy), as an MCP client of ``public`` (MCP_SERVER_URL) does."""
-    import anyio
-
-    from oci_mcp_cli.client.headless import headless_authorize
-
-    headers = {"Host": urlsplit(public).netloc}
-    registered = http.post(
-        f"{base}/register",
-        headers=headers,
-        json={
-            "redirect_uris": [REDIRECT],
-            "token_endpoint_auth_method": "none",
-            "grant_types": ["authorization_code", "refresh_token"],
-            "response_types": ["code"],
-            "client_name": "replica-test",
-            "scope": "openid profile email offline_access",
-        },
-    )
-    assert registered.status_code == 201, registered.text
-    client_id = registered.json()["client_id"]
-    verifier = secrets.token_urlsafe(48)
-    challenge = (
-        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    )
-    query = {
-        "response_type": "code",
-        "client_id": client_id,
-        "redirect_uri": REDIRECT,
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-        "state": secrets.token_urlsafe(8),
-        "scope": "openid offline_access",
-        "resource": f"{public}/mcp",
-    }
-    result = anyio.run(
-        headless_authorize, f"{public}/authorize?{urlencode(query)}", REDIRECT, user, password
-    )
-    assert result.get("state") == query["state"], result
-    token = http.post(
-        f"{base}/token",
-        headers=headers,
-        data={
-            "grant_type": "authorization_code",
-            "code": result["code"],
-            "redirect_uri": REDIRECT,
-            "code_verifier": verifier,
-            "client_id": client_id,
-            "resource": f"{public}/mcp",
-        },
-    )
-    assert token.status_code == 200, token.text
-    body = token.json()
-    return Login(client_id, body["access_token"], body["refresh_token"])
-
-
-def initialize(http: httpx.Client, base: str, public: str, token: str) -> httpx.Response:
-    """An MCP ``initialize`` at ``base`` with ``token`` as Bearer (200 when accepted)."""
-    return http.post(
-        f"{base}/mcp",
-        json=INITIALIZE,
-        headers={
-            "Host": urlsplit(public).netloc,
-            "Authorization": f"Bearer {token}",
-            "Accept": "application/json, text/event-stream",
-        },
-    )
-
-
-def refresh(http: httpx.Client, base: str, public: str, login: Login) -> httpx.Response:
-    return http.post(
-        f"{base}/token",
-        headers={"Host": urlsplit(public).netloc},
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": login.refresh_token,
-            "client_id": login.client_id,
-        },
-    )

@@ -4,38 +4,31 @@ another sandbox domain says so."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_support import cli_process, run_cli
 
-from oci_mcp_cli.client.demo import free_port
+from oci_mcp_cli.core.ports import free_port
 from oci_mcp_cli.testing import McpStack
 
 
-def client(url: str, data_dir: Path, *args: str, password: str | None = None) -> Any:
-    env = {**os.environ, "OCI_MCP_DATA_DIR": str(data_dir)}
-    env.pop("OCI_MCP_PASSWORD", None)
-    env.pop("OCI_MCP_USERNAME", None)
-    if password is not None:
-        env["OCI_MCP_PASSWORD"] = password
-    return subprocess.run(
-        [sys.executable, "-m", "oci_mcp_cli", "test-client", "--url", url, *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+def client(url: str, data_dir: Path, *args: str, password: str | None = None,
+           process: bool = False) -> Any:
+    """``test-client``: in-process by default; ``process=True`` runs a real process (for what
+    the whole process writes, asyncio's noise at exit included)."""
+    env = {"OCI_MCP_DATA_DIR": str(data_dir), "OCI_MCP_PASSWORD": password,
+           "OCI_MCP_USERNAME": None}
+    run = cli_process if process else run_cli
+    return run("test-client", "--url", url, *args, env=env)
 
 
 @pytest.mark.parametrize("how", [["--no-browser"], ["--username", "alice"]])
 def test_no_server_is_one_clear_line_without_asyncio_noise(tmp_path: Path, how: list[str]) -> None:
     url = f"http://127.0.0.1:{free_port()}/mcp"
-    result = client(url, tmp_path, *how, password="pw")
+    result = client(url, tmp_path, *how, password="pw", process=True)
     assert result.returncode == 1, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines[0].startswith(f"error: cannot connect to the MCP server at {url}: ConnectError")

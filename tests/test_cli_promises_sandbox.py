@@ -18,6 +18,7 @@ import httpx
 import oci
 import pytest
 from oauth_flow import Client, admin_domains_client, create_app, domain_url, parse_page, password
+from proc_support import STOP_TIMEOUT_S, Drain
 
 from oci_mcp_cli.core.errors import UserError
 from oci_mcp_cli.sandbox import Sandbox
@@ -43,19 +44,21 @@ def cli_sandbox(state_dir: Path, home: Path | None = None) -> Iterator[tuple[Any
         text=True,
         env=env,
     )
+    errors = Drain(proc.stderr)  # read all along: an unread pipe can block the sandbox
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()  # the ready line: readiness without polling
-        assert line, proc.stderr.read() if proc.stderr else ""
+        assert line, errors.text()
+        Drain(proc.stdout)
         yield proc, json.loads(line)
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
             try:
-                proc.communicate(timeout=30)
+                proc.wait(timeout=STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 proc.kill()
-                proc.communicate()
+                proc.wait()
 
 
 def run_cli_sandbox(state_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -147,6 +150,7 @@ def test_cli_ready_table_lists_users_per_domain(tmp_path: Path) -> None:
         text=True,
         env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"},
     )
+    Drain(proc.stderr)  # read all along: an unread pipe can block the sandbox
     try:
         assert proc.stdout is not None
         lines = []
@@ -154,6 +158,7 @@ def test_cli_ready_table_lists_users_per_domain(tmp_path: Path) -> None:
             lines.append(line.rstrip())
             if "Ctrl-C" in line:  # the last line of the ready message
                 break
+        Drain(proc.stdout)  # the rest, likewise
         text = "\n".join(lines)
         secondary = next(line for line in lines if line.startswith("Secondary"))
         assert secondary.endswith("carol"), text
@@ -162,7 +167,7 @@ def test_cli_ready_table_lists_users_per_domain(tmp_path: Path) -> None:
         assert "signs in only to its own domain" in text
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=30)
+        proc.wait(timeout=STOP_TIMEOUT_S)
 
 
 def test_login_page_hints_at_the_users_own_domain(sb: Sandbox) -> None:

@@ -14,12 +14,18 @@ from pathlib import Path
 import pytest
 from serve_support import serve_process
 
-from oci_mcp_cli.client.demo import free_port
 from oci_mcp_cli.core.envfile import save_env
+from oci_mcp_cli.core.ports import free_port
 from oci_mcp_cli.sandbox import Sandbox
 
 SECRET = "promises-client-secret-0123456789"
 SIGNING = "promises-signing-key-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def sb(shared_sb: Sandbox) -> Sandbox:
+    """The session's shared sandbox: these tests only read its domains."""
+    return shared_sb
 
 
 def write_env(path: Path, domain_url: str, server_url: str) -> Path:

@@ -10,10 +10,10 @@ import pytest
 
 from oci_mcp_cli.cli.test_client_cmd import parse_args
 from oci_mcp_cli.client.cache import cache_dir, clear_tokens, token_store
-from oci_mcp_cli.client.demo import free_port
 from oci_mcp_cli.client.headless import _fill, parse_forms
 from oci_mcp_cli.client.session import ClientOptions, run_session
 from oci_mcp_cli.core.errors import RemoteError, UserError
+from oci_mcp_cli.core.ports import free_port
 
 CONSENT = """<form method="POST" action="/consent">
 <input type="hidden" name="txn_id" value="T1"><input type="hidden" name="csrf_token" value="C1">

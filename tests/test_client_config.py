@@ -19,7 +19,6 @@ from oci_mcp_cli.clientconfig import CLIENTS
 from oci_mcp_cli.core.envfile import save_env
 from oci_mcp_cli.core.files import file_mode
 
-ROOT = Path(__file__).resolve().parent.parent
 URL = "https://mcp.example.com"
 MCP = URL + "/mcp"
 
@@ -147,15 +146,9 @@ def test_write_refuses_invalid_json_and_leaves_it_untouched(tmp_path: Path) -> N
     assert not (tmp_path / "claude_desktop_config.json.bak").exists()
 
 
-def test_templates_load_from_an_installed_wheel(tmp_path: Path) -> None:
-    pytest.importorskip("hatchling")
-    subprocess.run(
-        [sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(tmp_path / "dist")],
-        cwd=ROOT, check=True, capture_output=True,
-    )
-    wheel = next((tmp_path / "dist").glob("*.whl"))
+def test_templates_load_from_an_installed_wheel(tmp_path: Path, built_wheel: Path) -> None:
     site = tmp_path / "site"
-    zipfile.ZipFile(wheel).extractall(site)
+    zipfile.ZipFile(built_wheel).extractall(site)
     code = (
         "import json, oci_mcp_cli\n"
         "from oci_mcp_cli.clientconfig import CLIENTS, render_snippet\n"

@@ -9,23 +9,18 @@ slow ones were still in flight.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 from oauth_flow import password
-from serve_support import provisioned_sandbox
+from serve_support import ServerStack, ok, server_stack
 
 from oci_mcp_cli.client.session import ClientOptions, call_tool, make_client, make_oauth
 from oci_mcp_cli.sandbox import Sandbox
-from oci_mcp_cli.server.app import ServerThread
-from oci_mcp_cli.server.config import ServerSettings, load_settings
 
 pytestmark = pytest.mark.e2e
 COMPARTMENTS = "/20160918/compartments"
@@ -37,45 +32,14 @@ TIMEOUT_S = 4  # the servers' --tool-timeout here
 STORM = 45
 
 
-@dataclass
-class Stack:
-    sb: Sandbox
-    settings: ServerSettings
-    tmp: Path
-    server: ServerThread | None = None
-
-    @property
-    def url(self) -> str:
-        return self.settings.server_url + "/mcp"
-
-    def restart(self, **changes: Any) -> None:
-        """A fresh server (same port and OAuth store: clients stay signed in) with ``changes``."""
-        if self.server is not None:
-            self.server.stop()
-        self.server = ServerThread(dataclasses.replace(self.settings, **changes)).start()
-
-    def requests_to(self, method: str, path: str) -> int:
-        return sum(1 for r in self.sb.requests() if r["method"] == method and r["path"] == path)
-
-    def exchanges(self) -> int:
-        return sum(1 for r in self.sb.requests() if r.get("grant_type") == EXCHANGE)
+Stack = ServerStack
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    tmp = tmp_path_factory.mktemp("deadlines")
-    with provisioned_sandbox(tmp) as (sb, env_file, _):
-        settings = load_settings(
-            env_file, storage_dir=tmp / "oauth", log_level="WARNING", tool_timeout=TIMEOUT_S,
-            oci_workers=4,
-        )
-        st = Stack(sb=sb, settings=settings, tmp=tmp)
-        st.restart()
-        try:
-            yield st
-        finally:
-            if st.server is not None:
-                st.server.stop()
+    with server_stack(tmp_path_factory.mktemp("deadlines"), tool_timeout=TIMEOUT_S,
+                      oci_workers=4) as st:
+        yield st
 
 
 @pytest.fixture(autouse=True)
@@ -111,12 +75,6 @@ async def signed_in(st: Stack, user: str, cache: str = "cache") -> Any:
         token = oauth.context.current_tokens.access_token
     async with Client(st.url, auth=token, timeout=120) as client:
         yield client
-
-
-async def ok(client: Any, tool: str, **args: Any) -> Any:
-    success, value = await call_tool(client, tool, args)
-    assert success, value
-    return value
 
 
 def is_timeout(message: str) -> bool:

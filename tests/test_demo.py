@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from proc_support import STOP_TIMEOUT_S, Drain
 
 pytestmark = pytest.mark.e2e
 
@@ -66,6 +67,7 @@ def test_demo_keep_serves_until_ctrl_c_then_cleans_up(tmp_path: Path) -> None:
         cwd=tmp_path,
         env={**os.environ, "TMPDIR": str(tmp_path)},
     )
+    out = Drain(proc.stdout)  # read all along: an unread pipe can block the demo
     try:
         lines: list[str] = []
         assert proc.stderr is not None
@@ -73,6 +75,7 @@ def test_demo_keep_serves_until_ctrl_c_then_cleans_up(tmp_path: Path) -> None:
             lines.append(line)
             if line.strip().startswith(".env"):
                 break
+        err = Drain(proc.stderr)  # the rest, likewise
         text = "".join(lines)
         assert "Ctrl-C" in text, text
         url = re.search(r"MCP endpoint\s*: (\S+)", text)
@@ -84,7 +87,8 @@ def test_demo_keep_serves_until_ctrl_c_then_cleans_up(tmp_path: Path) -> None:
         assert httpx.get(base + "/health", timeout=10).status_code == 200
         assert httpx.post(url.group(1), json={}, timeout=10).status_code == 401
         proc.send_signal(signal.SIGINT)
-        stdout, rest = proc.communicate(timeout=60)
+        proc.wait(timeout=STOP_TIMEOUT_S)
+        stdout, rest = out.text(), err.text()
     finally:
         if proc.poll() is None:
             proc.kill()

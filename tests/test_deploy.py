@@ -5,19 +5,18 @@ env_file, no secret value reaches any rendered file, and bad input is exit 2 wit
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_support import cli_process, run_cli
+from conftest import missing, need_tool
 
 from oci_mcp_cli.core import envfile as ef
 
 K8S_VERSION = "1.33.0"  # an OKE-supported version kubernetes-validate ships schemas for
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 REDIS_PASSWORD = "r3dis-pass-Xq9wZk7"
 SECRETS = {
     ef.IAM_CLIENT_SECRET: "idcscs-4f1d0c55-9a2e-4bd0-8e51-2b1f0a7c9d3e",
@@ -26,19 +25,8 @@ SECRETS = {
 }
 
 
-def missing_tool(what: str, why: str) -> None:
-    """Skip with the reason locally; under CI=true a missing dev tool is a failure."""
-    message = f"{what} is not available ({why}); run `pip install -e '.[dev]'`"
-    if IN_CI:
-        pytest.fail(message + " — required under CI=true")
-    pytest.skip(message)
-
-
 def tool(name: str) -> str:
-    path = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
-    if not path:
-        missing_tool(name, "the dev extra installs it")
-    return str(path)
+    return need_tool(name, "the dev extra installs it: pip install -e '.[dev]'")
 
 
 def write_env(path: Path, **overrides: str) -> Path:
@@ -57,10 +45,9 @@ def write_env(path: Path, **overrides: str) -> Path:
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "oci_mcp_cli", *args],
-        capture_output=True, text=True, timeout=120, cwd=cwd,
-    )
+    """In-process: rendering needs no process of its own (the entry point's exit code is
+    checked through a real process by test_missing_env_file_points_at_init)."""
+    return run_cli(*args, cwd=cwd)
 
 
 def deploy(*args: str, cwd: Path | None = None) -> dict[str, Any]:
@@ -70,7 +57,7 @@ def deploy(*args: str, cwd: Path | None = None) -> dict[str, Any]:
 
 
 def yaml_docs(path: Path) -> list[dict[str, Any]]:
-    yaml = pytest.importorskip("yaml")
+    import yaml  # dev dependency: a missing one is an error, not a skip
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
 
 
@@ -84,10 +71,8 @@ def by_kind(out: Path) -> dict[str, list[dict[str, Any]]]:
 
 def validate_manifests(out: Path) -> int:
     """Validate every document of every manifest offline (strict: no unknown field)."""
-    try:
-        import kubernetes_validate
-    except ImportError:
-        missing_tool("kubernetes-validate", "the dev extra installs it")
+    import kubernetes_validate  # dev dependency: a missing one is an error, not a skip
+
     count = 0
     for path in sorted(out.glob("*.yaml")):
         for doc in yaml_docs(path):
@@ -96,7 +81,7 @@ def validate_manifests(out: Path) -> int:
             except kubernetes_validate.ValidationError as exc:
                 pytest.fail(f"{path.name}: {doc['kind']} does not validate: {exc.message}")
             except (kubernetes_validate.SchemaNotFoundError, OSError) as exc:
-                missing_tool("kubernetes-validate schemas", f"offline schemas missing: {exc}")
+                missing(f"kubernetes-validate's offline schemas are missing: {exc}")
             count += 1
     return count
 
@@ -307,8 +292,8 @@ def test_bad_input_is_exit_2_with_one_clear_line(tmp_path: Path, case: str) -> N
 
 
 def test_missing_env_file_points_at_init(tmp_path: Path) -> None:
-    result = cli("deploy", "compose", "--env-file", str(tmp_path / "none.env"), "--out",
-                 str(tmp_path / "vm"))
+    result = cli_process("deploy", "compose", "--env-file", str(tmp_path / "none.env"), "--out",
+                         str(tmp_path / "vm"))
     assert result.returncode == 2
     assert "does not exist" in result.stderr and "oci-mcp init" in result.stderr
 
@@ -356,16 +341,11 @@ def test_deploy_help_stays_light() -> None:
     assert json.loads(result.stdout) == {"codes": [0, 0, 0, 0], "heavy": []}
 
 
-def test_wheel_ships_the_deploy_templates(tmp_path: Path) -> None:
-    pytest.importorskip("hatchling")
+def test_wheel_ships_the_deploy_templates(built_wheel: Path) -> None:
     import zipfile
 
     root = Path(__file__).resolve().parent.parent
-    subprocess.run(
-        [sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(tmp_path)],
-        cwd=root, check=True, capture_output=True,
-    )
-    names = set(zipfile.ZipFile(next(tmp_path.glob("*.whl"))).namelist())
+    names = set(zipfile.ZipFile(built_wheel).namelist())
     templates = root / "templates" / "deploy"
     expected = {f"oci_mcp_cli/templates/deploy/{p.relative_to(templates).as_posix()}"
                 for p in templates.rglob("*") if p.is_file()}

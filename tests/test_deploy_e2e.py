@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from proc_support import log_file
 from serve_support import provisioned_sandbox, wait_healthy
 from test_deploy import K8S_VERSION, tool
 
@@ -77,20 +78,21 @@ def test_container_entrypoint_writes_the_env_file_and_serves(tmp_path: Path) -> 
         }
         port = server_url.rsplit(":", 1)[1]
         # the defaults bind 0.0.0.0:8000; later arguments win, as in a pod spec's args
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "oci_mcp_cli.deploy.entrypoint", "--host", "127.0.0.1",
-             "--port", port],
-            env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )
-        try:
-            wait_healthy(server_url, proc)
-        finally:
-            proc.terminate()
+        with log_file(tmp_path / "entrypoint.log") as log:  # a file never fills up like a pipe
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "oci_mcp_cli.deploy.entrypoint", "--host", "127.0.0.1",
+                 "--port", port],
+                env=environ, stdout=subprocess.DEVNULL, stderr=log, text=True,
+            )
             try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+                wait_healthy(server_url, proc)
+            finally:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
         assert stat.S_IMODE(env_path.stat().st_mode) == 0o600
         written = ef.load_env(env_path).values
         assert {k: written[k] for k in values} == values

@@ -18,9 +18,9 @@ import pytest
 from typer.testing import CliRunner
 
 from oci_mcp_cli.cli.app import app
-from oci_mcp_cli.client.demo import free_port
 from oci_mcp_cli.core import envfile as E
 from oci_mcp_cli.core.ociconfig import identity_domains_client, load_oci_auth
+from oci_mcp_cli.core.ports import free_port
 
 NAMES = ["env", "discovery", "jwks", "app", "client-secret", "trust", "server", "storage"]
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"

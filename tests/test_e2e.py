@@ -10,22 +10,15 @@ import dataclasses
 import random
 import time
 from collections.abc import Iterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 import pytest
-from oauth_flow import password
-from serve_support import provisioned_sandbox
+from serve_support import ServerStack, ok, server_stack, signed_in
 
-from oci_mcp_cli.client.demo import provision
-from oci_mcp_cli.client.session import ClientOptions, call_tool, make_client
-from oci_mcp_cli.sandbox import Sandbox
-from oci_mcp_cli.server.app import ServerThread
-from oci_mcp_cli.server.config import ServerSettings, load_settings
+from oci_mcp_cli.client.session import call_tool
+from oci_mcp_cli.testing.provision import provision
 
 pytestmark = pytest.mark.e2e
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -35,59 +28,13 @@ SEES = {
 }
 
 
-@dataclass
-class Stack:
-    sb: Sandbox
-    settings: ServerSettings
-    env_file: Path
-    tmp: Path
-    server: ServerThread | None = None
-
-    @property
-    def url(self) -> str:
-        return self.settings.server_url + "/mcp"
-
-    def restart(self, settings: ServerSettings | None = None) -> None:
-        """Stop the server and start one on the same port and store (clients stay signed in)."""
-        if self.server is not None:
-            self.server.stop()
-        self.server = ServerThread(settings or self.settings).start()
-
-    def exchanges(self) -> int:
-        return sum(1 for r in self.sb.requests() if r.get("grant_type") == EXCHANGE)
+Stack = ServerStack
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    tmp = tmp_path_factory.mktemp("e2e")
-    with provisioned_sandbox(tmp) as (sb, env_file, _):
-        settings = load_settings(env_file, storage_dir=tmp / "oauth", log_level="WARNING")
-        st = Stack(sb=sb, settings=settings, env_file=env_file, tmp=tmp)
-        st.restart()
-        try:
-            yield st
-        finally:
-            if st.server is not None:
-                st.server.stop()
-
-
-@asynccontextmanager
-async def signed_in(st: Stack, user: str, cache: str = "cache", relogin: bool = False) -> Any:
-    options = ClientOptions(
-        url=st.url,
-        username=user,
-        password=password(st.sb, user),
-        cache_root=st.tmp / cache,
-        relogin=relogin,
-    )
-    async with make_client(options) as client:
-        yield client
-
-
-async def ok(client: Any, tool: str, **args: Any) -> Any:
-    success, value = await call_tool(client, tool, args)
-    assert success, value
-    return value
+    with server_stack(tmp_path_factory.mktemp("e2e")) as st:
+        yield st
 
 
 def test_two_users_100_interleaved_calls_each_see_only_their_own(stack: Stack) -> None:

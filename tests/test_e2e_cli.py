@@ -16,7 +16,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cli_support import cli_process, run_cli
 from oauth_flow import password as user_password
+from proc_support import Drain
 from serve_support import provisioned_sandbox, serve_process
 
 from oci_mcp_cli.core.envfile import load_env
@@ -39,19 +41,15 @@ class Served:
         keys = ("IAM_CLIENT_SECRET", "IAM_TOKENEXCHANGE_CLIENT_SECRET", "MCP_JWT_SIGNING_KEY")
         return [v for v in (env.get(k) for k in keys) if v]
 
-    def client(self, *args: str, password: bool = True) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "OCI_MCP_DATA_DIR": str(self.data_dir)}
-        if password:
-            env["OCI_MCP_PASSWORD"] = user_password(self.sb, "alice")
-        else:
-            env.pop("OCI_MCP_PASSWORD", None)
-        return subprocess.run(
-            [sys.executable, "-m", "oci_mcp_cli", "test-client", "--url", self.url, *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env=env,
-        )
+    def client(self, *args: str, password: bool = True,
+               process: bool = False) -> subprocess.CompletedProcess[str]:
+        """``test-client``: in-process by default (the real CLI code, without a Python start-up
+        per call); ``process=True`` runs it as a real process, for what only the whole
+        process's output shows (test_no_browser_prints_the_sign_in_url is one too)."""
+        env: dict[str, str | None] = {"OCI_MCP_DATA_DIR": str(self.data_dir)}
+        env["OCI_MCP_PASSWORD"] = user_password(self.sb, "alice") if password else None
+        run = cli_process if process else run_cli
+        return run("test-client", "--url", self.url, *args, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +123,8 @@ def test_wrong_password_is_a_clear_usage_error(served: Served) -> None:
 
 
 def test_no_token_or_secret_in_output_or_debug_log(served: Served) -> None:
-    result = served.client("--username", "alice", "--relogin")  # table output, full sign-in
+    # a real process: everything it writes, library logging included, is in stdout + stderr
+    result = served.client("--username", "alice", "--relogin", process=True)  # full sign-in
     assert result.returncode == 0, result.stderr
     log = served.log.read_text(errors="replace")
     assert re.search(r"tool call user=alice tool=whoami outcome=ok ms=\d+", log)
@@ -158,6 +157,7 @@ def test_no_browser_prints_the_sign_in_url(served: Served) -> None:
         text=True,
         env=env,
     )
+    out = Drain(proc.stdout)  # read all along: an unread pipe can block the client
     try:
         assert proc.stderr is not None
         seen = ""
@@ -165,6 +165,7 @@ def test_no_browser_prints_the_sign_in_url(served: Served) -> None:
             seen += line
             if line.startswith("http"):
                 break
+        err = Drain(proc.stderr)  # the rest, likewise
         assert "Open this URL to sign in" in seen, seen
         auth_url = line.strip()
         redirect = parse_qs(urlsplit(auth_url).query)["redirect_uri"][0]
@@ -178,7 +179,8 @@ def test_no_browser_prints_the_sign_in_url(served: Served) -> None:
             except httpx.TransportError:
                 assert time.monotonic() < deadline, "callback server never came up"
                 time.sleep(0.05)  # readiness poll interval
-        stdout, stderr = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
+        stdout, stderr = out.text(), err.text()
     finally:
         if proc.poll() is None:
             proc.kill()

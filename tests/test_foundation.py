@@ -8,10 +8,6 @@ import sys
 import zipfile
 from pathlib import Path
 
-import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def run_py(code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -91,16 +87,8 @@ def test_install_completion_writes_the_users_shell_config(tmp_path: Path) -> Non
     assert str(script) in (tmp_path / ".bashrc").read_text()
 
 
-def test_wheel_ships_templates(tmp_path: Path) -> None:
-    pytest.importorskip("hatchling")
-    subprocess.run(
-        [sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(tmp_path)],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
-    wheel = next(tmp_path.glob("*.whl"))
-    names = zipfile.ZipFile(wheel).namelist()
+def test_wheel_ships_templates(built_wheel: Path) -> None:
+    names = zipfile.ZipFile(built_wheel).namelist()
     assert "oci_mcp_cli/templates/env.template" in names
     assert "oci_mcp_cli/cli/app.py" in names
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from provisioning_support import Env, _fast_retries, env, seeded_state  # noqa: F401
 
-from oci_mcp_cli.client.demo import free_port
+from oci_mcp_cli.core.ports import free_port
 
 
 def profile_copy(env: Env, tmp_path: Path, **overrides: str) -> Path:

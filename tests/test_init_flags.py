@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from oci_mcp_cli.cli.app import app
-from oci_mcp_cli.cli.flags import AdminFlags, PlanFlags
+from oci_mcp_cli.cli.flags import (
+    AdminFlags,
+    AuthOpt,
+    ConfigFileOpt,
+    DryRunOpt,
+    EnvFileOpt,
+    JsonOpt,
+    PlanFlags,
+    ProfileOpt,
+    YesOpt,
+)
 
 ADMIN = ("--env-file", "--config-file", "--profile", "--auth")
 PLAN = ("--dry-run", "--yes", "--json")
@@ -31,18 +44,25 @@ def test_each_command_offers_its_shared_flags(command: list[str], flags: tuple[s
     assert "--admin" not in result.output and "--plan" not in result.output
 
 
-def test_groups_reach_the_command_as_dataclasses(tmp_path) -> None:
-    import typer
-
-    from oci_mcp_cli.cli.flags import with_flags
-
+def test_shared_option_types_build_the_groups(tmp_path) -> None:
+    """A command declares the shared option types as plain parameters and builds the groups
+    its service takes with their constructors (plain Typer: no signature rewriting)."""
     seen: list[object] = []
     probe = typer.Typer()
 
     @probe.command()
-    @with_flags
-    def cmd(admin: AdminFlags, plan: PlanFlags, name: str = "x") -> None:
-        seen.extend([admin, plan, name])
+    def cmd(
+        name: str = "x",
+        env_file: EnvFileOpt = Path(".env"),
+        config_file: ConfigFileOpt = None,
+        profile: ProfileOpt = None,
+        auth: AuthOpt = "config",
+        dry_run: DryRunOpt = False,
+        yes: YesOpt = False,
+        json_out: JsonOpt = False,
+    ) -> None:
+        seen.extend([AdminFlags(env_file, config_file, profile, auth),
+                     PlanFlags(dry_run, yes, json_out), name])
 
     env_file = tmp_path / "a.env"
     args = ["--env-file", str(env_file), "--profile", "P", "--dry-run", "--json", "--name", "n"]
@@ -53,3 +73,4 @@ def test_groups_reach_the_command_as_dataclasses(tmp_path) -> None:
         PlanFlags(dry_run=True, json_out=True),
         "n",
     ]
+    assert CliRunner().invoke(probe, ["-y"]).exit_code == 0 and seen[-2] == PlanFlags(yes=True)

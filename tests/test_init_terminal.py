@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 import time
@@ -17,13 +16,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import need_tool
 
 from oci_mcp_cli.core.envfile import load_env
 from oci_mcp_cli.core.files import file_mode
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("tmux") is None, reason="tmux is not installed (apt-get install tmux)"
-)
+
+@pytest.fixture(autouse=True)
+def _tmux() -> None:
+    """Every test here needs tmux: skipped without it locally, a failure under CI=true."""
+    need_tool("tmux", "drives `init` in a real terminal; Debian: apt-get install tmux")
 
 
 class Terminal:

@@ -16,8 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 from oci_mcp_cli.cli.app import app
-from oci_mcp_cli.client.demo import free_port
 from oci_mcp_cli.core import envfile as E
+from oci_mcp_cli.core.ports import free_port
 
 WIDTH = 80
 

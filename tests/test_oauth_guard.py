@@ -150,6 +150,13 @@ def test_foreign_host_and_origin_are_refused_on_loopback(env: Any) -> None:
         assert foreign.status_code == 403
         same = httpx.post(url + "/mcp", json={}, headers={"Origin": url})
         assert same.status_code == 401  # reaches the MCP endpoint: sign-in required
+        for _ in range(2):  # the same answers again, now from the remembered verdicts
+            again = httpx.get(url + "/health", headers={"Host": "attacker.example"})
+            assert (again.status_code, again.text) == (421, rebound.text)
+            assert httpx.post(url + "/mcp", json={},
+                              headers={"Origin": "https://attacker.example"}).status_code == 403
+            assert httpx.post(url + "/mcp", json={}, headers={"Origin": url}).status_code == 401
+            assert httpx.get(url + "/health").status_code == 200
     with serving(settings, allowed_hosts=("mcp.internal",)) as server:
         named = httpx.get(base(server) + "/health", headers={"Host": "mcp.internal"})
         assert named.status_code == 200

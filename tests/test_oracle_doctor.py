@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from proc_support import stop_group
 from test_oracle_mcp import (  # noqa: F401
     CLI,
     free_port,
@@ -68,14 +69,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory, home: Path,
             proc = subprocess.Popen(
                 [*CLI, "sandbox", "exec", "--state-dir", str(sb.state_dir), "--", *CLI, "serve",
                  "--oracle", SERVICE, "--env-file", str(env_file), "--python", oracle_python],
-                env={**os.environ, "HOME": str(home)}, stdout=fh, stderr=subprocess.STDOUT)
+                env={**os.environ, "HOME": str(home)}, stdout=fh, stderr=subprocess.STDOUT,
+                start_new_session=True)
         try:
             wait_listening(port, proc, log)
             yield {"sb": sb, "env_file": env_file, "port": port, "home": home, "tmp": tmp,
                    "init": json.loads(init.stdout), "python": oracle_python}
         finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            stop_group(proc)  # `sandbox exec` and the server it runs
 
 
 def doctor(stack: dict[str, Any], service: str = SERVICE) -> tuple[int, dict[str, Any]]:
@@ -311,7 +312,8 @@ def test_as_published_sign_in_fails_with_invalid_scope(stack: dict[str, Any]) ->
             [*CLI, "sandbox", "exec", "--state-dir", str(sb.state_dir), "--", *CLI, "serve",
              "--oracle", "identity", "--env-file", str(stack["env_file"]), "--python",
              stack["python"], "--as-published"],
-            env={**os.environ, "HOME": str(stack["home"])}, stdout=fh, stderr=subprocess.STDOUT)
+            env={**os.environ, "HOME": str(stack["home"])}, stdout=fh, stderr=subprocess.STDOUT,
+            start_new_session=True)
     try:
         wait_listening(port, proc, log)
         sb.clear_requests()
@@ -325,8 +327,7 @@ def test_as_published_sign_in_fails_with_invalid_scope(stack: dict[str, Any]) ->
             raise AssertionError(report.errors)
         assert "invalid_scope" in _message(info.value), _message(info.value)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop_group(proc)  # `sandbox exec` and the server it runs
     # The bare scope reached the domain's /authorize, which refused it.
     authorize = [r for r in sb.requests() if r["path"].endswith("/oauth2/v1/authorize")]
     assert authorize, sb.requests()[-5:]

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import missing
+from proc_support import stop_group
 
 from oci_mcp_cli.oracle.services import OracleService, parse_services
 from oci_mcp_cli.sandbox import Sandbox
@@ -48,9 +50,7 @@ def _venv_problem() -> str | None:
 def oracle_python() -> str:
     problem = _venv_problem()
     if problem:
-        if os.environ.get("CI") == "true":
-            pytest.fail(problem)
-        pytest.skip(problem)
+        missing(problem)
     return str(PY)
 
 
@@ -151,15 +151,14 @@ def chain(tmp_path_factory: pytest.TempPathFactory, home: Path,
                          *CLI, "serve", "--oracle", name, "--env-file", str(env_file),
                          "--python", oracle_python],
                         env={**os.environ, "HOME": str(home)}, stdout=fh,
-                        stderr=subprocess.STDOUT))
+                        stderr=subprocess.STDOUT, start_new_session=True))
             for i, proc in enumerate(procs):
                 wait_listening(port + i, proc, logs[i])
             yield {"sb": sb, "env_file": env_file, "port": port, "init": json.loads(init.stdout),
                    "again": json.loads(again.stdout), "home": home, "tmp": tmp}
         finally:
             for proc in procs:
-                proc.terminate()
-                proc.wait(timeout=30)
+                stop_group(proc)  # `sandbox exec` and the server it runs
 
 
 def _client(chain: dict[str, Any], user: str, service: str, calls: list[tuple[str, dict]]) -> Any:

@@ -27,10 +27,10 @@ import anyio
 import httpx
 import pytest
 from oauth_flow import password
-from replica_support import RedisServer, sign_in
-from serve_support import provisioned_sandbox, serve_process
+from replica_support import RedisServer
+from serve_support import initialize_request, provisioned_sandbox, serve_process, sign_in
 
-from oci_mcp_cli.client.demo import free_port
+from oci_mcp_cli.core.ports import free_port
 from oci_mcp_cli.server.app import ServerThread
 from oci_mcp_cli.server.config import load_settings
 
@@ -59,16 +59,7 @@ def thread_names(pid: int) -> list[str]:
 def initialize(http: httpx.Client, base: str, token: str) -> httpx.Response:
     return http.post(
         f"{base}/mcp",
-        json={
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "perf-test", "version": "1"},
-            },
-        },
+        json=initialize_request("perf-test"),
         headers={"Authorization": f"Bearer {token}",
                  "Accept": "application/json, text/event-stream"},
     )
@@ -179,6 +170,49 @@ def test_revocation_reaches_a_warm_cache_through_redis(tmp_path: Path) -> None:
         assert_revocations_reach_the_other_replicas_cache(tmp_path, storage=redis.url)
     finally:
         redis.stop(save=False)
+
+
+def test_concurrent_requests_with_one_token_share_one_verification(tmp_path: Path) -> None:
+    """When the verified-token memo lapses (every ``READ_CACHE_TTL_S``) while many requests of
+    one token are in flight, they share one verification under one epoch — not one each (at 50
+    concurrent calls that was ~2 store reads per request) — and a revocation still refuses the
+    next ones."""
+    import asyncio
+
+    with provisioned_sandbox(tmp_path) as (sb, env_file, server_url):
+        settings = load_settings(env_file, storage_dir=tmp_path / "oauth", log_level="WARNING",
+                                 rate_limit=0)
+        with ServerThread(settings) as server, httpx.Client(timeout=60) as http:
+            auth = server.mcp.auth
+            cache = auth._client_storage
+            login = sign_in(http, server_url, server_url, "alice", password(sb, "alice"))
+            assert initialize(http, server_url, login.access_token).status_code == 200
+            loop = server._server.servers[0].get_loop()  # the server's own event loop
+
+            async def verify_concurrently() -> list[Any]:
+                return await asyncio.gather(
+                    *(auth.load_access_token(login.access_token) for _ in range(30))
+                )
+
+            def on_server_loop() -> list[Any]:
+                return asyncio.run_coroutine_threadsafe(verify_concurrently(), loop).result(60)
+
+            auth._verified.clear()
+            cache.clear()
+            misses = cache.misses
+            assert all(token is not None for token in on_server_loop())
+            one = cache.misses - misses
+            auth._verified.clear()
+            cache.clear()
+            misses = cache.misses  # one verification alone reads as much as the 30 together
+            alone = asyncio.run_coroutine_threadsafe(
+                auth.load_access_token(login.access_token), loop
+            ).result(60)
+            assert alone is not None and cache.misses - misses == one
+
+            revoke(http, server_url, login.client_id, login.access_token)
+            assert all(token is None for token in on_server_loop())
+            assert initialize(http, server_url, login.access_token).status_code == 401
 
 
 # --- OCI clients: reused, and gone with their signer ----------------------------------------

@@ -16,7 +16,8 @@ from typing import Any
 import anyio
 import pytest
 from oauth_flow import password
-from replica_support import EXCHANGE, Cluster, cluster, initialize, refresh, sign_in
+from replica_support import Cluster, cluster
+from serve_support import EXCHANGE, initialize, refresh, sign_in
 
 from oci_mcp_cli.client.session import ClientOptions, call_tool, make_client, make_oauth
 

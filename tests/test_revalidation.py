@@ -8,74 +8,32 @@ keeps the signer (``revalidation_outage="open"``).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 import pytest
-from oauth_flow import admin_domains_client, password, patch
-from serve_support import provisioned_sandbox
+from oauth_flow import admin_domains_client, patch
+from serve_support import ServerStack, server_stack, signed_in
 
-from oci_mcp_cli.client.session import ClientOptions, call_tool, make_client
-from oci_mcp_cli.sandbox import Sandbox
-from oci_mcp_cli.server.app import ServerThread
-from oci_mcp_cli.server.config import ServerSettings, load_settings
+from oci_mcp_cli.client.session import call_tool
 
 pytestmark = pytest.mark.e2e
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 REFUSED = "no longer accepted"
 
 
-@dataclass
-class Stack:
-    sb: Sandbox
-    settings: ServerSettings
-    tmp: Path
-    server: ServerThread | None = None
-
-    @property
-    def url(self) -> str:
-        return self.settings.server_url + "/mcp"
-
-    def restart(self, **changes: Any) -> None:
-        if self.server is not None:
-            self.server.stop()
-        self.server = ServerThread(dataclasses.replace(self.settings, **changes)).start()
-
-    def exchanges(self) -> int:
-        return sum(1 for r in self.sb.requests() if r.get("grant_type") == EXCHANGE)
-
+class Stack(ServerStack):
     def idc(self) -> Any:
         return admin_domains_client(self.sb, self.settings.domain_url)
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    tmp = tmp_path_factory.mktemp("revalidation")
-    with provisioned_sandbox(tmp) as (sb, env_file, _):
-        settings = load_settings(
-            env_file, storage_dir=tmp / "oauth", log_level="WARNING", revalidate_after=0
-        )
-        st = Stack(sb=sb, settings=settings, tmp=tmp)
-        try:
-            yield st
-        finally:
-            if st.server is not None:
-                st.server.stop()
-
-
-@asynccontextmanager
-async def signed_in(st: Stack, user: str, cache: str) -> Any:
-    options = ClientOptions(
-        url=st.url, username=user, password=password(st.sb, user), cache_root=st.tmp / cache
-    )
-    async with make_client(options) as client:
-        yield client
+    with server_stack(tmp_path_factory.mktemp("revalidation"), cls=Stack, start=False,
+                      revalidate_after=0) as st:
+        yield st
 
 
 def run(st: Stack, user: str, cache: str, script: Any) -> Any:

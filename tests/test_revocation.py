@@ -5,38 +5,24 @@ deactivation"."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
-import anyio
 import httpx
 import pytest
 from oauth_flow import password
-from serve_support import provisioned_sandbox
+from serve_support import Login, initialize, provisioned_sandbox
+from serve_support import refresh as hand_refresh
+from serve_support import sign_in as hand_sign_in
 
-from oci_mcp_cli.client.demo import free_port
-from oci_mcp_cli.client.headless import headless_authorize
+from oci_mcp_cli.core.ports import free_port
 from oci_mcp_cli.sandbox import Sandbox
 from oci_mcp_cli.server.app import ServerThread
 from oci_mcp_cli.server.config import load_settings
 
 pytestmark = pytest.mark.e2e
-REDIRECT = "http://127.0.0.1:9/callback"  # never contacted: the headless flow stops at it
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "revocation-test", "version": "1"},
-    },
-}
 
 
 @dataclass
@@ -55,13 +41,6 @@ class Stack:
     http: httpx.Client
     env_file: Path
     storage: Path  # the --storage-dir both replicas share
-
-
-@dataclass
-class Login:
-    client_id: str
-    access_token: str
-    refresh_token: str
 
 
 @pytest.fixture(scope="module")
@@ -89,73 +68,13 @@ def _headers(replica: Replica, **extra: str) -> dict[str, str]:
 def sign_in(stack: Stack, user: str, replica: Replica | None = None) -> Login:
     """DCR → authorize (+ consent + sandbox sign-in) → code exchange, as an MCP client does."""
     replica = replica or stack.a
-    base, http = replica.bind, stack.http
-    registered = http.post(
-        f"{base}/register",
-        headers=_headers(replica),
-        json={
-            "redirect_uris": [REDIRECT],
-            "token_endpoint_auth_method": "none",
-            "grant_types": ["authorization_code", "refresh_token"],
-            "response_types": ["code"],
-            "client_name": "revocation-test",
-            "scope": "openid profile email offline_access",
-        },
-    )
-    assert registered.status_code == 201, registered.text
-    client_id = registered.json()["client_id"]
-    verifier = secrets.token_urlsafe(48)
-    challenge = (
-        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    )
-    query = {
-        "response_type": "code",
-        "client_id": client_id,
-        "redirect_uri": REDIRECT,
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-        "state": secrets.token_urlsafe(8),
-        "scope": "openid offline_access",
-        "resource": f"{replica.public}/mcp",
-    }
-    result = anyio.run(
-        headless_authorize,
-        f"{replica.public}/authorize?{urlencode(query)}",
-        REDIRECT,
-        user,
-        password(stack.sb, user),
-    )
-    assert result.get("state") == query["state"], result
-    token = http.post(
-        f"{base}/token",
-        headers=_headers(replica),
-        data={
-            "grant_type": "authorization_code",
-            "code": result["code"],
-            "redirect_uri": REDIRECT,
-            "code_verifier": verifier,
-            "client_id": client_id,
-            "resource": f"{replica.public}/mcp",
-        },
-    )
-    assert token.status_code == 200, token.text
-    body = token.json()
-    assert body.get("refresh_token"), body
-    return Login(client_id, body["access_token"], body["refresh_token"])
+    return hand_sign_in(stack.http, replica.bind, replica.public, user, password(stack.sb, user))
 
 
 def mcp(stack: Stack, token: str, replica: Replica | None = None) -> httpx.Response:
     """An MCP ``initialize`` with ``token`` as Bearer (200 when the token is accepted)."""
     replica = replica or stack.a
-    return stack.http.post(
-        f"{replica.bind}/mcp",
-        json=INITIALIZE,
-        headers=_headers(
-            replica,
-            Authorization=f"Bearer {token}",
-            Accept="application/json, text/event-stream",
-        ),
-    )
+    return initialize(stack.http, replica.bind, replica.public, token)
 
 
 def revoke(stack: Stack, login: Login, token: str, replica: Replica | None = None,
@@ -173,15 +92,7 @@ def revoke(stack: Stack, login: Login, token: str, replica: Replica | None = Non
 
 def refresh(stack: Stack, login: Login, replica: Replica | None = None) -> httpx.Response:
     replica = replica or stack.a
-    return stack.http.post(
-        f"{replica.bind}/token",
-        headers=_headers(replica),
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": login.refresh_token,
-            "client_id": login.client_id,
-        },
-    )
+    return hand_refresh(stack.http, replica.bind, replica.public, login)
 
 
 def assert_refused(response: httpx.Response) -> None:

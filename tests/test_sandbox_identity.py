@@ -13,6 +13,12 @@ NO_RETRY = oci.retry.NoneRetryStrategy()
 
 
 @pytest.fixture(scope="module")
+def sb(shared_sb: Sandbox) -> Sandbox:
+    """The session's shared sandbox: these tests only read its seed state."""
+    return shared_sb
+
+
+@pytest.fixture(scope="module")
 def admin(sb: Sandbox, config: dict) -> Any:
     return oci.identity.IdentityClient(config, service_endpoint=sb.url, retry_strategy=NO_RETRY)
 

@@ -14,6 +14,7 @@ import httpx
 import oci
 import pytest
 from oci.identity_domains import IdentityDomainsClient
+from proc_support import STOP_TIMEOUT_S, Drain
 
 from oci_mcp_cli.core.files import file_mode
 from oci_mcp_cli.core.urls import is_loopback_host
@@ -165,9 +166,12 @@ def test_cli_prints_one_json_line_and_exits_0_on_ctrl_c(tmp_path: Path) -> None:
         text=True,
         env={**os.environ, "NO_COLOR": "1"},
     )
+    errors = Drain(proc.stderr)  # read all along: an unread pipe can block the sandbox
     try:
         assert proc.stdout is not None
-        info = json.loads(proc.stdout.readline())
+        line = proc.stdout.readline()
+        assert line, errors.text()
+        info = json.loads(line)
         assert {"url", "config_file", "profile", "tenancy_id", "domains", "users"} <= set(info)
         assert info["profile"] == "SANDBOX"
         assert [d["type"] for d in info["domains"]] == ["DEFAULT", "SECONDARY"]
@@ -179,13 +183,14 @@ def test_cli_prints_one_json_line_and_exits_0_on_ctrl_c(tmp_path: Path) -> None:
         )
         assert client.get_tenancy(info["tenancy_id"]).data.name == "sandbox-tenancy"
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=30)
+        proc.wait(timeout=STOP_TIMEOUT_S)  # not communicate(): Drain reads stderr
+        out = proc.stdout.read()
         assert proc.returncode == 0
         assert out.strip() == ""  # exactly one line in total
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.communicate()
+            proc.wait()
 
 
 def test_cli_refuses_a_remote_host() -> None:

@@ -19,6 +19,12 @@ APP_SCHEMA = "urn:ietf:params:scim:schemas:oracle:idcs:App"
 NO_RETRY = oci.retry.NoneRetryStrategy()
 
 
+@pytest.fixture(scope="module")
+def sb(shared_sb: Sandbox) -> Sandbox:
+    """The session's shared sandbox: these tests read it and add only apps of their own."""
+    return shared_sb
+
+
 def identity(config: dict[str, Any], sb: Sandbox, signer: Any = None) -> Any:
     kwargs = {"signer": signer} if signer else {}
     return oci.identity.IdentityClient(

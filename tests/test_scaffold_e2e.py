@@ -9,24 +9,24 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_support import run_cli
+from proc_support import log_file
 from serve_support import serve_process
 
-from oci_mcp_cli.client.demo import free_port
+from oci_mcp_cli.core.ports import free_port
 
 pytestmark = pytest.mark.e2e
 
 
 def oci_mcp(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "oci_mcp_cli", *args],
-        capture_output=True, text=True, env=env, timeout=180,
-    )
+    """In-process (``init``, ``new`` and ``test-client`` need no process of their own here);
+    the scaffolded server itself runs under ``oci-mcp serve`` in a real process."""
+    return run_cli(*args, env=env)
 
 
 @pytest.fixture
@@ -44,8 +44,10 @@ def served_starter(sandbox: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
     assert new.returncode == 0, new.stderr
     app_spec = json.loads(new.stdout)["app"]
 
-    with serve_process(server_url, "--env-file", str(env_file), "--app", app_spec,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env):
+    with log_file(tmp_path / "serve.log") as log, serve_process(
+        server_url, "--env-file", str(env_file), "--app", app_spec,
+        stdout=subprocess.DEVNULL, stderr=log, text=True, env=env,
+    ):
         yield {"env": env, "env_file": env_file, "sandbox": sandbox}
 
 

@@ -15,15 +15,21 @@ from pathlib import Path
 import httpx
 import pytest
 
-from oci_mcp_cli.client.demo import free_port
 from oci_mcp_cli.core.envfile import save_env
 from oci_mcp_cli.core.errors import RemoteError, UserError
+from oci_mcp_cli.core.ports import free_port
 from oci_mcp_cli.sandbox import Sandbox
 from oci_mcp_cli.server.app import ServerThread
 from oci_mcp_cli.server.config import load_settings
 
 SECRET = "serve-test-client-secret-0123456789"
 SIGNING = "serve-test-signing-key-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def sb(shared_sb: Sandbox) -> Sandbox:
+    """The session's shared sandbox: these tests only read its seed state."""
+    return shared_sb
 
 
 def write_env(path: Path, domain_url: str, port: int, server_url: str | None = None) -> Path:

@@ -6,47 +6,29 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 import pytest
-from oauth_flow import password
-from serve_support import provisioned_sandbox
+from serve_support import ServerStack, server_stack
 
-from oci_mcp_cli.client.session import ClientOptions, call_tool, make_client
-from oci_mcp_cli.sandbox import Sandbox
-from oci_mcp_cli.server.app import ServerThread
-from oci_mcp_cli.server.config import ServerSettings, load_settings
+from oci_mcp_cli.client.session import call_tool, make_client
 from oci_mcp_cli.server.logs import RedactingFilter
 
 pytestmark = pytest.mark.e2e
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 
 
-@dataclass
-class Stack:
-    sb: Sandbox
-    settings: ServerSettings
-    tmp: Path
-
-    def options(self, user: str) -> ClientOptions:
-        url = self.settings.server_url + "/mcp"
-        return ClientOptions(
-            url=url, username=user, password=password(self.sb, user), cache_root=self.tmp / "c"
-        )
+Stack = ServerStack
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    tmp = tmp_path_factory.mktemp("security")
-    with provisioned_sandbox(tmp) as (sb, env_file, _):
-        settings = load_settings(env_file, storage_dir=tmp / "oauth", log_level="WARNING")
-        with ServerThread(settings):
-            yield Stack(sb, settings, tmp)
+    with server_stack(tmp_path_factory.mktemp("security")) as st:
+        yield st
 
 
 def _arguments(tool: Any, compartment: str) -> dict[str, Any]:
@@ -85,15 +67,45 @@ def test_no_tool_result_ever_carries_a_token_or_secret(stack: Stack) -> None:
         assert "token" not in {k.lower() for k in (value if isinstance(value, dict) else {})}
 
 
+class HeldFault:
+    """A sandbox fault that holds its request until the test releases it.
+
+    A fixed injected delay (the HTTP hook's ``delay_s``) can run out on a loaded machine before
+    the test has looked; this waits for a condition instead. It duck-types
+    ``sandbox.context.Fault``, appended in-process to the sandbox's fault list because the hook
+    API has no "hold until released" fault: the middleware reads ``delay_s`` once, in the
+    sandbox's thread, when the matching request arrives; reading it marks the request as arrived
+    and blocks that thread until :meth:`release` (at most ``HOLD_S``).
+    """
+
+    HOLD_S = 60.0
+
+    def __init__(self, method: str, path: str) -> None:
+        self.method, self.path, self.status, self.count = method, path, 0, 1
+        self.arrived = threading.Event()
+        self._released = threading.Event()
+
+    @property
+    def delay_s(self) -> float:
+        self.arrived.set()
+        self._released.wait(self.HOLD_S)
+        return 0.0
+
+    def release(self) -> None:
+        self._released.set()
+
+
 def test_event_loop_answers_while_a_tool_is_blocked_in_the_sdk(stack: Stack) -> None:
-    """Sync tools run in FastMCP's worker threads: while get_namespace waits on a delayed
-    sandbox response, ``GET /health`` still answers."""
+    """Sync tools run in FastMCP's worker threads: while get_namespace waits on a sandbox
+    response held back by the test, ``GET /health`` still answers."""
 
     async def main() -> None:
         async with make_client(stack.options("bob")) as client:
             ok, _ = await call_tool(client, "whoami", {})  # exchange done and cached
             assert ok
-            stack.sb.fault("GET", "/n", 0, count=1, delay_s=8)
+            held = HeldFault("GET", "/n")
+            with stack.sb.ctx.lock:
+                stack.sb.ctx.faults.append(held)  # type: ignore[arg-type]  # duck-typed Fault
             done = anyio.Event()
 
             async def slow() -> None:
@@ -101,18 +113,20 @@ def test_event_loop_answers_while_a_tool_is_blocked_in_the_sdk(stack: Stack) -> 
                 assert success, value
                 done.set()
 
-            async with anyio.create_task_group() as group:
-                group.start_soon(slow)
-                # The sandbox takes a fault when the request arrives, before its delay: once the
-                # fault list is empty the tool's SDK call is blocked in the sandbox. (Reading the
-                # in-process sandbox state: its HTTP API has no "in flight" view.)
-                with anyio.fail_after(30):
-                    while stack.sb.ctx.faults:
-                        await anyio.sleep(0.02)
-                async with httpx.AsyncClient() as http:
-                    health = await http.get(stack.settings.server_url + "/health", timeout=5)
-                assert health.status_code == 200
-                assert not done.is_set()  # answered while the tool was still blocked
+            try:
+                async with anyio.create_task_group() as group:
+                    group.start_soon(slow)
+                    # the tool's SDK call has reached the sandbox, which holds it there
+                    arrived = await anyio.to_thread.run_sync(held.arrived.wait, 30.0)
+                    assert arrived, "get_namespace never reached the sandbox"
+                    async with httpx.AsyncClient() as http:
+                        health = await http.get(stack.settings.server_url + "/health", timeout=30)
+                    assert health.status_code == 200
+                    assert not done.is_set()  # answered while the tool was still blocked
+                    held.release()
+            finally:
+                held.release()
+            assert done.is_set()  # and the tool finished once the sandbox answered
 
     anyio.run(main)
 

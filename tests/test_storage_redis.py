@@ -15,8 +15,8 @@ import anyio
 import httpx
 import pytest
 from oauth_flow import password
-from replica_support import RedisServer, initialize, refresh, sign_in
-from serve_support import provisioned_sandbox
+from replica_support import RedisServer
+from serve_support import initialize, provisioned_sandbox, refresh, sign_in
 
 from oci_mcp_cli.core.errors import UserError
 from oci_mcp_cli.server.app import ServerThread
@@ -95,7 +95,7 @@ def test_a_server_with_another_key_reads_nothing(stack: Stack, tmp_path: Path) -
     ]
     other.write_text("\n".join(lines) + "\n")
     other.chmod(0o600)
-    from oci_mcp_cli.client.demo import free_port
+    from oci_mcp_cli.core.ports import free_port
 
     settings = load_settings(other, port=free_port(), storage=stack.redis.url, log_level="ERROR")
     with ServerThread(settings):
@@ -163,7 +163,7 @@ def test_doctor_checks_the_storage(stack: Stack, tmp_path: Path) -> None:
 
 
 def _closed_port() -> int:
-    from oci_mcp_cli.client.demo import free_port
+    from oci_mcp_cli.core.ports import free_port
 
     return free_port()  # nothing listens there
 

@@ -1,6 +1,7 @@
-"""Root Typer application. Command modules import only typer/rich at top level (lazy heavy deps)."""
+"""Root Typer application: registers each module-level command. Command modules import only
+typer/rich at top level; everything heavy is imported inside the command that needs it."""
 
-from __future__ import annotations
+from typing import Annotated
 
 import typer
 
@@ -38,29 +39,31 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs on errors."),
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
-    ),
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks and debug logs on errors.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """oci-mcp: the OCI IAM + MCP setup, done right."""
     state.debug = debug
 
 
-for module in (
-    init_cmd,
-    trust_cmd,
-    teardown_cmd,
-    serve_cmd,
-    test_client_cmd,
-    demo_cmd,
-    sandbox_cmd,
-    doctor_cmd,
-    client_config_cmd,
-    new_cmd,
-    deploy_cmd,
-):
-    module.register(app)
+app.command("init")(init_cmd.init)
+app.add_typer(trust_cmd.trust_app, name="trust")
+app.command("teardown")(teardown_cmd.teardown)
+app.command("serve")(serve_cmd.serve)
+app.command("test-client")(test_client_cmd.sign_in_and_call)
+app.command("demo")(demo_cmd.demo)
+app.add_typer(sandbox_cmd.sandbox_app, name="sandbox")
+app.command("doctor")(doctor_cmd.doctor)
+app.command("client-config")(client_config_cmd.client_config)
+app.command("new")(new_cmd.new)
+app.add_typer(deploy_cmd.deploy_app, name="deploy")
 
 
 def main() -> None:

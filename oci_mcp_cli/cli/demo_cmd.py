@@ -1,8 +1,6 @@
 """`oci-mcp demo`: the whole flow on a local sandbox, two users side by side (no tenancy)."""
 
-from __future__ import annotations
-
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -56,39 +54,35 @@ def _wait_for_interrupt(result: Any) -> None:
         err.print("stopping…")
 
 
-def register(app: typer.Typer) -> None:
-    """Attach the command to the root app."""
+def demo(
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Leave the sandbox and server running until Ctrl-C.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object at the end.")
+    ] = False,
+) -> None:
+    """Sandbox → init + trust → serve → test client as alice and bob, side by side."""
+    from oci_mcp_cli.orchestration.demo import run_demo
 
-    @app.command("demo")
-    def command(
-        keep: bool = typer.Option(
-            False, "--keep", help="Leave the sandbox and server running until Ctrl-C."
-        ),
-        as_json: bool = typer.Option(False, "--json", help="Print one JSON object at the end."),
-    ) -> None:
-        """Sandbox → init + trust → serve → test client as alice and bob, side by side."""
-        from oci_mcp_cli.client.demo import run_demo
+    status = err.status("running the demo…")
 
-        status = err.status("running the demo…")
+    def stage(name: str, seconds: float) -> None:
+        err.print(f"[green]✓[/] {name} [dim]({seconds:.1f}s)[/]")
 
-        def stage(name: str, seconds: float) -> None:
-            err.print(f"[green]✓[/] {name} [dim]({seconds:.1f}s)[/]")
+    def wait(result: Any) -> None:
+        status.stop()
+        _report(result, as_json, kept=True)
+        _wait_for_interrupt(result)
 
-        def wait(result: Any) -> None:
-            status.stop()
-            _report(result, as_json, kept=True)
-            _wait_for_interrupt(result)
-
-        with status:
-            result = run(run_demo, on_stage=stage, keep=keep, wait=wait)
-        if keep:
-            err.print(STOPPED)
-        else:
-            _report(result, as_json)
-        if result.problems():
-            raise typer.Exit(1)
-
-    _ = command
+    with status:
+        result = run(run_demo, on_stage=stage, keep=keep, wait=wait)
+    if keep:
+        err.print(STOPPED)
+    else:
+        _report(result, as_json)
+    if result.problems():
+        raise typer.Exit(1)
 
 
 STOPPED = "everything the demo started was stopped and removed"

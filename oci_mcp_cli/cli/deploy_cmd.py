@@ -1,8 +1,6 @@
 """`oci-mcp deploy kubernetes|compose`: render the files a platform team applies (thin: parse →
 deploy service → render). No secret value is written; the Secret is made from the .env."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -44,7 +42,7 @@ JsonOpt = Annotated[
 ]
 
 
-def _show(result: DeployResult, as_json: bool) -> None:
+def _show(result: "DeployResult", as_json: bool) -> None:
     if as_json:
         emit_json(result.to_dict())
         return
@@ -177,8 +175,3 @@ def compose(
         force=force,
     )
     _show(result, as_json)
-
-
-def register(app: typer.Typer) -> None:
-    """Attach the `deploy` sub-app to the root app."""
-    app.add_typer(deploy_app, name="deploy")

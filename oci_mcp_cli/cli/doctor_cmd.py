@@ -1,13 +1,11 @@
 """`oci-mcp doctor`: check every link of the chain, in order; name the broken one and its fix."""
 
-from __future__ import annotations
-
-import functools
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from oci_mcp_cli.cli.flags import AdminFlags, JsonOpt, with_flags
+from oci_mcp_cli.cli.flags import AuthOpt, ConfigFileOpt, EnvFileOpt, JsonOpt, ProfileOpt
 from oci_mcp_cli.cli.output import emit_json, err, fail, out, state
 from oci_mcp_cli.core.errors import OciMcpError
 
@@ -32,7 +30,7 @@ def error_payload(exc: OciMcpError) -> dict[str, Any]:
     return {"error": error}
 
 
-def render_results(results: list[CheckResult]) -> Table:
+def render_results(results: "list[CheckResult]") -> "Table":
     """One row per check: name, result, then the detail with its fix under it (a wrapped
     column, so it stays readable at 80 columns; a word too long for it is elided, never split —
     ``--json`` has every value whole)."""
@@ -51,53 +49,51 @@ def render_results(results: list[CheckResult]) -> Table:
     return table
 
 
-def register(app: typer.Typer) -> None:
-    """Attach the command to the root app."""
-
-    @app.command("doctor")
-    @with_flags
-    def command(
-        admin: AdminFlags,
-        as_json: JsonOpt = False,
-        oracle: str | None = typer.Option(
-            None,
+def doctor(
+    as_json: JsonOpt = False,
+    oracle: Annotated[
+        str | None,
+        typer.Option(
             "--oracle",
             help="Check the chain of Oracle's official OCI MCP server for this service instead "
             "(e.g. object-storage; .env and <env>.oracle-<service> from `init --for oracle-mcp`).",
         ),
-    ) -> None:
-        """Check .env, discovery, JWKS, app, client secret, trust and server; exit 0 if all pass.
+    ] = None,
+    env_file: EnvFileOpt = Path(".env"),
+    config_file: ConfigFileOpt = None,
+    profile: ProfileOpt = None,
+    auth: AuthOpt = "config",
+) -> None:
+    """Check .env, discovery, JWKS, app, client secret, trust and server; exit 0 if all pass.
 
-        A skipped check (no admin credentials, no server running) is not a pass: exit 1.
-        With --json, stdout is always one JSON object: {"checks": [...]} or {"error": {...}}.
-        With --oracle SERVICE: the chain of Oracle's official server instead (docs/oracle-mcp.md).
-        """
-        from oci_mcp_cli.doctor.runner import all_passed, run_doctor, run_oracle_doctor
+    A skipped check (no admin credentials, no server running) is not a pass: exit 1.
+    With --json, stdout is always one JSON object: {"checks": [...]} or {"error": {...}}.
+    With --oracle SERVICE: the chain of Oracle's official server instead (docs/oracle-mcp.md).
+    """
+    from oci_mcp_cli.doctor.runner import all_passed, run_doctor
 
-        runner: Any = run_doctor
-        if oracle:
-            runner = functools.partial(run_oracle_doctor, oracle)
-        try:
-            with err.status("checking…") as status:
-                results = runner(
-                    admin.env_file,
-                    config_file=admin.config_file,
-                    profile=admin.profile,
-                    auth=admin.auth,
-                    on_check=lambda name: status.update(f"checking {name}…"),
-                )
-        except OciMcpError as exc:
-            if state.debug:
-                err.print_exception()
-            if as_json:
-                emit_json(error_payload(exc))
-            raise fail(exc) from None
-        except KeyboardInterrupt:
-            err.print("interrupted")
-            raise typer.Exit(130) from None
+    try:
+        with err.status("checking…") as status:
+            results = run_doctor(
+                env_file,
+                oracle=oracle,
+                config_file=config_file,
+                profile=profile,
+                auth=auth,
+                on_check=lambda name: status.update(f"checking {name}…"),
+            )
+    except OciMcpError as exc:
+        if state.debug:
+            err.print_exception()
         if as_json:
-            emit_json({"checks": [r.to_dict() for r in results]})
-        else:
-            out.print(render_results(results))
-        if not all_passed(results):
-            raise typer.Exit(1)
+            emit_json(error_payload(exc))
+        raise fail(exc) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(130) from None
+    if as_json:
+        emit_json({"checks": [r.to_dict() for r in results]})
+    else:
+        out.print(render_results(results))
+    if not all_passed(results):
+        raise typer.Exit(1)

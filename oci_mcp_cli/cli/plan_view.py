@@ -6,9 +6,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.status import Status
-from rich.table import Table
 
 from oci_mcp_cli.cli.output import emit_json, err, is_interactive, out
 from oci_mcp_cli.core.errors import UserError
@@ -16,6 +13,9 @@ from oci_mcp_cli.core.errors import UserError
 T = TypeVar("T")
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.status import Status
+
     from oci_mcp_cli.cli.flags import PlanFlags
     from oci_mcp_cli.provisioning.plan import Plan, Step, StepHook
 
@@ -30,6 +30,8 @@ _COLORS = {"created": "green", "updated": "yellow", "deleted": "red"}
 
 def render_plan(plan: Plan, console: Console) -> None:
     """The plan as a table: step, action, why (with the attribute-level changes)."""
+    from rich.table import Table
+
     table = Table(title=plan.title + " — plan", title_justify="left")
     table.add_column("step")
     table.add_column("action")

@@ -1,10 +1,8 @@
 """`oci-mcp sandbox`: run the local identity domain + OCI API stand-in in the foreground;
 `oci-mcp sandbox env` / `exec`: point a process (any OCI tool) at the running sandbox."""
 
-from __future__ import annotations
-
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -38,116 +36,131 @@ def _render(info: dict[str, Any]) -> None:
     out.print("  unmodified OCI tools: [bold]oci-mcp sandbox exec -- oci os ns get[/]")
 
 
-StateDirOpt = typer.Option(
-    None, "--state-dir", help="State dir of the running sandbox (default: per-user data dir)."
+StateDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--state-dir", help="State dir of the running sandbox (default: per-user data dir)."
+    ),
+]
+
+sandbox_app = typer.Typer(
+    help="Run a local OCI identity domain + OCI API stand-in until Ctrl-C.",
+    invoke_without_command=True,
+    no_args_is_help=False,
 )
 
 
-def register(app: typer.Typer) -> None:
-    """Attach the command (and its `env` / `exec` subcommands) to the root app."""
-    sandbox_app = typer.Typer(
-        help="Run a local OCI identity domain + OCI API stand-in until Ctrl-C.",
-        invoke_without_command=True,
-        no_args_is_help=False,
-    )
-    app.add_typer(sandbox_app, name="sandbox")
+@sandbox_app.command("env")
+def env_command(
+    state_dir: StateDirOpt = None,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON object instead.")] = False,
+) -> None:
+    """Print the shell exports that send a process's OCI traffic to the running sandbox."""
+    with cli_errors():
+        from oci_mcp_cli.sandbox.transparent import (
+            running_info,
+            shell_exports,
+            transparent_env,
+        )
 
-    @sandbox_app.command("env")
-    def env_command(
-        state_dir: Path | None = StateDirOpt,
-        json_out: bool = typer.Option(False, "--json", help="One JSON object instead."),
-    ) -> None:
-        """Print the shell exports that send a process's OCI traffic to the running sandbox."""
-        with cli_errors():
-            from oci_mcp_cli.sandbox.transparent import (
-                running_info,
-                shell_exports,
-                transparent_env,
-            )
+        env = transparent_env(running_info(state_dir))
+        if json_out:
+            emit_json(env)
+        else:
+            import sys
 
-            env = transparent_env(running_info(state_dir))
+            sys.stdout.write(shell_exports(env))
+
+
+@sandbox_app.command(
+    "exec",
+    context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
+)
+def exec_command(
+    command: Annotated[list[str], typer.Argument(help="The command and its arguments.")],
+    state_dir: StateDirOpt = None,
+) -> None:
+    """Run COMMAND with the running sandbox's environment; its exit code is passed through."""
+    with cli_errors():
+        import os
+        import subprocess
+
+        from oci_mcp_cli.core.errors import UserError
+        from oci_mcp_cli.sandbox.transparent import running_info, transparent_env
+
+        env = {**os.environ, **transparent_env(running_info(state_dir))}
+        try:
+            child = subprocess.Popen(command, env=env)
+        except OSError as exc:
+            raise UserError(
+                f"cannot run {command[0]!r}: {exc.strerror}",
+                hint="check the command name and your PATH",
+            ) from None
+        try:
+            rc = child.wait()
+        except KeyboardInterrupt:  # the child got the same Ctrl-C: wait for its answer
+            rc = child.wait()
+    raise typer.Exit(rc if rc >= 0 else 128 - rc)
+
+
+@sandbox_app.callback()
+def sandbox_main(
+    ctx: typer.Context,
+    host: Annotated[
+        str, typer.Option("--host", help="Interface to listen on (loopback).")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="Port; 0 picks a free one.")
+    ] = 0,
+    proxy_port: Annotated[
+        int,
+        typer.Option(
+            "--proxy-port", min=0, max=65535, help="HTTPS proxy port; 0 picks a free one."
+        ),
+    ] = 0,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option("--state-dir", help="Where state lives (default: per-user data dir)."),
+    ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print one JSON line when ready.")
+    ] = False,
+    token_ttl: Annotated[
+        int | None, typer.Option("--token-ttl", min=1, help="Access-token lifetime in seconds.")
+    ] = None,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Discard saved state and re-seed.")
+    ] = False,
+    allow_remote: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote", help="Allow a non-loopback --host (serves http + test passwords)."
+        ),
+    ] = False,
+) -> None:
+    """Run a local OCI identity domain + OCI API stand-in until Ctrl-C."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with cli_errors():
+        from oci_mcp_cli.sandbox.runner import Sandbox, serve_until_interrupted
+
+        config = {"access_token_ttl_s": token_ttl} if token_ttl else {}
+        sandbox = Sandbox(
+            state_dir,
+            host=host,
+            port=port,
+            proxy_port=proxy_port,
+            reset=reset,
+            allow_remote=allow_remote,
+            **config,
+        )
+
+        def ready(sb: Sandbox) -> None:
             if json_out:
-                emit_json(env)
+                emit_json(sb.info())
             else:
-                import sys
+                _render(sb.info())
 
-                sys.stdout.write(shell_exports(env))
-
-    @sandbox_app.command(
-        "exec",
-        context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
-    )
-    def exec_command(
-        command: list[str] = typer.Argument(..., help="The command and its arguments."),
-        state_dir: Path | None = StateDirOpt,
-    ) -> None:
-        """Run COMMAND with the running sandbox's environment; its exit code is passed through."""
-        with cli_errors():
-            import os
-            import subprocess
-
-            from oci_mcp_cli.core.errors import UserError
-            from oci_mcp_cli.sandbox.transparent import running_info, transparent_env
-
-            env = {**os.environ, **transparent_env(running_info(state_dir))}
-            try:
-                child = subprocess.Popen(command, env=env)
-            except OSError as exc:
-                raise UserError(
-                    f"cannot run {command[0]!r}: {exc.strerror}",
-                    hint="check the command name and your PATH",
-                ) from None
-            try:
-                rc = child.wait()
-            except KeyboardInterrupt:  # the child got the same Ctrl-C: wait for its answer
-                rc = child.wait()
-        raise typer.Exit(rc if rc >= 0 else 128 - rc)
-
-    @sandbox_app.callback()
-    def command(
-        ctx: typer.Context,
-        host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (loopback)."),
-        port: int = typer.Option(0, "--port", min=0, max=65535, help="Port; 0 picks a free one."),
-        proxy_port: int = typer.Option(
-            0, "--proxy-port", min=0, max=65535, help="HTTPS proxy port; 0 picks a free one."
-        ),
-        state_dir: Path | None = typer.Option(
-            None, "--state-dir", help="Where state lives (default: per-user data dir)."
-        ),
-        json_out: bool = typer.Option(False, "--json", help="Print one JSON line when ready."),
-        token_ttl: int | None = typer.Option(
-            None, "--token-ttl", min=1, help="Access-token lifetime in seconds."
-        ),
-        reset: bool = typer.Option(False, "--reset", help="Discard saved state and re-seed."),
-        allow_remote: bool = typer.Option(
-            False,
-            "--allow-remote",
-            help="Allow a non-loopback --host (serves http + test passwords).",
-        ),
-    ) -> None:
-        """Run a local OCI identity domain + OCI API stand-in until Ctrl-C."""
-        if ctx.invoked_subcommand is not None:
-            return
-        with cli_errors():
-            from oci_mcp_cli.sandbox.runner import Sandbox, serve_until_interrupted
-
-            config = {"access_token_ttl_s": token_ttl} if token_ttl else {}
-            sandbox = Sandbox(
-                state_dir,
-                host=host,
-                port=port,
-                proxy_port=proxy_port,
-                reset=reset,
-                allow_remote=allow_remote,
-                **config,
-            )
-
-            def ready(sb: Sandbox) -> None:
-                if json_out:
-                    emit_json(sb.info())
-                else:
-                    _render(sb.info())
-
-            if not json_out:
-                err.print("starting the sandbox…")
-            serve_until_interrupted(sandbox, ready)
+        if not json_out:
+            err.print("starting the sandbox…")
+        serve_until_interrupted(sandbox, ready)

@@ -1,10 +1,8 @@
 """`oci-mcp test-client`: sign in to an oci-mcp server, list its tools and call some."""
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -79,86 +77,94 @@ def render(report: Any) -> None:
         err.print(f"[bold red]{name} failed:[/] {message}", markup=True)
 
 
-def register(app: typer.Typer) -> None:
-    """Attach the command to the root app."""
-
-    @app.command("test-client")
-    def command(
-        ctx: typer.Context,
-        url: str | None = typer.Option(
-            None, "--url", help="MCP endpoint (default {MCP_SERVER_URL}/mcp)."
-        ),
-        env_file: Path = typer.Option(
-            Path(".env"), "--env-file", help=".env to read MCP_SERVER_URL from."
-        ),
-        no_browser: bool = typer.Option(
-            False, "--no-browser", help="Print the sign-in URL instead."
-        ),
-        relogin: bool = typer.Option(
-            False, "--relogin", help="Ignore cached tokens and sign in again."
-        ),
-        username: str | None = typer.Option(
-            None,
+def sign_in_and_call(
+    ctx: typer.Context,
+    url: Annotated[
+        str | None, typer.Option("--url", help="MCP endpoint (default {MCP_SERVER_URL}/mcp).")
+    ] = None,
+    env_file: Annotated[
+        Path, typer.Option("--env-file", help=".env to read MCP_SERVER_URL from.")
+    ] = Path(".env"),
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="Print the sign-in URL instead.")
+    ] = False,
+    relogin: Annotated[
+        bool, typer.Option("--relogin", help="Ignore cached tokens and sign in again.")
+    ] = False,
+    username: Annotated[
+        str | None,
+        typer.Option(
             "--username",
             envvar="OCI_MCP_USERNAME",
             help="Sandbox user: sign in without a browser.",
         ),
-        password: str | None = typer.Option(
-            None,
+    ] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(
             "--password",
             envvar="OCI_MCP_PASSWORD",
             help="Password of --username (prefer the prompt or OCI_MCP_PASSWORD: a command-line "
             "password shows in `ps`).",
         ),
-        call: list[str] = typer.Option([], "--call", help="Tool to call (repeatable)."),
-        arg: list[str] = typer.Option([], "--arg", help="key=value argument for the --call tools."),
-        as_json: bool = typer.Option(False, "--json", help="Print one JSON object {tools, calls}."),
-        oracle: str | None = typer.Option(
-            None,
+    ] = None,
+    call: Annotated[
+        list[str], typer.Option("--call", help="Tool to call (repeatable).")
+    ] = [],  # noqa: B006 - typer needs a literal default
+    arg: Annotated[
+        list[str], typer.Option("--arg", help="key=value argument for the --call tools.")
+    ] = [],  # noqa: B006
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object {tools, calls}.")
+    ] = False,
+    oracle: Annotated[
+        str | None,
+        typer.Option(
             "--oracle",
             help="Connect to Oracle's OCI MCP server for this service (its URL from "
             "<env>.oracle-<service>, written by `init --for oracle-mcp`).",
         ),
-    ) -> None:
-        """Sign in, list the tools and call whoami, get_namespace, list_compartments (or --call)."""
-        from oci_mcp_cli.client.session import ClientOptions, run_test_client
-        from oci_mcp_cli.core.urls import require_secure_url
+    ] = None,
+) -> None:
+    """Sign in, list the tools and call whoami, get_namespace, list_compartments (or --call)."""
+    from oci_mcp_cli.client.session import ClientOptions, run_test_client
+    from oci_mcp_cli.core.urls import require_secure_url
 
-        oracle_calls = None
-        if oracle and not url:
-            from oci_mcp_cli.oracle.launcher import service_environment
-            from oci_mcp_cli.oracle.services import OracleService, default_calls
+    oracle_calls = None
+    if oracle and not url:
+        from oci_mcp_cli.oracle.launcher import service_environment
+        from oci_mcp_cli.oracle.services import OracleService, default_calls
 
-            svc = run(OracleService.parse, oracle)
-            values = run(service_environment, env_file, svc)
-            url = values["ORACLE_MCP_BASE_URL"].rstrip("/") + "/mcp"
-            oracle_calls = default_calls(svc, values.get("TENANCY_ID_OVERRIDE"))
-        target = url or run(default_url, env_file)
-        run(require_secure_url, target, what="--url")
-        if password and password_from_command_line(ctx):
-            err.print(PASSWORD_ON_COMMAND_LINE, markup=False)
-        if username and not password and is_interactive() and needs_password(
-            target, username, relogin
-        ):
-            password = typer.prompt(f"password for {username}", hide_input=True, err=True)
-        args = run(parse_args, arg)
-        calls = [(name, args) for name in call] if call else oracle_calls
-        if arg and not call:
-            raise fail(UserError("--arg needs --call", hint="e.g. --call list_buckets --arg k=v"))
-        options = ClientOptions(
-            url=target,
-            username=username,
-            password=password,
-            no_browser=no_browser,
-            relogin=relogin,
-            calls=calls,
-        )
-        if as_json:
+        svc = run(OracleService.parse, oracle)
+        values = run(service_environment, env_file, svc)
+        url = values["ORACLE_MCP_BASE_URL"].rstrip("/") + "/mcp"
+        oracle_calls = default_calls(svc, values.get("TENANCY_ID_OVERRIDE"))
+    target = url or run(default_url, env_file)
+    run(require_secure_url, target, what="--url")
+    if password and password_from_command_line(ctx):
+        err.print(PASSWORD_ON_COMMAND_LINE, markup=False)
+    if username and not password and is_interactive() and needs_password(
+        target, username, relogin
+    ):
+        password = typer.prompt(f"password for {username}", hide_input=True, err=True)
+    args = run(parse_args, arg)
+    calls = [(name, args) for name in call] if call else oracle_calls
+    if arg and not call:
+        raise fail(UserError("--arg needs --call", hint="e.g. --call list_buckets --arg k=v"))
+    options = ClientOptions(
+        url=target,
+        username=username,
+        password=password,
+        no_browser=no_browser,
+        relogin=relogin,
+        calls=calls,
+    )
+    if as_json:
+        report = run(run_test_client, options, verbose=state.debug)
+        emit_json(report.as_json())
+    else:
+        with err.status(f"connecting to {target}…"):
             report = run(run_test_client, options, verbose=state.debug)
-            emit_json(report.as_json())
-        else:
-            with err.status(f"connecting to {target}…"):
-                report = run(run_test_client, options, verbose=state.debug)
-            render(report)
-        if not report.ok:
-            raise typer.Exit(1)
+        render(report)
+    if not report.ok:
+        raise typer.Exit(1)

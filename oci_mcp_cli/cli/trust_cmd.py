@@ -1,12 +1,22 @@
 """`oci-mcp trust create|list|delete`: the identity propagation trust, done right."""
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING, Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from oci_mcp_cli.cli.flags import AdminFlags, DomainUrlOpt, JsonOpt, PlanFlags, with_flags
+from oci_mcp_cli.cli.flags import (
+    AdminFlags,
+    AuthOpt,
+    ConfigFileOpt,
+    DomainUrlOpt,
+    DryRunOpt,
+    EnvFileOpt,
+    JsonOpt,
+    PlanFlags,
+    ProfileOpt,
+    YesOpt,
+)
 from oci_mcp_cli.cli.output import cli_errors, emit_json, out
 from oci_mcp_cli.cli.plan_view import execute_plan, finish
 
@@ -22,57 +32,80 @@ trust_app = typer.Typer(
 )
 
 
-def _options(admin: AdminFlags, domain_url: str | None, **extra: str) -> TrustOptions:
+def _options(admin: AdminFlags, domain_url: str | None, **extra: Any) -> "TrustOptions":
     from oci_mcp_cli.provisioning.trust_service import TrustOptions
 
-    return TrustOptions(**vars(admin), domain_url=domain_url, **extra)
+    return TrustOptions(**admin._asdict(), domain_url=domain_url, **extra)
 
 
-def _plan_apply(run: TrustRun, plan: PlanFlags) -> None:
+def _plan_apply(run: "TrustRun", plan: PlanFlags) -> None:
     with cli_errors():
         execute_plan(run.plan, plan)
     finish(run.summary(), plan)
 
 
+ClientClaimOpt = Annotated[
+    str,
+    typer.Option(
+        "--client-claim", help="client_id (strict: only tokens issued to our app) or iss (seed)."
+    ),
+]
+
+
 @trust_app.command("create")
-@with_flags
 def create(
-    admin: AdminFlags,
-    plan: PlanFlags,
-    client_claim: Annotated[
-        str,
-        typer.Option(
-            "--client-claim",
-            help="client_id (strict: only tokens issued to our app) or iss (seed).",
-        ),
-    ] = "client_id",
+    client_claim: ClientClaimOpt = "client_id",
     domain_url: DomainUrlOpt = None,
+    env_file: EnvFileOpt = Path(".env"),
+    config_file: ConfigFileOpt = None,
+    profile: ProfileOpt = None,
+    auth: AuthOpt = "config",
+    dry_run: DryRunOpt = False,
+    yes: YesOpt = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Create the trust, or add our client to the domain's existing trust for the issuer."""
     from oci_mcp_cli.provisioning.trust_service import plan_create
 
+    admin = AdminFlags(env_file, config_file, profile, auth)
     with cli_errors():
         run = plan_create(_options(admin, domain_url, client_claim=client_claim))
-    _plan_apply(run, plan)
+    _plan_apply(run, PlanFlags(dry_run, yes, json_out))
 
 
 @trust_app.command("delete")
-@with_flags
-def delete(admin: AdminFlags, plan: PlanFlags, domain_url: DomainUrlOpt = None) -> None:
+def delete(
+    domain_url: DomainUrlOpt = None,
+    env_file: EnvFileOpt = Path(".env"),
+    config_file: ConfigFileOpt = None,
+    profile: ProfileOpt = None,
+    auth: AuthOpt = "config",
+    dry_run: DryRunOpt = False,
+    yes: YesOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
     """Remove our client from the trust; delete the trust if oci-mcp created it and it is unused."""
     from oci_mcp_cli.provisioning.trust_service import plan_delete
 
+    admin = AdminFlags(env_file, config_file, profile, auth)
     with cli_errors():
         run = plan_delete(_options(admin, domain_url))
-    _plan_apply(run, plan)
+    _plan_apply(run, PlanFlags(dry_run, yes, json_out))
 
 
 @trust_app.command("list")
-@with_flags
-def list_cmd(admin: AdminFlags, domain_url: DomainUrlOpt = None, json_out: JsonOpt = False) -> None:
+def list_cmd(
+    domain_url: DomainUrlOpt = None,
+    json_out: JsonOpt = False,
+    env_file: EnvFileOpt = Path(".env"),
+    config_file: ConfigFileOpt = None,
+    profile: ProfileOpt = None,
+    auth: AuthOpt = "config",
+) -> None:
     """Show the domain's identity propagation trusts."""
     from oci_mcp_cli.provisioning.trust_service import list_rows
 
+    admin = AdminFlags(env_file, config_file, profile, auth)
     with cli_errors():
         rows = list_rows(_options(admin, domain_url))
     if json_out:
@@ -84,7 +117,7 @@ def list_cmd(admin: AdminFlags, domain_url: DomainUrlOpt = None, json_out: JsonO
     out.print(render_rows(rows, out.width))
 
 
-def render_rows(rows: list[TrustRow], width: int) -> Table:
+def render_rows(rows: "list[TrustRow]", width: int) -> "Table":
     """One table row per trust when that fits in ``width``; else one block of ``field  value``
     lines per trust, readable at 80 columns. Words are never split: a value too long for its
     line is elided (``--json`` prints every value whole)."""
@@ -124,8 +157,3 @@ def render_rows(rows: list[TrustRow], width: int) -> Table:
         narrow.add_row("client claim", r.client_claim or "")
         narrow.add_row("oauth clients", "\n".join(r.oauth_clients) or "none")
     return narrow
-
-
-def register(app: typer.Typer) -> None:
-    """Attach the `trust` sub-app to the root app."""
-    app.add_typer(trust_app, name="trust")

@@ -79,7 +79,7 @@ def token_store(
 ) -> Any:
     """An encrypted on-disk ``AsyncKeyValue`` for FastMCP's ``OAuth(token_storage=…)``;
     ``staged`` starts empty in :func:`staged_cache_dir` (see :func:`commit_staged`)."""
-    from oci_mcp_cli.server.auth import fernet_file_store
+    from oci_mcp_cli.core.stores import fernet_file_store
 
     directory = (staged_cache_dir if staged else cache_dir)(url, user, root)
     if staged:

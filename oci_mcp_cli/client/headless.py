@@ -145,7 +145,7 @@ def _where(url: str) -> str:
 
 
 def _short(text: str) -> str:
-    from oci_mcp_cli.server.errors import redact
+    from oci_mcp_cli.core.redact import redact
 
     return redact(" ".join(text.split()))[:200]
 

@@ -209,7 +209,7 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 
 def _connect_error(url: str, exc: BaseException) -> OciMcpError:
-    from oci_mcp_cli.server.errors import redact
+    from oci_mcp_cli.core.redact import redact
 
     chain = _chain(exc)
     for cause in chain:  # our own clear error, raised inside the OAuth flow and wrapped

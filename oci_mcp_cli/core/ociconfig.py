@@ -285,7 +285,7 @@ def circuit_breaker_strategy(
     import oci
     from circuitbreaker import CircuitBreaker
 
-    class _Strategy(oci.circuit_breaker.CircuitBreakerStrategy):  # type: ignore[misc]
+    class _Strategy(oci.circuit_breaker.CircuitBreakerStrategy):
         def get_circuit_breaker(self) -> Any:
             return CircuitBreaker(
                 failure_threshold=self.failure_threshold,

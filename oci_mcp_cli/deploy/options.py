@@ -14,6 +14,7 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from oci_mcp_cli import __version__
@@ -276,7 +277,7 @@ def _storage(
             hint="--redis-url for OCI Cache, or --in-cluster-redis for one Redis pod (trials)",
         )
     warnings: list[str] = []
-    env_redis = bool(loaded.storage) and loaded.storage.startswith(("redis://", "rediss://"))
+    env_redis = bool(loaded.storage and loaded.storage.startswith(("redis://", "rediss://")))
     if (redis_url or in_cluster_redis) and loaded.storage:
         warnings.append(
             f"{STORAGE_KEY} from {loaded.env.path} is overridden in the pods by "
@@ -388,15 +389,8 @@ def kubernetes_spec(
             f"--image {image} names no registry: push the image to one the cluster can pull "
             f"from, e.g. --image <region>.ocir.io/<tenancy namespace>/oci-mcp:{__version__}"
         )
-    return DeploySpec(
-        target=KUBERNETES,
-        env_file=Path(env_file),
-        out=_prepare_out(out),
-        server_url=loaded.server_url,
-        redirect_uri=loaded.redirect_uri,
-        host=public_host,
-        image=image,
-        name=name,
+    return _spec(
+        KUBERNETES, loaded, env_file, out, public_host, image, name,
         namespace=namespace,
         secret_name=secret_name,
         replicas=replicas,
@@ -408,7 +402,6 @@ def kubernetes_spec(
         image_pull_secret=image_pull_secret,
         trusted_proxies=proxies,
         force=force,
-        secret_values=loaded.secrets,
         warnings=tuple(_domain_warnings(loaded.env) + warnings),
     )
 
@@ -432,21 +425,39 @@ def compose_spec(
         warnings.append(
             f"{STORAGE_KEY} from {loaded.env.path} is overridden by the compose file's Redis"
         )
-    return DeploySpec(
-        target=COMPOSE,
-        env_file=Path(env_file),
-        out=_prepare_out(out),
-        server_url=loaded.server_url,
-        redirect_uri=loaded.redirect_uri,
-        host=public_host,
-        image=image,
-        name=name,
+    return _spec(
+        COMPOSE, loaded, env_file, out, public_host, image, name,
         namespace="",
         secret_name="",
         storage_url="redis://redis:6379/0",
         storage_source=IN_CLUSTER,
         trusted_proxies=("*",),
         force=force,
-        secret_values=loaded.secrets,
         warnings=tuple(warnings),
+    )
+
+
+def _spec(
+    target: str,
+    loaded: _Env,
+    env_file: Path,
+    out: Path,
+    host: str,
+    image: str,
+    name: str,
+    **fields: Any,
+) -> DeploySpec:
+    """The spec of a validated rendering: what every target takes from the .env, ``out``
+    prepared last (after every flag passed its check), then the target's own ``fields``."""
+    return DeploySpec(
+        target=target,
+        env_file=Path(env_file),
+        out=_prepare_out(out),
+        server_url=loaded.server_url,
+        redirect_uri=loaded.redirect_uri,
+        host=host,
+        image=image,
+        name=name,
+        secret_values=loaded.secrets,
+        **fields,
     )

@@ -7,13 +7,19 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from oci_mcp_cli.core import envfile as E
 from oci_mcp_cli.core.errors import OciMcpError
 from oci_mcp_cli.core.files import file_mode
 from oci_mcp_cli.core.urls import discovery_url, jwks_url
+
+if TYPE_CHECKING:
+    import httpx
+
+    from oci_mcp_cli.core.ociconfig import OciAuth
+    from oci_mcp_cli.provisioning.session import DomainSession
 
 REQUIRED_GRANTS = ("authorization_code", "refresh_token", "client_credentials")
 # What FastMCP's strict discovery check needs (see fastmcp-oauth-proxy.md §4.1).
@@ -34,6 +40,7 @@ FIX_DOMAIN = (
 )
 NEEDS_DOMAIN = "needs a valid IAM_DOMAIN in .env (see the env check)"
 NEEDS_CLIENT_ID = "needs IAM_CLIENT_ID in .env (see the env check)"
+NEEDS_ISSUER = "needs the discovery issuer (see the discovery check)"
 
 
 @dataclass
@@ -66,14 +73,14 @@ class DoctorContext:
     """Inputs of the run and facts found by earlier checks (filled in as checks run)."""
 
     env: E.EnvFile
-    http: Any  # httpx.Client with no credentials of any kind
-    admin: Any | None = None  # OciAuth, when admin credentials are available
+    http: httpx.Client  # with no credentials of any kind
+    admin: OciAuth | None = None  # when admin credentials are available
     admin_error: OciMcpError | None = None  # admin credentials were configured but unusable
     admin_source: str | None = None
     domain_url: str | None = None
     server_url: str | None = None
     discovery: dict[str, Any] = field(default_factory=dict)
-    _session: Any | None = None
+    _session: DomainSession | None = None
 
     @property
     def issuer(self) -> str | None:
@@ -91,11 +98,14 @@ class DoctorContext:
             return str(self.discovery["token_endpoint"])
         return self.domain_url + "/oauth2/v1/token" if self.domain_url else None
 
-    def session(self) -> Any:
-        """The admin DomainSession on ``domain_url`` (built once)."""
+    def session(self) -> DomainSession:
+        """The admin DomainSession on ``domain_url`` (built once; checks call it only past
+        :func:`_admin_gate`)."""
         if self._session is None:
             from oci_mcp_cli.provisioning.session import DomainSession
 
+            if self.admin is None:
+                raise RuntimeError("no admin credentials: gate the check with _admin_gate")
             self._session = DomainSession(self.admin, self.domain_url or "")
         return self._session
 
@@ -280,11 +290,9 @@ def _admin_failed(name: str, exc: OciMcpError) -> CheckResult:
 def _find_app(ctx: DoctorContext, client_id: str) -> Any | None:
     from oci_mcp_cli.provisioning.scim import eq_filter
 
-    data = ctx.session().call(
-        "list Apps (IdentityDomainsClient.list_apps)",
-        "list_apps",
-        filter=eq_filter("name", client_id),
-        attribute_sets=["all"],
+    session = ctx.session()
+    data = session.call(
+        session.client.list_apps, filter=eq_filter("name", client_id), attribute_sets=["all"]
     )
     return next((a for a in data.resources or [] if a.name == client_id), None)
 
@@ -428,16 +436,16 @@ def _check_token_issuer(ctx: DoctorContext, name: str, response: Any) -> CheckRe
 def check_trust(ctx: DoctorContext) -> CheckResult:
     """The identity propagation trust lets our exchange client turn user tokens into UPSTs."""
     name = "trust"
-    gate = _admin_gate(ctx, name)
-    if gate:
-        return gate
     issuer, login_id, exchange_id = (
         ctx.issuer,
         ctx.env.get(E.IAM_CLIENT_ID),
         ctx.env.exchange_client_id,
     )
+    gate = _admin_gate(ctx, name)
+    if gate:
+        return gate
     if not issuer:
-        return skipped(name, "needs the discovery issuer (see the discovery check)")
+        return skipped(name, NEEDS_ISSUER)
     if not login_id or not exchange_id:
         return skipped(name, NEEDS_CLIENT_ID)
     from oci_mcp_cli.provisioning.trust import find_trust

@@ -86,6 +86,12 @@ def _retarget(ctx: OracleContext, result: CheckResult) -> CheckResult:
     return result
 
 
+def _admin_gate(ctx: OracleContext, name: str) -> CheckResult | None:
+    """:func:`checks._admin_gate`, its fixes retargeted to this chain."""
+    gate = C._admin_gate(ctx, name)
+    return _retarget(ctx, gate) if gate else None
+
+
 def _service_values(path: Path) -> dict[str, str]:
     from dotenv import dotenv_values
 
@@ -159,9 +165,9 @@ def check_resource_app(ctx: OracleContext) -> CheckResult:
     from oci_mcp_cli.provisioning.resource_app import scope_values
 
     name = "resource-app"
-    gate = C._admin_gate(ctx, name)
+    gate = _admin_gate(ctx, name)
     if gate:
-        return _retarget(ctx, gate)
+        return gate
     if not ctx.audience:
         return skipped(name, "needs IDCS_AUDIENCE (see the env check)")
     app_id = ctx.env.get(E.OCI_MCP_RESOURCE_APP_ID)
@@ -198,9 +204,9 @@ def check_resource_app(ctx: OracleContext) -> CheckResult:
 def check_oracle_app(ctx: OracleContext) -> CheckResult:
     """The confidential client: grants, redirect URI, allowedScopes exactly the recorded fqs."""
     name = "app"
-    gate = C._admin_gate(ctx, name)
+    gate = _admin_gate(ctx, name)
     if gate:
-        return _retarget(ctx, gate)
+        return gate
     if not ctx.client_id or not ctx.audience or not ctx.server_url:
         return skipped(name, "needs IDCS_CLIENT_ID, IDCS_AUDIENCE, ORACLE_MCP_BASE_URL (env check)")
     redirect_uri = ctx.server_url + REDIRECT_PATH
@@ -253,11 +259,11 @@ def check_oracle_trust(ctx: OracleContext) -> CheckResult:
     from oci_mcp_cli.provisioning.trust import find_trust
 
     name = "trust"
-    gate = C._admin_gate(ctx, name)
+    gate = _admin_gate(ctx, name)
     if gate:
-        return _retarget(ctx, gate)
+        return gate
     if not ctx.issuer:
-        return skipped(name, "needs the discovery issuer (see the discovery check)")
+        return skipped(name, C.NEEDS_ISSUER)
     if not ctx.client_id:
         return skipped(name, "needs IDCS_CLIENT_ID (see the env check)")
     try:

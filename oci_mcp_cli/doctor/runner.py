@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from oci_mcp_cli.core import envfile as E
 from oci_mcp_cli.core.errors import OciMcpError
@@ -48,54 +50,44 @@ def _admin_credentials(
 def run_doctor(
     env_file: Path | str = E.DEFAULT_ENV_FILE,
     *,
+    oracle: str | None = None,
     config_file: str | None = None,
     profile: str | None = None,
     auth: str = "config",
     on_check: Callable[[str], None] | None = None,
 ) -> list[CheckResult]:
-    """Run every check in order and return their results."""
+    """Run every check in order and return their results; with ``oracle`` (`doctor --oracle
+    SERVICE`), the chain of one of Oracle's official servers instead (doctor/oracle)."""
     import httpx
 
+    checks: tuple[Any, ...] = CHECKS
+    name_of: Callable[[Any], str] = _check_name
+    context: Callable[..., DoctorContext] = DoctorContext
+    if oracle:
+        from oci_mcp_cli.doctor import oracle as O
+        from oci_mcp_cli.oracle.services import OracleService
+
+        checks, name_of = O.ORACLE_CHECKS, O.check_name
+        context = functools.partial(
+            O.OracleContext, service=OracleService.parse(oracle), env_path=Path(env_file)
+        )
     env = E.load_env(env_file)
     with httpx.Client(timeout=HTTP_TIMEOUT_S, follow_redirects=False) as http:
-        ctx = DoctorContext(env=env, http=http)
+        ctx = context(env=env, http=http)
         _admin_credentials(ctx, config_file, profile, auth)
         results = []
-        for check in CHECKS:
+        for check in checks:
             if on_check:
-                on_check(check.__name__.removeprefix("check_").replace("_", "-"))
+                on_check(name_of(check))
             results.append(check(ctx))
     return results
+
+
+def _check_name(check: Callable[..., CheckResult]) -> str:
+    """The name shown while a check runs (``check_client_secret`` → ``client-secret``)."""
+    return check.__name__.removeprefix("check_").replace("_", "-")
 
 
 def all_passed(results: list[CheckResult]) -> bool:
     """True only when every check passed (a skipped check is not a pass)."""
     return all(result.ok is True for result in results)
-
-
-def run_oracle_doctor(
-    service: str,
-    env_file: Path | str = E.DEFAULT_ENV_FILE,
-    *,
-    config_file: str | None = None,
-    profile: str | None = None,
-    auth: str = "config",
-    on_check: Callable[[str], None] | None = None,
-) -> list[CheckResult]:
-    """`doctor --oracle SERVICE`: the chain of one of Oracle's official servers (doctor/oracle)."""
-    import httpx
-
-    from oci_mcp_cli.doctor.oracle import ORACLE_CHECKS, OracleContext, check_name
-    from oci_mcp_cli.oracle.services import OracleService
-
-    parsed = OracleService.parse(service)
-    env = E.load_env(env_file)
-    with httpx.Client(timeout=HTTP_TIMEOUT_S, follow_redirects=False) as http:
-        ctx = OracleContext(env=env, http=http, service=parsed, env_path=Path(env_file))
-        _admin_credentials(ctx, config_file, profile, auth)
-        results = []
-        for check in ORACLE_CHECKS:
-            if on_check:
-                on_check(check_name(check))
-            results.append(check(ctx))
-    return results

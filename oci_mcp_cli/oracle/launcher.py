@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from oci_mcp_cli.core.envfile import load_env
 from oci_mcp_cli.core.errors import UserError
@@ -54,7 +55,7 @@ def environment(values: dict[str, str], *, as_published: bool = False) -> dict[s
 
 
 def start(python: str, service: OracleService, values: dict[str, str], *,
-          as_published: bool = False, **popen: object) -> subprocess.Popen:
+          as_published: bool = False, **popen: Any) -> subprocess.Popen[Any]:
     return subprocess.Popen(command(python, service, as_published=as_published),
                             env=environment(values, as_published=as_published), **popen)
 

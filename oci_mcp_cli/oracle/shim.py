@@ -44,8 +44,9 @@ def install(audience: str) -> None:
     def refresh_qualified(self, scopes):  # noqa: ANN001, ANN202
         return qualify(list(refresh(self, scopes)), audience)
 
-    OCIProvider._build_upstream_authorize_url = build_qualified
-    OCIProvider._prepare_scopes_for_upstream_refresh = refresh_qualified
+    # patched on the class: the published servers build their own OCIProvider
+    setattr(OCIProvider, "_build_upstream_authorize_url", build_qualified)  # noqa: B010
+    setattr(OCIProvider, "_prepare_scopes_for_upstream_refresh", refresh_qualified)  # noqa: B010
 
 
 def main() -> None:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from oci_mcp_cli.core.errors import OciMcpError, UserError
 from oci_mcp_cli.provisioning.plan import Action
 from oci_mcp_cli.provisioning.scim import Op, eq_filter, merged, patch_op
 from oci_mcp_cli.provisioning.session import DomainSession, create_or_adopt, is_status
+
+if TYPE_CHECKING:
+    from oci.identity_domains.models import App, Tags
 
 APP_SCHEMA = "urn:ietf:params:scim:schemas:oracle:idcs:App"
 STATUS_CHANGER_SCHEMA = "urn:ietf:params:scim:schemas:oracle:idcs:AppStatusChanger"
@@ -59,7 +62,7 @@ class DesiredApp:
         )
 
 
-def owner_of(app: Any) -> str | None:
+def owner_of(app: App) -> str | None:
     """The value of the app's ``oci-mcp-owner`` tag (None: not created by oci-mcp)."""
     for tag in getattr(app, "tags", None) or []:
         if str(getattr(tag, "key", "")).lower() == OWNER_TAG:
@@ -67,7 +70,7 @@ def owner_of(app: Any) -> str | None:
     return None
 
 
-def is_owned(app: Any, owner: str | None) -> bool:
+def is_owned(app: App, owner: str | None) -> bool:
     """Did the oci-mcp project identified by ``owner`` create (or explicitly adopt) ``app``?"""
     return bool(owner) and owner_of(app) == owner
 
@@ -75,7 +78,7 @@ def is_owned(app: Any, owner: str | None) -> bool:
 class NotOwnedError(UserError):
     """An app with the wanted display name exists and carries no (or another) ownership tag."""
 
-    def __init__(self, app: Any, env_path: str = ".env"):
+    def __init__(self, app: App, env_path: str = ".env"):
         other = owner_of(app)
         whose = (
             "another oci-mcp project's (different OCI_MCP_OWNER)"
@@ -108,7 +111,7 @@ class AppDiff:
         return not self.ops and not self.activate
 
 
-def diff_app(app: Any, desired: DesiredApp, prune: bool = False) -> AppDiff:
+def diff_app(app: App, desired: DesiredApp, prune: bool = False) -> AppDiff:
     """Compare an existing App with ``desired``; never drops grants, drops URIs only with prune."""
     diff = AppDiff()
     current_uris = list(app.redirect_uris or [])
@@ -158,17 +161,13 @@ def _owner_tag(owner: str) -> dict[str, str]:
     return {"key": OWNER_TAG, "value": owner}
 
 
-def _tag_dicts(tags: list[Any]) -> list[dict[str, str]]:
+def _tag_dicts(tags: list[Tags]) -> list[dict[str, str]]:
     return [{"key": str(t.key), "value": str(t.value)} for t in tags]
 
 
-def find_app(session: DomainSession, display_name: str) -> Any | None:
+def find_app(session: DomainSession, display_name: str) -> App | None:
     """The app with exactly this display name (full record incl. clientSecret), or None."""
-    data = session.call(
-        "list Apps (IdentityDomainsClient.list_apps)",
-        "list_apps",
-        filter=eq_filter("displayName", display_name),
-    )
+    data = session.call(session.client.list_apps, filter=eq_filter("displayName", display_name))
     matches = [a for a in (data.resources or []) if a.display_name == display_name]
     if not matches:
         return None
@@ -181,14 +180,12 @@ def find_app(session: DomainSession, display_name: str) -> Any | None:
     return get_app(session, matches[0].id)
 
 
-def get_app(session: DomainSession, app_id: str) -> Any:
+def get_app(session: DomainSession, app_id: str) -> App:
     """The full app, incl. the ``returned: request`` tags (ownership) and the client secret."""
-    return session.call(
-        "get App (IdentityDomainsClient.get_app)", "get_app", app_id, attribute_sets=["all"]
-    )
+    return session.call(session.client.get_app, app_id, attribute_sets=["all"])
 
 
-def get_app_or_none(session: DomainSession, app_id: str) -> Any | None:
+def get_app_or_none(session: DomainSession, app_id: str) -> App | None:
     try:
         return get_app(session, app_id)
     except OciMcpError as exc:
@@ -203,14 +200,11 @@ def set_active(session: DomainSession, app_id: str, active: bool) -> None:
     body = AppStatusChanger(schemas=[STATUS_CHANGER_SCHEMA], active=active)
     verb = "activate" if active else "deactivate"
     session.call(
-        f"{verb} App (IdentityDomainsClient.put_app_status_changer)",
-        "put_app_status_changer",
-        app_id,
-        app_status_changer=body,
+        session.client.put_app_status_changer, app_id, app_status_changer=body, what=f"{verb} App"
     )
 
 
-def create_app(session: DomainSession, desired: DesiredApp) -> Any:
+def create_app(session: DomainSession, desired: DesiredApp) -> App:
     """POST a new active confidential app built from ``desired``."""
     from oci.identity_domains.models import App, AppAllowedScopes, AppBasedOnTemplate, Tags
 
@@ -230,7 +224,7 @@ def create_app(session: DomainSession, desired: DesiredApp) -> Any:
         tags=[Tags(**_owner_tag(desired.owner))] if desired.owner else None,
         allowed_scopes=[AppAllowedScopes(fqs=f) for f in desired.allowed_scopes] or None,
     )
-    return session.call("create App (IdentityDomainsClient.create_app)", "create_app", app=body)
+    return session.call(session.client.create_app, app=body)
 
 
 def ensure_app(
@@ -240,14 +234,16 @@ def ensure_app(
     *,
     adopt: bool = False,
     env_path: str = ".env",
-) -> tuple[Action, Any]:
+) -> tuple[Action, App]:
     """Create or reconcile the app (lookup first: re-runs never duplicate); return the full app.
 
     An existing app must carry ``desired.owner``'s ownership tag, else :class:`NotOwnedError`
     (checked again here, at apply time) unless ``adopt``, which tags it ours."""
-    app = find_app(session, desired.display_name)
+    found = find_app(session, desired.display_name)
     action = Action.UNCHANGED
-    if app is None:
+    if found is not None:
+        app = found
+    else:
         app, created = create_or_adopt(
             lambda: create_app(session, desired), lambda: find_app(session, desired.display_name)
         )
@@ -258,12 +254,7 @@ def ensure_app(
         raise NotOwnedError(app, env_path)
     diff = diff_app(app, desired, prune)
     if diff.ops:
-        session.call(
-            "update App (IdentityDomainsClient.patch_app)",
-            "patch_app",
-            app.id,
-            patch_op=patch_op(diff.ops),
-        )
+        session.call(session.client.patch_app, app.id, patch_op=patch_op(diff.ops))
     if diff.activate:
         set_active(session, app.id, True)
     if not diff.empty:
@@ -279,7 +270,5 @@ def delete_app(session: DomainSession, app_id: str) -> Action:
         return Action.UNCHANGED
     if app.active:
         set_active(session, app_id, False)
-    session.call(
-        "delete App (IdentityDomainsClient.delete_app)", "delete_app", app_id, force_delete=True
-    )
+    session.call(session.client.delete_app, app_id, force_delete=True)
     return Action.DELETED

@@ -85,7 +85,7 @@ def list_domains(auth: OciAuth) -> list[DomainInfo]:
     items: list = []
     page = None
     while True:  # paged by hand: the SDK's pagination helper adds its own slow retry layer
-        kwargs = {"page": page} if page else {}
+        kwargs: dict[str, str] = {"page": page} if page else {}
         response = oci_call(
             "IdentityClient.list_domains",
             client.list_domains,

@@ -5,12 +5,15 @@ as :mod:`.apps` (``oci-mcp-owner`` tag; a foreign app stops the plan unless ``--
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from oci_mcp_cli.provisioning import apps
 from oci_mcp_cli.provisioning.plan import Action
 from oci_mcp_cli.provisioning.scim import patch_op
 from oci_mcp_cli.provisioning.session import DomainSession, create_or_adopt
+
+if TYPE_CHECKING:
+    from oci.identity_domains.models import App
 
 
 @dataclass(frozen=True)
@@ -22,11 +25,11 @@ class DesiredResource:
     description: str = "Resource app of Oracle's OCI MCP servers (created by oci-mcp)"
 
 
-def scope_values(app: Any) -> list[str]:
+def scope_values(app: App) -> list[str]:
     return [s.value for s in (getattr(app, "scopes", None) or []) if getattr(s, "value", None)]
 
 
-def diff_resource(app: Any, desired: DesiredResource) -> apps.AppDiff:
+def diff_resource(app: App, desired: DesiredResource) -> apps.AppDiff:
     """Scopes are only ever added (re-runs add a service without disturbing others)."""
     diff = apps.AppDiff()
     if not app.is_o_auth_resource:
@@ -60,7 +63,7 @@ def _scope(value: str) -> dict[str, Any]:
     return {"value": value, "description": f"Invoke the tools of Oracle's {value} MCP server"}
 
 
-def create_resource(session: DomainSession, desired: DesiredResource) -> Any:
+def create_resource(session: DomainSession, desired: DesiredResource) -> App:
     from oci.identity_domains.models import App, AppBasedOnTemplate, AppScopes, Tags
 
     body = App(
@@ -74,18 +77,18 @@ def create_resource(session: DomainSession, desired: DesiredResource) -> Any:
         active=True,
         tags=[Tags(**apps._owner_tag(desired.owner))] if desired.owner else None,
     )
-    return session.call(
-        "create resource App (IdentityDomainsClient.create_app)", "create_app", app=body
-    )
+    return session.call(session.client.create_app, app=body, what="create resource App")
 
 
 def ensure_resource(
     session: DomainSession, desired: DesiredResource, *, adopt: bool = False, env_path: str = ".env"
-) -> tuple[Action, Any]:
+) -> tuple[Action, App]:
     """Create or reconcile (lookup first); an existing app must be ours unless ``adopt``."""
-    app = apps.find_app(session, desired.display_name)
+    found = apps.find_app(session, desired.display_name)
     action = Action.UNCHANGED
-    if app is None:
+    if found is not None:
+        app = found
+    else:
         app, created = create_or_adopt(
             lambda: create_resource(session, desired),
             lambda: apps.find_app(session, desired.display_name),
@@ -98,10 +101,10 @@ def ensure_resource(
     diff = diff_resource(app, desired)
     if diff.ops:
         session.call(
-            "update resource App (IdentityDomainsClient.patch_app)",
-            "patch_app",
+            session.client.patch_app,
             app.id,
             patch_op=patch_op(diff.ops),
+            what="update resource App",
         )
     if diff.activate:
         apps.set_active(session, app.id, True)

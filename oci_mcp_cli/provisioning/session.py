@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from oci_mcp_cli.core.envfile import DEFAULT_ENV_FILE
 from oci_mcp_cli.core.ociconfig import (
@@ -16,7 +16,28 @@ from oci_mcp_cli.core.ociconfig import (
     to_remote_error,
 )
 
+if TYPE_CHECKING:
+    from oci.identity_domains import IdentityDomainsClient
+    from oci.response import Response
+
+    from oci_mcp_cli.core.envfile import EnvFile
+
 T = TypeVar("T")
+VERBS = {"patch": "update"}  # SDK verb → the word an operator reads
+
+
+def operation_name(method: Callable[..., Any], what: str | None = None) -> str:
+    """``list Apps (IdentityDomainsClient.list_apps)`` for the bound method ``list_apps``:
+    ``what`` (what the call does, for people) then the SDK call. Without ``what``, it is read
+    from the method's name: the verb, then the resource in the SDK's own CamelCase."""
+    name = getattr(method, "__name__", repr(method))
+    owner = getattr(method, "__self__", None)
+    qualified = f"{type(owner).__name__}.{name}" if owner is not None else name
+    if what is None:
+        verb, _, resource = name.partition("_")
+        noun = "".join(word.capitalize() for word in resource.split("_"))
+        what = f"{VERBS.get(verb, verb)} {noun}".strip()
+    return f"{what} ({qualified})"
 
 
 def oci_call(operation: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -110,29 +131,37 @@ class DomainSession:
 
     auth: OciAuth
     domain_url: str
-    _client: Any = None
+    _client: IdentityDomainsClient | None = None
 
     @property
-    def client(self) -> Any:
+    def client(self) -> IdentityDomainsClient:
         """The IdentityDomainsClient (built lazily)."""
         if self._client is None:
             self._client = identity_domains_client(self.auth, self.domain_url)
         return self._client
 
-    def call(self, operation: str, method: str, *args: Any, **kwargs: Any) -> Any:
-        """Call ``IdentityDomainsClient.<method>`` and return ``.data``."""
-        where = f"{operation} on {self.domain_url}"  # a mistyped --domain-url shows itself
-        return oci_call(where, getattr(self.client, method), *args, **kwargs).data
+    def call(
+        self,
+        method: Callable[..., Response],
+        *args: Any,
+        what: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Call one bound client method (``session.client.list_apps``) and return ``.data``
+        (an SDK model); failures name the call (:func:`operation_name`) and the domain."""
+        # the domain URL in every message: a mistyped --domain-url shows itself
+        where = f"{operation_name(method, what)} on {self.domain_url}"
+        return oci_call(where, method, *args, **kwargs).data
 
 
-def recorded_credentials(env: Any) -> dict[str, str | None]:
+def recorded_credentials(env: EnvFile) -> dict[str, str | None]:
     """The OCI config file/profile a previous ``init`` recorded in ``.env``."""
     from oci_mcp_cli.core.envfile import OCI_CONFIG_FILE, OCI_PROFILE
 
     return {"config_file": env.get(OCI_CONFIG_FILE), "profile": env.get(OCI_PROFILE)}
 
 
-def session_from_env(env: Any, options: TargetOptions) -> DomainSession:
+def session_from_env(env: EnvFile, options: TargetOptions) -> DomainSession:
     """A session on ``--domain-url`` or the ``.env``'s IAM_DOMAIN, with flag-or-recorded creds."""
     from oci_mcp_cli.core.envfile import IAM_DOMAIN
     from oci_mcp_cli.core.errors import UserError
@@ -151,7 +180,7 @@ def session_from_env(env: Any, options: TargetOptions) -> DomainSession:
     return DomainSession(credentials, normalize_domain_url(url))
 
 
-def open_domain(options: TargetOptions) -> tuple[Any, DomainSession]:
+def open_domain(options: TargetOptions) -> tuple[EnvFile, DomainSession]:
     """Load the ``.env`` and open a session on its (or ``--domain-url``'s) domain."""
     from oci_mcp_cli.core.envfile import load_env
 

@@ -13,10 +13,7 @@ ATTRIBUTE = "signingCertPublicAccess"
 def jwks_public(session: DomainSession) -> bool:
     """Whether the domain's JWKS is readable without credentials."""
     setting = session.call(
-        "read domain Settings (IdentityDomainsClient.get_setting)",
-        "get_setting",
-        SETTINGS_ID,
-        attributes=ATTRIBUTE,
+        session.client.get_setting, SETTINGS_ID, attributes=ATTRIBUTE, what="read domain Settings"
     )
     return bool(setting.signing_cert_public_access)
 
@@ -26,9 +23,9 @@ def set_jwks_public(session: DomainSession, value: bool) -> Action:
     if jwks_public(session) == value:
         return Action.UNCHANGED
     session.call(
-        "update domain Settings (IdentityDomainsClient.patch_setting)",
-        "patch_setting",
+        session.client.patch_setting,
         SETTINGS_ID,
         patch_op=patch_op([("REPLACE", ATTRIBUTE, value)]),
+        what="update domain Settings",
     )
     return Action.UPDATED

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from oci_mcp_cli.core.errors import OciMcpError, UserError
 from oci_mcp_cli.provisioning.plan import Action
 from oci_mcp_cli.provisioning.scim import Op, eq_filter, merged, patch_op
 from oci_mcp_cli.provisioning.session import DomainSession, create_or_adopt, is_status
+
+if TYPE_CHECKING:
+    from oci.identity_domains.models import IdentityPropagationTrust
 
 TRUST_SCHEMA = "urn:ietf:params:scim:schemas:oracle:idcs:IdentityPropagationTrust"
 DEFAULT_TRUST_NAME = "oci-mcp token exchange"
@@ -42,7 +45,7 @@ class DesiredTrust:
     def claim_values(self) -> list[str]:
         return [self.login_client_id] if self.client_claim == "client_id" else [self.issuer]
 
-    def body(self) -> Any:
+    def body(self) -> IdentityPropagationTrust:
         from oci.identity_domains.models import IdentityPropagationTrust
 
         return IdentityPropagationTrust(
@@ -62,37 +65,33 @@ class DesiredTrust:
         )
 
 
-def list_trusts(session: DomainSession, issuer: str | None = None) -> list[Any]:
+def list_trusts(
+    session: DomainSession, issuer: str | None = None
+) -> list[IdentityPropagationTrust]:
     """Trusts of the domain (optionally only the one for ``issuer``)."""
     kwargs = {"filter": eq_filter("issuer", issuer)} if issuer else {}
-    data = session.call(
-        "list IdentityPropagationTrusts (IdentityDomainsClient.list_identity_propagation_trusts)",
-        "list_identity_propagation_trusts",
-        **kwargs,
-    )
+    data = session.call(session.client.list_identity_propagation_trusts, **kwargs)
     trusts = list(data.resources or [])
     return [t for t in trusts if t.issuer == issuer] if issuer else trusts
 
 
-def find_trust(session: DomainSession, issuer: str) -> Any | None:
+def find_trust(session: DomainSession, issuer: str) -> IdentityPropagationTrust | None:
     found = list_trusts(session, issuer)
     return found[0] if found else None
 
 
-def get_trust_or_none(session: DomainSession, trust_id: str) -> Any | None:
+def get_trust_or_none(session: DomainSession, trust_id: str) -> IdentityPropagationTrust | None:
     try:
-        return session.call(
-            "get IdentityPropagationTrust (IdentityDomainsClient.get_identity_propagation_trust)",
-            "get_identity_propagation_trust",
-            trust_id,
-        )
+        return session.call(session.client.get_identity_propagation_trust, trust_id)
     except OciMcpError as exc:
         if is_status(exc, 404):
             return None
         raise
 
 
-def diff_trust(trust: Any, desired: DesiredTrust) -> tuple[list[Op], list[str]]:
+def diff_trust(
+    trust: IdentityPropagationTrust, desired: DesiredTrust
+) -> tuple[list[Op], list[str]]:
     """What an existing trust for our issuer lacks: our clients, activation, the domain's JWKS
     URL (a missing or wrong one is set to the discovery's ``jwks_uri``)."""
     ops: list[Op] = []
@@ -128,32 +127,29 @@ def diff_trust(trust: Any, desired: DesiredTrust) -> tuple[list[Op], list[str]]:
     return ops, changes
 
 
-def _patch(session: DomainSession, trust_id: str, ops: list[Op]) -> Any:
+def _patch(session: DomainSession, trust_id: str, ops: list[Op]) -> IdentityPropagationTrust:
     return session.call(
-        "update IdentityPropagationTrust (IdentityDomainsClient.patch_identity_propagation_trust)",
-        "patch_identity_propagation_trust",
-        trust_id,
-        patch_op=patch_op(ops),
+        session.client.patch_identity_propagation_trust, trust_id, patch_op=patch_op(ops)
     )
 
 
 @dataclass
 class TrustResult:
     action: Action
-    trust: Any
+    trust: IdentityPropagationTrust
     created: bool
     changes: list[str]
 
 
 def ensure_trust(session: DomainSession, desired: DesiredTrust) -> TrustResult:
     """Create the trust, or add our clients to the one that already holds the issuer."""
-    trust = find_trust(session, desired.issuer)
-    if trust is None:
+    found = find_trust(session, desired.issuer)
+    if found is not None:
+        trust = found
+    else:
         trust, created = create_or_adopt(
             lambda: session.call(
-                "create IdentityPropagationTrust "
-                "(IdentityDomainsClient.create_identity_propagation_trust)",
-                "create_identity_propagation_trust",
+                session.client.create_identity_propagation_trust,
                 identity_propagation_trust=desired.body(),
             ),
             lambda: find_trust(session, desired.issuer),  # 409: the issuer already has a trust
@@ -168,7 +164,10 @@ def ensure_trust(session: DomainSession, desired: DesiredTrust) -> TrustResult:
 
 
 def detach_plan(
-    trust: Any, exchange_client_id: str | None, login_client_id: str | None, created_by_us: bool
+    trust: IdentityPropagationTrust,
+    exchange_client_id: str | None,
+    login_client_id: str | None,
+    created_by_us: bool,
 ) -> tuple[Action, list[Op], str]:
     """How to remove our clients from ``trust``: delete it (only if oci-mcp created it and no
     other client is on it), patch out our ids only, or leave it in place (never emptied)."""
@@ -210,19 +209,15 @@ def detach_trust(
         return Action.UNCHANGED
     action, ops, _ = detach_plan(trust, exchange_client_id, login_client_id, created_by_us)
     if action == Action.DELETED:
-        session.call(
-            "delete IdentityPropagationTrust "
-            "(IdentityDomainsClient.delete_identity_propagation_trust)",
-            "delete_identity_propagation_trust",
-            trust_id,
-            force_delete=True,
-        )
+        session.call(session.client.delete_identity_propagation_trust, trust_id, force_delete=True)
     elif ops:
         _patch(session, trust_id, ops)
     return action
 
 
-def plan_ensure(existing: Any | None, desired: DesiredTrust) -> tuple[Action, str, list[str]]:
+def plan_ensure(
+    existing: IdentityPropagationTrust | None, desired: DesiredTrust
+) -> tuple[Action, str, list[str]]:
     """Plan-time view of :func:`ensure_trust` given :func:`find_trust`'s answer: (action, reason,
     changes)."""
     if existing is None:

@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from oci_mcp_cli.sandbox import hooks, identity_api, oauth, objectstorage_api
+from oci_mcp_cli.sandbox.hooks import SandboxMiddleware
+from oci_mcp_cli.sandbox.hooks import routes as hook_routes
+from oci_mcp_cli.sandbox.identity import urls as identity_urls
+from oci_mcp_cli.sandbox.oauth import urls as oauth_urls
+from oci_mcp_cli.sandbox.objectstorage import urls as objectstorage_urls
 from oci_mcp_cli.sandbox.scim import routes as scim_routes
 from oci_mcp_cli.sandbox.wire import error_body_for_path, json_response
 
@@ -31,14 +35,14 @@ def build_app(ctx: SandboxContext, info: Callable[[], dict[str, Any]]) -> Starle
     from starlette.middleware import Middleware
 
     routes = [
-        *oauth.routes(ctx),  # first: it owns /admin/v1/SigningCert/jwk
+        *oauth_urls.routes(ctx),  # first: it owns /admin/v1/SigningCert/jwk
         *scim_routes.routes(ctx),
-        *identity_api.routes(ctx),
-        *objectstorage_api.routes(ctx),
-        *hooks.routes(ctx, info),
+        *identity_urls.routes(ctx),
+        *objectstorage_urls.routes(ctx),
+        *hook_routes(ctx, info),
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(hooks.SandboxMiddleware, ctx=ctx)],
+        middleware=[Middleware(SandboxMiddleware, ctx=ctx)],
         exception_handlers={404: _not_found, 405: _not_found},
     )

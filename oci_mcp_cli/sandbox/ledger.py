@@ -127,7 +127,7 @@ class OAuthLedger:
                 record = {k: record[k] for k in SPENT_FIELDS if k in record}
             live[digest] = record
         self.refresh = live
-        lines = [{"op": "put", "k": k, "v": v} for k, v in live.items()]
+        lines: list[dict[str, Any]] = [{"op": "put", "k": k, "v": v} for k, v in live.items()]
         lines += [{"op": "revoke", "j": j, "e": e} for j, e in self.revoked.items()]
         self.close()
         write_private(

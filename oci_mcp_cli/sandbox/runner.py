@@ -12,15 +12,17 @@ import contextlib
 import re
 import socket
 import threading
-import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from oci_mcp_cli.core.errors import OciMcpError, UserError
+from oci_mcp_cli.core.errors import UserError
 from oci_mcp_cli.core.files import write_private
 from oci_mcp_cli.core.urls import is_loopback_host
 from oci_mcp_cli.sandbox.context import SandboxConfig, SandboxContext
 from oci_mcp_cli.sandbox.store import StateStore
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 PROFILE = "SANDBOX"
 TRANSPARENT_PROFILE = "DEFAULT"  # what oci.config.from_file() and the oci CLI read by default
@@ -251,41 +253,25 @@ class Sandbox:
         asyncio.run(main())
 
     def _bind(self, port: int, *, host: str | None = None, what: str = "--port") -> socket.socket:
-        host = host or self.host
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on an accepted connection only when the
-        # socket's proto says TCP; without it every reply on a reused connection waited for the
-        # peer's delayed ACK (Nagle, ~40 ms). The listener's own TCP_NODELAY is inherited too.
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            sock.close()
-            raise UserError(
-                f"cannot listen on {host}:{port}: {exc.strerror}",
-                hint=f"pick another {what}, or {what} 0 for a free one",
-            ) from exc
-        sock.listen(128)
-        sock.setblocking(False)
-        return sock
+        """A listening socket on ``host`` (default: ``--host``) and ``port``, which flag ``what``
+        chose (the error's hint names it)."""
+        from oci_mcp_cli.core.ports import reserve_port
+
+        return reserve_port(host or self.host, port, option=what, zero_picks_free=True)
 
     def _wait_ready(self) -> None:
         """Poll /_sandbox/health until it answers (the server thread dying is an error)."""
-        import httpx
+        from oci_mcp_cli.core.waiting import wait_until_url
 
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        with httpx.Client(timeout=2.0) as client:
-            while time.monotonic() < deadline:
-                if self._thread is None or not self._thread.is_alive():
-                    raise OciMcpError("the sandbox server stopped during start-up")
-                if self._server.started and self._tls_server.started:
-                    with contextlib.suppress(httpx.HTTPError):
-                        if client.get(f"{self.url}/_sandbox/health").status_code == 200:
-                            return
-                time.sleep(0.02)  # readiness poll interval
-        raise OciMcpError(f"the sandbox did not become ready within {READY_TIMEOUT_S:.0f} s")
+        thread = self._thread
+        wait_until_url(
+            f"{self.url}/_sandbox/health",
+            timeout=READY_TIMEOUT_S,
+            alive=lambda: thread is not None and thread.is_alive(),
+            ready=lambda: bool(self._server.started and self._tls_server.started),
+            interval=0.02,
+            what="the sandbox server",
+        )
 
     def stop(self) -> None:
         import asyncio
@@ -384,7 +370,7 @@ class Sandbox:
 
     def env(self) -> dict[str, str]:
         """The environment that makes a process use this sandbox transparently."""
-        from oci_mcp_cli.sandbox.transparent import transparent_env
+        from oci_mcp_cli.sandbox.envvars import transparent_env
 
         return transparent_env(self.info())
 
@@ -430,9 +416,8 @@ class Sandbox:
         (0600) and the profile keys ``oci session authenticate`` writes for them. One session key
         per state dir, kept across restarts (a fresh RSA key per user and start would slow every
         start); the token is minted afresh on every start."""
+        import oci_mcp_cli.sandbox.keys as keys
         from oci_mcp_cli.core.files import ensure_private_dir
-        from oci_mcp_cli.sandbox import keys
-        from oci_mcp_cli.sandbox.hooks import mint_session_token
 
         root = ensure_private_dir(self.state_dir / USER_SESSIONS_DIR)
         key_path = root / SESSION_KEY_FILE
@@ -441,8 +426,20 @@ class Sandbox:
         except (OSError, ValueError, AssertionError):
             session_key = keys.new_rsa_key()
             write_private(key_path, keys.private_pem(session_key))
+        return self._write_session(root / username, username, session_key, ttl_s)
+
+    def _write_session(
+        self, folder: Path, username: str, session_key: RSAPrivateKey, ttl_s: int
+    ) -> dict[str, str]:
+        """Mint a UPST for ``username`` bound to ``session_key`` and lay it out in ``folder`` as
+        ``oci session authenticate`` does (``token``, ``oci_api_key.pem``,
+        ``oci_api_key_public.pem``, all 0600); returns the profile keys it writes (no ``user``)."""
+        import oci_mcp_cli.sandbox.keys as keys
+        from oci_mcp_cli.core.files import ensure_private_dir
+        from oci_mcp_cli.sandbox.hooks import mint_session_token
+
         token = mint_session_token(self.ctx, username, session_key.public_key(), ttl_s)
-        folder = ensure_private_dir(root / username)
+        folder = ensure_private_dir(folder)
         token_file, key_file = folder / "token", folder / "oci_api_key.pem"
         write_private(token_file, token)
         write_private(key_file, keys.private_pem(session_key))
@@ -464,32 +461,16 @@ class Sandbox:
         writes one: ``sessions/<profile>/{token,oci_api_key.pem,oci_api_key_public.pem,config}``
         in the state dir (0600). The UPST is minted like the token exchange mints it (lifetime
         ``min(ttl_s, 3600, iamUpstSessionExpiry)``). Returns ``(config_file, profile)``."""
-        from oci_mcp_cli.core.files import ensure_private_dir
+        import oci_mcp_cli.sandbox.keys as keys
         from oci_mcp_cli.core.ociconfig import ENDPOINT_KEY
-        from oci_mcp_cli.sandbox import keys
-        from oci_mcp_cli.sandbox.hooks import mint_session_token
 
         if not self.url:
             raise RuntimeError("start the sandbox before asking for a session profile")
         if not profile or any(c in profile for c in "[]\n\r/"):
             raise ValueError(f"invalid profile name {profile!r}")
-        session_key = keys.new_rsa_key()
-        token = mint_session_token(self.ctx, username, session_key.public_key(), ttl_s)
-        folder = ensure_private_dir(self.state_dir / "sessions" / profile)
-        token_file, key_file = folder / "token", folder / "oci_api_key.pem"
-        write_private(token_file, token)
-        write_private(key_file, keys.private_pem(session_key))
-        write_private(folder / "oci_api_key_public.pem", keys.public_pem(session_key))
-        with self.ctx.store.read() as state:
-            tenancy, region = state.tenancy_id, state.home_region
-        entries = {  # the keys `oci session authenticate` writes (no `user`), plus our endpoint
-            "fingerprint": keys.fingerprint(session_key),
-            "key_file": str(key_file.resolve()),
-            "tenancy": tenancy,
-            "region": region,
-            "security_token_file": str(token_file.resolve()),
-            ENDPOINT_KEY: self.url,
-        }
+        folder = self.state_dir / "sessions" / profile
+        entries = self._write_session(folder, username, keys.new_rsa_key(), ttl_s)
+        entries[ENDPOINT_KEY] = self.url  # plus our endpoint
         config_file = folder / "config"
         write_profile(config_file, profile, entries)
         return str(config_file), profile

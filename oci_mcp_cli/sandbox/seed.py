@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import uuid
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Protocol
 
-from oci_mcp_cli.sandbox import keys
+import oci_mcp_cli.sandbox.keys as keys
 from oci_mcp_cli.sandbox.models import (
     DOMAIN_ADMIN_ROLE,
     SCHEMA_VERSION,
@@ -20,15 +21,19 @@ from oci_mcp_cli.sandbox.models import (
     User,
 )
 
-if TYPE_CHECKING:
-    from oci_mcp_cli.sandbox.store import StateStore
-
 HOME_REGION = "us-ashburn-1"
 REGIONS = [{"key": "IAD", "name": "us-ashburn-1"}, {"key": "PHX", "name": "us-phoenix-1"}]
 NAMESPACE = "sandboxns"
 ADMIN_KEY_FILE = "admin_api_key.pem"
 UPST_KEY_FILE = "upst_signing_key.pem"
 SETTINGS_SCHEMA = "urn:ietf:params:scim:schemas:oracle:idcs:Settings"
+
+
+class SecretFiles(Protocol):
+    """Where the seed writes its key files (the state store; seed does not depend on it)."""
+
+    def write_secret_file(self, name: str, data: str | bytes) -> Path: ...
+
 
 # username -> (password, compartment names they can see)
 DEFAULT_DOMAIN_USERS = {
@@ -80,7 +85,7 @@ def default_settings() -> dict:
     }
 
 
-def _domain(store: StateStore, display_name: str, type_: str, users: dict) -> Domain:
+def _domain(store: SecretFiles, display_name: str, type_: str, users: dict) -> Domain:
     guid = "idcs-" + hex32()
     key = keys.new_rsa_key()
     key_file = f"domain_{guid}_signing.pem"
@@ -140,7 +145,7 @@ def migrate(state: SandboxState) -> bool:
     return True
 
 
-def seed_state(store: StateStore) -> SandboxState:
+def seed_state(store: SecretFiles) -> SandboxState:
     """Create keys, domains, users, compartments and buckets for a new sandbox."""
     tenancy_id = ocid("tenancy")
     admin_key = keys.new_rsa_key()

@@ -13,51 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from oci_mcp_cli.core.errors import UserError
-
-LOOPBACK_NO_PROXY = "127.0.0.1,localhost,::1"
-# Every variable `env` sets, in print order (docs/sandbox.md explains each).
-ENV_KEYS = (
-    "HTTPS_PROXY",
-    "https_proxy",
-    "NO_PROXY",
-    "no_proxy",
-    "REQUESTS_CA_BUNDLE",
-    "SSL_CERT_FILE",
-    "CURL_CA_BUNDLE",
-    "NODE_EXTRA_CA_CERTS",
-    "OCI_CLI_CERT_BUNDLE",
-    "OCI_CLI_CONFIG_FILE",
-    "OCI_CONFIG_FILE",
-    "OCI_CLI_PROFILE",
+from oci_mcp_cli.sandbox.envvars import (
+    ENV_KEYS,
+    LOOPBACK_NO_PROXY,
+    shell_exports,
+    transparent_env,
 )
 
-
-def transparent_env(info: dict[str, Any]) -> dict[str, str]:
-    """Proxy, CA bundle and OCI config variables from a ready line (``Sandbox.info()``)."""
-    proxy, ca_file = info["proxy_url"], info["ca_file"]
-    config_file = str(Path(info["config_file"]).resolve())
-    values = {
-        "HTTPS_PROXY": proxy,
-        "https_proxy": proxy,
-        "NO_PROXY": LOOPBACK_NO_PROXY,
-        "no_proxy": LOOPBACK_NO_PROXY,
-        "REQUESTS_CA_BUNDLE": ca_file,
-        "SSL_CERT_FILE": ca_file,
-        "CURL_CA_BUNDLE": ca_file,
-        "NODE_EXTRA_CA_CERTS": ca_file,
-        "OCI_CLI_CERT_BUNDLE": ca_file,
-        "OCI_CLI_CONFIG_FILE": config_file,
-        "OCI_CONFIG_FILE": config_file,
-        "OCI_CLI_PROFILE": str(info.get("transparent_profile") or "DEFAULT"),
-    }
-    return {key: values[key] for key in ENV_KEYS}
-
-
-def shell_exports(env: dict[str, str]) -> str:
-    """``export KEY='value'`` lines (POSIX shell quoting)."""
-    import shlex
-
-    return "".join(f"export {key}={shlex.quote(value)}\n" for key, value in env.items())
+__all__ = ["ENV_KEYS", "LOOPBACK_NO_PROXY", "running_info", "shell_exports", "transparent_env"]
 
 
 def running_info(state_dir: Path | str | None) -> dict[str, Any]:

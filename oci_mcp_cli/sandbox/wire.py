@@ -136,6 +136,11 @@ def oci_list_response(request: Request, items: list[Any]) -> Response:
     return json_response(request, page, headers=headers)
 
 
+def with_tags(fields: dict[str, Any]) -> dict[str, Any]:
+    """An OCI resource's wire form: ``fields`` then the (always empty) freeform/defined tags."""
+    return {**fields, "freeformTags": {}, "definedTags": {}}
+
+
 def oci_error_body(code: str, message: str) -> dict[str, Any]:
     return {"code": code, "message": message}
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -38,7 +37,7 @@ def build_server(settings: ServerSettings, app: Any | None = None, *, tools: boo
 
         from oci_mcp_cli.server.oauth_guard import ICON_DATA_URI
 
-        icon = Icon(src=ICON_DATA_URI, mimeType="image/svg+xml")
+        icon = Icon(src=ICON_DATA_URI, mime_type="image/svg+xml")
         app = FastMCP(SERVER_NAME, instructions=_INSTRUCTIONS, icons=[icon])
     mcp = app
     mcp.auth = auth
@@ -84,7 +83,7 @@ def http_app(settings: ServerSettings, mcp: Any) -> Any:
     from starlette.middleware import Middleware
 
     from oci_mcp_cli.core.urls import is_loopback_host
-    from oci_mcp_cli.server.oauth_guard import SessionCap
+    from oci_mcp_cli.server.oauth_guard import SessionCap, remember_host_origin_verdicts
     from oci_mcp_cli.server.storage import StateCuller, StorageGate
 
     public = urlsplit(settings.server_url)
@@ -103,6 +102,7 @@ def http_app(settings: ServerSettings, mcp: Any) -> Any:
             else None
         ),
     )
+    remember_host_origin_verdicts(app)  # FastMCP's check, once per (Host, Origin) seen
     store = getattr(mcp.auth, "_client_storage", None)  # FastMCP's name for client_storage
     if store is None:
         return app
@@ -127,7 +127,7 @@ def http_app(settings: ServerSettings, mcp: Any) -> Any:
     return app
 
 
-def uvicorn_config(settings: ServerSettings, app: Any, graceful_s: float) -> Any:
+def uvicorn_config(settings: ServerSettings, app: Any, graceful_s: int) -> Any:
     """uvicorn settings: ``X-Forwarded-*`` is trusted only from ``--trusted-proxy`` addresses
     (uvicorn's own default trusts it from 127.0.0.1)."""
     import uvicorn
@@ -145,35 +145,12 @@ def uvicorn_config(settings: ServerSettings, app: Any, graceful_s: float) -> Any
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
-    """A listening-ready TCP socket bound to ``host:port`` (bound before the slow startup, so a
-    busy port fails at once); a UserError naming the address when it cannot be bound.
+    """``serve``'s listening TCP socket on ``host:port`` (bound before the slow startup, so a
+    busy port fails at once); a UserError naming the address (and the flag ``--port``) when it
+    cannot be bound. See ``core.ports.reserve_port`` (why ``IPPROTO_TCP`` and ``TCP_NODELAY``)."""
+    from oci_mcp_cli.core.ports import reserve_port
 
-    The protocol is given explicitly (``IPPROTO_TCP``, as ``getaddrinfo`` gives uvicorn when it
-    binds itself): asyncio sets ``TCP_NODELAY`` on an accepted connection only when its socket
-    says ``proto == IPPROTO_TCP``. With ``proto 0`` every keep-alive response after the first
-    waited for the client's delayed ACK (Nagle): ≈ 40 ms per request, 52 ms for ``/health``."""
-    from oci_mcp_cli.core.errors import UserError
-
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # inherited by accepted sockets
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
-    try:
-        sock.bind((host.strip("[]"), port))
-    except OSError as exc:
-        sock.close()
-        address = f"[{host.strip('[]')}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
-        if exc.errno == errno.EADDRINUSE:
-            raise UserError(
-                f"cannot listen on {address}: the address is already in use",
-                hint=f"pass --port with another port, or stop the process using port {port}",
-            ) from None
-        raise UserError(
-            f"cannot listen on {address}: {exc.strerror or exc}",
-            hint="pass another --host/--port",
-        ) from None
-    sock.set_inheritable(True)
-    return sock
+    return reserve_port(host, port, option="--port")
 
 
 def run_server(
@@ -214,30 +191,54 @@ _INSTRUCTIONS = (
 class ServerThread:
     """The server in a background thread of this process (demo and tests); ``stop()`` ends it.
 
+    It serves on a socket bound before it starts, so no other process can take the port in
+    between: ``sock`` (e.g. ``core.ports.reserve_port()``, held by the caller, who may start
+    another ServerThread on it later; this one serves on a duplicate) or, without it, one bound
+    here to ``settings.host:settings.port`` (see :func:`bind_socket`; a busy port fails at once).
     Startup is confirmed by uvicorn's own ``started`` flag (the socket is listening).
     """
 
-    def __init__(self, settings: ServerSettings, app: Any | None = None) -> None:
+    def __init__(
+        self, settings: ServerSettings, app: Any | None = None, *, sock: socket.socket | None = None
+    ) -> None:
         import uvicorn
 
         self.settings = settings
         self.mcp = build_server(settings, app)
         self.app = http_app(settings, self.mcp)
         self._server = uvicorn.Server(uvicorn_config(settings, self.app, 2))
+        self._given_sock = sock
+        self._sock: socket.socket | None = None
         self._thread: Any = None
+        self.port = settings.port  # the port served on, once started
+
 
     def start(self, timeout: float = 30) -> ServerThread:
+        import functools
         import threading
 
         from oci_mcp_cli.core.errors import RemoteError
+        from oci_mcp_cli.core.waiting import poll_until
 
-        self._thread = threading.Thread(target=self._server.run, name="oci-mcp-serve", daemon=True)
+        if self._given_sock is not None:
+            self._sock = self._given_sock.dup()  # uvicorn closes what it served on
+        else:
+            self._sock = bind_socket(self.settings.host, self.settings.port)
+        self.port = int(self._sock.getsockname()[1])
+        run = functools.partial(self._server.run, sockets=[self._sock])
+        self._thread = threading.Thread(target=run, name="oci-mcp-serve", daemon=True)
         self._thread.start()
-        ready = _wait_until(lambda: self._server.started or not self._thread.is_alive(), timeout)
-        if not ready or not self._server.started:
+        started = poll_until(
+            lambda: self._server.started or not self._thread.is_alive(),
+            timeout=timeout,
+            interval=0.02,
+        )
+        if not started or not self._server.started:
+            self._server.should_exit = True
+            self._sock.close()
             raise RemoteError(
-                f"the MCP server did not start on {self.settings.host}:{self.settings.port}",
-                hint="is the port already in use?",
+                f"the MCP server did not start on {self.settings.host}:{self.port}",
+                hint="see the server's log above",
             )
         return self
 
@@ -245,6 +246,8 @@ class ServerThread:
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if self._sock is not None:
+            self._sock.close()  # already closed when uvicorn served on it
         _close_runtime(self.mcp)
 
     def __enter__(self) -> ServerThread:
@@ -263,15 +266,3 @@ def _close_runtime(mcp: Any) -> None:
     except KeyError:
         return
     runtime.close()
-
-
-def _wait_until(predicate: Any, timeout: float) -> bool:
-    """Poll ``predicate`` every 20 ms until true or ``timeout`` seconds pass."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return bool(predicate())

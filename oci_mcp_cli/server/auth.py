@@ -11,6 +11,7 @@ OCIProvider we never send ``scope`` on the code exchange (the 4.x OAuthProxy def
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from oci_mcp_cli.core.errors import RemoteError
+from oci_mcp_cli.core.stores import fernet_file_store
 from oci_mcp_cli.core.urls import discovery_url, jwks_url
 from oci_mcp_cli.server.config import ServerSettings
 
@@ -77,27 +79,6 @@ def encrypted_store(directory: Any, signing_key: bytes) -> Any:
     """
     directory = private_dir(Path(directory), owned=False)
     return fernet_file_store(directory, _storage_fernet_key(signing_key))
-
-
-def fernet_file_store(directory: Path, fernet_key: bytes) -> Any:
-    """A Fernet-encrypted ``FileTreeStore`` (an ``AsyncKeyValue``) in ``directory``; entries that
-    do not decrypt read as missing."""
-    from cryptography.fernet import Fernet
-    from key_value.aio.stores.filetree import (
-        FileTreeStore,
-        FileTreeV1CollectionSanitizationStrategy,
-        FileTreeV1KeySanitizationStrategy,
-    )
-    from key_value.aio.wrappers.encryption import FernetEncryptionWrapper
-
-    store = FileTreeStore(
-        data_directory=directory,
-        key_sanitization_strategy=FileTreeV1KeySanitizationStrategy(directory),
-        collection_sanitization_strategy=FileTreeV1CollectionSanitizationStrategy(directory),
-    )
-    return FernetEncryptionWrapper(
-        key_value=store, fernet=Fernet(key=fernet_key), raise_on_decryption_error=False
-    )
 
 
 def build_storage(settings: ServerSettings, signing_key: bytes) -> Any:
@@ -169,6 +150,7 @@ def _proxy_class(jwks_retry_s: float) -> Any:
 
     class OciOIDCProxy(OAuthGuardMixin, RevocationMixin, OIDCProxy):  # type: ignore[misc]
         _verified: OrderedDict[str, tuple[Any, float, Any]] | None = None
+        _verifying: dict[tuple[str, Any], asyncio.Future[Any]] | None = None
 
         async def load_access_token(self, token: str) -> Any:
             """The revocation-checked verification of ``token`` (FastMCP's token swap, the
@@ -176,20 +158,42 @@ def _proxy_class(jwks_retry_s: float) -> Any:
             unchanged — i.e. while no replica wrote anything: no revocation, refresh or sign-in
             — for at most the read cache's TTL and never near the upstream token's expiry (where
             FastMCP would refresh it). Same store state, same token, same answer; a refused
-            token is never remembered."""
+            token is never remembered.
+
+            Concurrent requests with the same token under the same epoch share one
+            verification (when the memo lapses under load, 50 requests in flight would
+            otherwise each verify and read the store); a request that read a newer epoch — one
+            that started after a write such as a revocation — never joins an older one. A
+            request whose shared verification refused the token or failed verifies on its own
+            (its own storage failures are then recorded for its own answer)."""
             from oci_mcp_cli.server.storage import ReadCache
 
             store = self._client_storage
             if not isinstance(store, ReadCache):
                 return await super().load_access_token(token)
             if self._verified is None:
-                self._verified = OrderedDict()
+                self._verified, self._verifying = OrderedDict(), {}
+            assert self._verifying is not None
             epoch = await store.current_epoch()
             now = time.monotonic()
             memo = self._verified.get(token)
             if memo is not None and memo[0] == epoch and memo[1] > now:
                 return memo[2].model_copy()
-            validated = await super().load_access_token(token)
+            key = (token, epoch)
+            pending = self._verifying.get(key)
+            if pending is not None:
+                shared = await asyncio.shield(pending)
+                if shared is not None:
+                    return shared.model_copy()
+                return await super().load_access_token(token)
+            pending = asyncio.get_running_loop().create_future()
+            self._verifying[key] = pending
+            validated = None
+            try:
+                validated = await super().load_access_token(token)
+            finally:
+                del self._verifying[key]
+                pending.set_result(validated)
             if validated is not None:
                 lifetime = min(store.ttl_s, _seconds_left(token, validated) - 1.0
                                - float(self._token_expiry_threshold_seconds or 0))

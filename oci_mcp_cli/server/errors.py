@@ -8,11 +8,32 @@ call (``server/logs.py``) records them — at INFO, or WARNING for timeouts and 
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
-JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
-TRUST_HINT = "no active identity propagation trust for this client — run `oci-mcp trust create`"
+from oci_mcp_cli.core.redact import redact
+
+IDCS_ERROR_EXTENSION = "urn:ietf:params:scim:api:oracle:idcs:extension:messages:Error"
+
+# The hints of a failed token exchange, chosen by HTTP status and error code (classify_exchange),
+# never by the words of a description: those are the domain's to change (and the sandbox's own).
+HINT_CLIENT_REJECTED = (
+    "the token-exchange client credentials were rejected; check "
+    "IAM_TOKENEXCHANGE_CLIENT_ID / IAM_TOKENEXCHANGE_CLIENT_SECRET in .env "
+    "(or re-run `oci-mcp init`)"
+)
+HINT_GRANT_REFUSED = (
+    "the identity domain refused to exchange the user's token: most often no active identity "
+    "propagation trust lists this client, or the domain's signing keys are not publicly "
+    "readable — run `oci-mcp trust create` (it creates or repairs the trust and enables JWKS "
+    "access)"
+)
+HINT_CLIENT_NOT_ALLOWED = (
+    "the token-exchange client is not allowed this grant; "
+    "`oci-mcp doctor` checks its app (re-run `oci-mcp init` to repair it)"
+)
+HINT_THROTTLED = "the identity domain is throttling requests; try again shortly"
+HINT_SERVER_ERROR = "the identity domain had a server error; try again shortly"
+HINT_OCI_NOT_FOUND = "it does not exist or you are not authorized to see it"
 
 
 def tool_error(message: str, *, warning: bool = False) -> Exception:
@@ -32,24 +53,52 @@ def _timeout_text(what: str) -> str:
     )
 
 
-def redact(text: str) -> str:
-    """Replace anything that looks like a JWT with ``[redacted-jwt]``."""
-    return JWT_RE.sub("[redacted-jwt]", text)
-
-
-def _oauth_error(response: Any) -> tuple[str, str]:
-    try:
-        body = response.json()
-    except Exception:
-        body = {}
+def error_fields(body: object) -> tuple[str, str]:
+    """``(code, description)`` of an error body in any of the three shapes an identity domain or
+    OCI answers with (reference §6, §8.3, §12): OAuth (RFC 6749 §5.2) ``error`` and
+    ``error_description``; OCI ``code`` and ``message``; SCIM (RFC 7644 §3.12) ``scimType``, else
+    the IDCS extension's ``messageId``, and ``detail``. Empty strings when absent."""
     if not isinstance(body, dict):
-        body = {}
-    return str(body.get("error") or ""), str(
-        body.get("error_description") or body.get("message") or ""
-    )
+        return "", ""
+    extension = body.get(IDCS_ERROR_EXTENSION)
+    message_id = extension.get("messageId") if isinstance(extension, dict) else None
+    code = body.get("error") or body.get("code") or body.get("scimType") or message_id
+    description = body.get("error_description") or body.get("message") or body.get("detail")
+    return str(code or ""), str(description or "")
 
 
-def exchange_message(exc: Exception) -> str:
+def response_status(response: Any, body: object) -> int:
+    """The HTTP status; a SCIM body's own (string) ``status`` when the response has none."""
+    status = getattr(response, "status_code", None)
+    if isinstance(status, int):
+        return status
+    scim_status = str(body.get("status") or "") if isinstance(body, dict) else ""
+    return int(scim_status) if scim_status.isdigit() else 0
+
+
+def classify_exchange(status: int, code: str) -> str | None:
+    """The hint for a token-exchange failure, from its HTTP status and error code alone."""
+    if code == "invalid_client" or code == "NotAuthenticated" or status == 401:
+        return HINT_CLIENT_REJECTED
+    if code == "invalid_grant":
+        return HINT_GRANT_REFUSED
+    if code == "unauthorized_client":
+        return HINT_CLIENT_NOT_ALLOWED
+    if status == 429:
+        return HINT_THROTTLED
+    if status >= 500:
+        return HINT_SERVER_ERROR
+    return None
+
+
+def _json_body(response: Any) -> object:
+    try:
+        return response.json()
+    except Exception:  # not JSON (an HTML error page, an empty body): no code to classify by
+        return None
+
+
+def exchange_message(exc: BaseException) -> str:
     """A clear sentence for a failed UPST token exchange."""
     response = getattr(exc, "response", None)
     if response is None:
@@ -60,31 +109,24 @@ def exchange_message(exc: Exception) -> str:
                 f"({name}); check that it is up and reachable from the server"
             )
         return f"token exchange failed: {name}: {redact(str(exc))[:300]}"
-    status = response.status_code
-    error, description = _oauth_error(response)
+    body = _json_body(response)
+    status = response_status(response, body)
+    error, description = error_fields(body)
     detail = (
         f"HTTP {status}"
         + (f" {error}" if error else "")
         + (f": {description}" if description else "")
     )
     text = f"token exchange failed ({redact(detail)})"
-    lowered = f"{error} {description}".lower()
-    if error == "invalid_client" or status == 401:
-        return text + (
-            " — the token-exchange client credentials were rejected; check "
-            "IAM_TOKENEXCHANGE_CLIENT_ID / IAM_TOKENEXCHANGE_CLIENT_SECRET in .env "
-            "(or re-run `oci-mcp init`)"
-        )
-    if "trust" in lowered:
-        return text + " — " + TRUST_HINT
-    if "jwk" in lowered or "signing" in lowered or "public key" in lowered:
-        return text + (
-            " — the domain's signing keys are not publicly readable; "
-            "run `oci-mcp trust create` (it enables JWKS access)"
-        )
-    if status >= 500:
-        return text + " — the identity domain had a server error; try again shortly"
-    return text
+    hint = classify_exchange(status, error)
+    return f"{text} — {hint}" if hint else text
+
+
+def classify_oci(status: int, code: str | None) -> str | None:
+    """The hint for a failed OCI call (OCI error ``code``, e.g. NotAuthorizedOrNotFound)."""
+    if status == 404 or code == "NotAuthorizedOrNotFound":
+        return HINT_OCI_NOT_FOUND
+    return None
 
 
 def exchange_error(exc: Exception) -> Exception:
@@ -167,8 +209,9 @@ def oci_error(exc: Exception, operation: str) -> Exception:
         text = f"OCI {operation} failed: HTTP {exc.status} {exc.code}: {message}"
         if exc.request_id:
             text += f" (opc-request-id: {exc.request_id})"
-        if exc.status == 404:
-            text += " — it does not exist or you are not authorized to see it"
+        hint = classify_oci(exc.status, exc.code)
+        if hint:
+            text += f" — {hint}"
         return tool_error(text, warning=exc.status >= 500 or exc.status == 429)
     if isinstance(exc, oci.exceptions.RequestException | oci.exceptions.ConnectTimeout):
         return tool_error(

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from oci_mcp_cli.server.errors import redact as redact_jwts
+from oci_mcp_cli.core.redact import redact as redact_jwts
 
 LOGGER = logging.getLogger("oci_mcp.server")
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -169,8 +169,8 @@ class _Branded:
 
         async def capture(message: Any) -> None:
             if message["type"] == "http.response.start":
-                headers = dict(message.get("headers", []))
-                if not headers.get(b"content-type", b"").startswith(b"text/html"):
+                start_headers = dict(message.get("headers", []))
+                if not start_headers.get(b"content-type", b"").startswith(b"text/html"):
                     start["passthrough"] = True
                     await send(message)
                     return
@@ -239,7 +239,7 @@ def _bound_client_class() -> Any:
     from fastmcp.server.auth.oauth_proxy import models
     from mcp.shared.auth import InvalidRedirectUriError
 
-    class BoundProxyDCRClient(models.ProxyDCRClient):  # type: ignore[misc]
+    class BoundProxyDCRClient(models.ProxyDCRClient):
         def validate_redirect_uri(self, redirect_uri: Any) -> Any:
             resolved = super().validate_redirect_uri(redirect_uri)
             if not models._matches_registered_redirect_uri(resolved, self.redirect_uris):
@@ -420,6 +420,79 @@ class OAuthGuardMixin:
             routes.append(Route(path, endpoint=app, methods=route.methods, name=route.name,
                                 include_in_schema=route.include_in_schema))
         return routes
+
+
+# --- Host and Origin (DNS rebinding): FastMCP's check, its verdicts remembered -----------------
+
+HOST_ORIGIN_VERDICTS = 256  # (server address, scheme, Host, Origin) combinations remembered
+
+
+class HostOriginVerdicts:
+    """FastMCP's ``HostOriginGuardMiddleware`` (same checks, same 421/403 answers), its verdict
+    remembered per (server address, scheme, ``Host``, ``Origin``) — everything the guard reads —
+    so a request from a known client costs a dict lookup instead of host parsing and IP address
+    checks. At most ``HOST_ORIGIN_VERDICTS`` combinations are remembered; any other is checked
+    by the guard every time. Built from the guard's own ``Middleware`` arguments
+    (:func:`remember_host_origin_verdicts`)."""
+
+    def __init__(self, app: Any, /, **guard: Any) -> None:
+        from fastmcp.server.http import HostOriginGuardMiddleware
+
+        self.app = app
+        self._guard = HostOriginGuardMiddleware(_passed, **guard)
+        self._verdicts: dict[tuple[Any, ...], list[dict[str, Any]] | None] = {}
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        host = origin = None
+        for name, value in scope["headers"]:  # the first of each, as Starlette's Headers.get
+            if name == b"host":
+                if host is None:
+                    host = value
+            elif name == b"origin" and origin is None:
+                origin = value
+        key = (scope.get("server"), scope.get("scheme"), host, origin)
+        if key in self._verdicts:
+            refusal = self._verdicts[key]
+        else:
+            refusal = await self._verdict(scope, receive)
+            if len(self._verdicts) < HOST_ORIGIN_VERDICTS:
+                self._verdicts[key] = refusal
+        if refusal is None:
+            await self.app(scope, receive, send)
+            return
+        for message in refusal:
+            await send(dict(message))
+
+    async def _verdict(self, scope: Any, receive: Any) -> list[dict[str, Any]] | None:
+        """None when the guard lets the request through, else the messages of its answer."""
+        answer: list[dict[str, Any]] = []
+
+        async def capture(message: Any) -> None:
+            answer.append(dict(message))
+
+        check = {**scope, "oci_mcp_host_origin_passed": False}
+        await self._guard(check, receive, capture)
+        return None if check["oci_mcp_host_origin_passed"] else answer
+
+
+async def _passed(scope: Any, receive: Any, send: Any) -> None:
+    scope["oci_mcp_host_origin_passed"] = True
+
+
+def remember_host_origin_verdicts(app: Any) -> None:
+    """Replace FastMCP's Host/Origin guard in a Starlette ``app`` (not yet started) by
+    :class:`HostOriginVerdicts` with the same arguments, at the same place."""
+    from fastmcp.server.http import HostOriginGuardMiddleware
+    from starlette.middleware import Middleware
+
+    for i, middleware in enumerate(app.user_middleware):
+        if middleware.cls is HostOriginGuardMiddleware:
+            app.user_middleware[i] = Middleware(
+                HostOriginVerdicts, *middleware.args, **middleware.kwargs
+            )
 
 
 # --- MCP sessions per user -----------------------------------------------------------------------

@@ -39,6 +39,7 @@ from fastmcp.server.auth.auth import AccessToken
 from fastmcp.server.auth.oauth_proxy.revocation import RevocationProvider
 from joserfc.errors import JoseError
 from key_value.aio.adapters.pydantic import PydanticAdapter
+from mcp.server.auth.provider import AccessToken as McpAccessToken
 from mcp.server.auth.provider import RefreshToken
 from pydantic import BaseModel
 
@@ -72,7 +73,7 @@ class _RevocationView(RevocationProvider):
     :meth:`RevocationMixin.revoke_token` resolves to its ``jti`` and upstream token set.
     """
 
-    async def load_access_token(self, token: str) -> AccessToken | None:
+    async def load_access_token(self, token: str) -> McpAccessToken | None:
         proxy: Any = self._proxy
         payload = proxy._fastmcp_access_payload(token)
         if payload is None:

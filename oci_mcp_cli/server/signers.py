@@ -148,12 +148,12 @@ def bounded_signer_class() -> Any:
         class _TimeoutSession(requests.Session):
             timeout: tuple[float, float] = EXCHANGE_TIMEOUT
 
-            def request(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+            def request(self, *args: Any, **kwargs: Any) -> Any:
                 if kwargs.get("timeout") is None:
                     kwargs["timeout"] = bounded_timeout(self.timeout)
                 return super().request(*args, **kwargs)
 
-        class BoundedTokenExchangeSigner(TokenExchangeSigner):  # type: ignore[misc]
+        class BoundedTokenExchangeSigner(TokenExchangeSigner):
             def __init__(
                 self,
                 token: str,
@@ -382,13 +382,18 @@ class SignerCache:
                 "the tool call's deadline passed while waiting for the token exchange"
             ) from None
 
+    def _abandon(self, key: str, future: Future[Any], exc: BaseException) -> None:
+        """The single flight for ``key`` failed: the next call starts a new one, and the calls
+        waiting on this one get ``exc``."""
+        with self._lock:
+            self._inflight.pop(key, None)
+        future.set_exception(exc)
+
     def _build(self, key: str, token: str, expires_at: float | None, future: Future[Any]) -> Any:
         try:
             signer = self._factory(token)
         except BaseException as exc:  # failures are not cached: the next call retries
-            with self._lock:
-                self._inflight.pop(key, None)
-            future.set_exception(exc)
+            self._abandon(key, future, exc)
             raise
         with self._lock:
             self._inflight.pop(key, None)
@@ -426,9 +431,7 @@ class SignerCache:
             future.set_exception(error)
             raise error from exc
         except BaseException as exc:
-            with self._lock:
-                self._inflight.pop(key, None)
-            future.set_exception(exc)
+            self._abandon(key, future, exc)
             raise
         with self._lock:
             self._inflight.pop(key, None)

@@ -93,7 +93,7 @@ def no_busy_polling_file_io() -> str:
     if chosen in NON_POLLING_CAIO:
         return chosen
     fallback = caio.thread_aio_asyncio or caio.python_aio_asyncio
-    caio.AsyncioContext = fallback.AsyncioContext  # type: ignore[misc]
+    caio.AsyncioContext = fallback.AsyncioContext
     LOGGER.warning(
         f"file I/O: caio's {chosen!r} implementation busy-polls (io_uring SQPOLL); using "
         f"{caio_implementation()!r} instead (set CAIO_IMPL=thread to silence this)"
@@ -315,7 +315,50 @@ def _base_wrapper() -> type:
     return BaseWrapper
 
 
-class GuardedStore(_base_wrapper()):  # type: ignore[misc]
+class _Writes:
+    """The write half of the key-value protocol, once: each write is one call on ``key_value``
+    handed to ``_write`` with the keys it touches (GuardedStore: outage handling; ReadCache:
+    the epoch bump that invalidates every replica's cache)."""
+
+    key_value: Any
+
+    async def _write(self, operation: Any, collection: str | None, keys: Sequence[str]) -> Any:
+        raise NotImplementedError
+
+    async def put(
+        self,
+        key: str,
+        value: Mapping[str, Any],
+        *,
+        collection: str | None = None,
+        ttl: Any = None,
+    ) -> None:
+        operation = self.key_value.put(key=key, value=value, collection=collection, ttl=ttl)
+        await self._write(operation, collection, [key])
+
+    async def put_many(
+        self,
+        keys: Sequence[str],
+        values: Sequence[Mapping[str, Any]],
+        *,
+        collection: str | None = None,
+        ttl: Any = None,
+    ) -> None:
+        operation = self.key_value.put_many(
+            keys=keys, values=values, collection=collection, ttl=ttl
+        )
+        await self._write(operation, collection, keys)
+
+    async def delete(self, key: str, *, collection: str | None = None) -> bool:
+        operation = self.key_value.delete(key=key, collection=collection)
+        return await self._write(operation, collection, [key])
+
+    async def delete_many(self, keys: Sequence[str], *, collection: str | None = None) -> int:
+        operation = self.key_value.delete_many(keys=keys, collection=collection)
+        return await self._write(operation, collection, keys)
+
+
+class GuardedStore(_Writes, _base_wrapper()):  # type: ignore[misc]
     """Passes every operation to ``key_value``; an unreachable backend raises
     :class:`StorageUnavailable` (recorded for :class:`StorageGate`), logged once per outage at
     WARNING, and once more when the store answers again."""
@@ -333,6 +376,9 @@ class GuardedStore(_base_wrapper()):  # type: ignore[misc]
 
     async def run(self, operation: Any) -> Any:
         """Await ``operation`` (on this store's backend) with the store's failure handling."""
+        return await self._run(operation)
+
+    async def _write(self, operation: Any, collection: str | None, keys: Sequence[str]) -> Any:
         return await self._run(operation)
 
     async def _run(self, operation: Any) -> Any:
@@ -366,34 +412,6 @@ class GuardedStore(_base_wrapper()):  # type: ignore[misc]
 
     async def ttl_many(self, keys: Sequence[str], *, collection: str | None = None) -> Any:
         return await self._run(self.key_value.ttl_many(keys=keys, collection=collection))
-
-    async def put(
-        self,
-        key: str,
-        value: Mapping[str, Any],
-        *,
-        collection: str | None = None,
-        ttl: Any = None,
-    ) -> None:
-        await self._run(self.key_value.put(key=key, value=value, collection=collection, ttl=ttl))
-
-    async def put_many(
-        self,
-        keys: Sequence[str],
-        values: Sequence[Mapping[str, Any]],
-        *,
-        collection: str | None = None,
-        ttl: Any = None,
-    ) -> None:
-        await self._run(
-            self.key_value.put_many(keys=keys, values=values, collection=collection, ttl=ttl)
-        )
-
-    async def delete(self, key: str, *, collection: str | None = None) -> bool:
-        return await self._run(self.key_value.delete(key=key, collection=collection))
-
-    async def delete_many(self, keys: Sequence[str], *, collection: str | None = None) -> int:
-        return await self._run(self.key_value.delete_many(keys=keys, collection=collection))
 
     async def aclose(self) -> None:
         """Close the backend's connections (the Redis client's pool)."""
@@ -469,7 +487,7 @@ class _Cached:
     value: str | None  # JSON: every hit returns a fresh copy
 
 
-class ReadCache(_base_wrapper()):  # type: ignore[misc]
+class ReadCache(_Writes, _base_wrapper()):  # type: ignore[misc]
     """Per-process read-through cache in front of a :class:`GuardedStore` (decrypted values).
 
     A value (or a miss) is served from memory only while (1) the store's shared epoch is the one
@@ -585,6 +603,12 @@ class ReadCache(_base_wrapper()):  # type: ignore[misc]
                 out.append((self._value(entry), left))
         return out
 
+    async def _write(self, operation: Any, collection: str | None, keys: Sequence[str]) -> Any:
+        try:
+            return await operation
+        finally:
+            await self._written(collection, keys)
+
     async def _written(self, collection: str | None, keys: Sequence[str]) -> None:
         for key in keys:
             self._entries.pop((collection, key), None)
@@ -606,39 +630,6 @@ class ReadCache(_base_wrapper()):  # type: ignore[misc]
     async def ttl_many(self, keys: Sequence[str], *, collection: str | None = None) -> Any:
         found = await self._read(list(keys), collection)
         return [(v, t) if v is not None else (None, None) for v, t in found]
-
-    async def put(
-        self, key: str, value: Mapping[str, Any], *, collection: str | None = None, ttl: Any = None
-    ) -> None:
-        try:
-            await self.key_value.put(key=key, value=value, collection=collection, ttl=ttl)
-        finally:
-            await self._written(collection, [key])
-
-    async def put_many(
-        self,
-        keys: Sequence[str],
-        values: Sequence[Mapping[str, Any]],
-        *,
-        collection: str | None = None,
-        ttl: Any = None,
-    ) -> None:
-        try:
-            await self.key_value.put_many(keys=keys, values=values, collection=collection, ttl=ttl)
-        finally:
-            await self._written(collection, keys)
-
-    async def delete(self, key: str, *, collection: str | None = None) -> bool:
-        try:
-            return await self.key_value.delete(key=key, collection=collection)
-        finally:
-            await self._written(collection, [key])
-
-    async def delete_many(self, keys: Sequence[str], *, collection: str | None = None) -> int:
-        try:
-            return await self.key_value.delete_many(keys=keys, collection=collection)
-        finally:
-            await self._written(collection, keys)
 
 
 def read_cache(store: GuardedStore, ttl_s: float = READ_CACHE_TTL_S) -> Any:

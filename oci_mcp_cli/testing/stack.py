@@ -14,6 +14,7 @@ over https to the real hostnames, answered by the sandbox.
 from __future__ import annotations
 
 import contextlib
+import socket
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -38,6 +39,7 @@ class McpStack:
         self._saved_env: dict[str, str | None] = {}
         self._stack = contextlib.ExitStack()
         self._server: Any = None
+        self._sock: socket.socket | None = None  # the server's port, held for the stack's life
         self.sandbox: Any = None
         self.env_file: Path | None = None
         self.server_url = ""
@@ -56,21 +58,21 @@ class McpStack:
         self.close()
 
     def start(self) -> McpStack:
-        from oci_mcp_cli.client.demo import free_port, provision
         from oci_mcp_cli.sandbox import Sandbox
+        from oci_mcp_cli.testing.provision import provision_local_server
 
         root = self._state_dir or Path(
             self._stack.enter_context(tempfile.TemporaryDirectory(prefix="oci-mcp-test-"))
         )
         self._root = root
         self.sandbox = self._stack.enter_context(Sandbox(state_dir=root / "sandbox"))
-        self.server_url = f"http://127.0.0.1:{free_port()}"
         self.env_file = root / ".env"
         if self.transparent:
             self._enter_transparent_env()
-            self._provision_transparent()
-        else:
-            provision(self.sandbox, self.env_file, self.server_url)
+        self._sock, self.server_url = provision_local_server(
+            self.sandbox, self.env_file, transparent=self.transparent
+        )
+        self._stack.callback(self._sock.close)
         self.serve(self._app)
         return self
 
@@ -92,24 +94,6 @@ class McpStack:
                 os.environ[key] = value
         self._saved_env.clear()
 
-    def _provision_transparent(self) -> None:
-        """``init`` as on a real tenancy: the [DEFAULT] profile, the domain's https URL."""
-        from oci_mcp_cli.provisioning.init import InitOptions, plan_init
-        from oci_mcp_cli.provisioning.plan import apply_plan
-        from oci_mcp_cli.sandbox.runner import TRANSPARENT_PROFILE
-
-        default = next(d for d in self.sandbox.domains if d["type"] == "DEFAULT")
-        assert self.env_file is not None
-        options = InitOptions(
-            env_file=self.env_file,
-            config_file=str(self.sandbox.config_file),
-            profile=TRANSPARENT_PROFILE,
-            domain_url=default["https_url"],
-            server_url=self.server_url,
-            open_jwks=True,
-        )
-        apply_plan(plan_init(options).plan)
-
     def serve(self, app: Any | None) -> None:
         """(Re)start the MCP server on the same URL, serving ``app`` (plus the built-in tools)."""
         from oci_mcp_cli.server.app import ServerThread
@@ -122,7 +106,7 @@ class McpStack:
         settings = load_settings(
             self.env_file, storage_dir=self._root / "oauth", log_level="ERROR", rate_limit=0
         )
-        self._server = ServerThread(settings, app).start()
+        self._server = ServerThread(settings, app, sock=self._sock).start()
         self._app = app
 
     def stop_server(self) -> None:

@@ -78,6 +78,7 @@ def authenticate_client(request: Request, form: dict[str, str], domain: Domain) 
     """The calling app: client_secret_basic or client_secret_post; public clients send only
     ``client_id``."""
     basic = _basic_credentials(request)
+    secret: str | None
     if basic and "client_secret" in form:
         raise invalid_request("use one client authentication method, not Basic and client_secret")
     if basic:
@@ -85,7 +86,7 @@ def authenticate_client(request: Request, form: dict[str, str], domain: Domain) 
         if form.get("client_id") not in (None, client_id):
             raise invalid_client("client_id in the body differs from the Basic credentials")
     else:
-        client_id, secret = form.get("client_id", ""), form.get("client_secret")
+        client_id, secret = form.get("client_id") or "", form.get("client_secret")
     if not client_id:
         raise invalid_client(
             "client authentication is required (HTTP Basic or client_id/client_secret)"

@@ -101,6 +101,6 @@ async def jwks(ctx: SandboxContext, request: Request, domain: Domain) -> Respons
             "You are not authorized to access the signing certificate: enable "
             'signingCertPublicAccess ("Configure client access") or authenticate.'
         )
-        body = scim_error_body(401, detail, UNAUTHORIZED_MESSAGE_ID)
-        return json_response(request, body, 401)  # with opc-request-id, like every IDCS answer
+        error = scim_error_body(401, detail, UNAUTHORIZED_MESSAGE_ID)
+        return json_response(request, error, 401)  # with opc-request-id, like every IDCS answer
     return json_response(request, {"keys": [tokens.domain_material(ctx, domain).jwk()]})

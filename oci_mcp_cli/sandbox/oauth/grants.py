@@ -12,7 +12,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from oci_mcp_cli.sandbox import keys
+import oci_mcp_cli.sandbox.keys as keys
 from oci_mcp_cli.sandbox.models import Domain, User
 from oci_mcp_cli.sandbox.oauth import tokens
 from oci_mcp_cli.sandbox.oauth.clients import (

@@ -42,5 +42,5 @@ def token_scope_claims(domain: Domain, scope: str, default_aud: Any) -> dict[str
             out_scopes.append(item)
     if not audiences:
         return {"scope": scope, "aud": default_aud}
-    aud: Any = audiences[0] if len(audiences) == 1 else audiences
-    return {"scope": " ".join(out_scopes), "aud": aud}
+    claim_aud: str | list[str] = audiences[0] if len(audiences) == 1 else audiences
+    return {"scope": " ".join(out_scopes), "aud": claim_aud}

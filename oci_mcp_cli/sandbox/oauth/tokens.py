@@ -22,7 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from oci_mcp_cli.sandbox import keys
+import oci_mcp_cli.sandbox.keys as keys
 from oci_mcp_cli.sandbox.context import SandboxContext
 from oci_mcp_cli.sandbox.models import Domain, SandboxState, User
 from oci_mcp_cli.sandbox.oauth.scopes import token_scope_claims

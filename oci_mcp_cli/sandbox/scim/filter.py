@@ -1,8 +1,12 @@
 """SCIM filter expressions (RFC 7644 §3.4.2.2): parse once, evaluate against wire-form dicts.
 
-Operators ``eq ne co sw ew pr gt ge lt le``, ``and``/``or``/``not``, parentheses; attribute names
-(dotted sub-attributes included) are case-insensitive; string comparison is case-insensitive except
-for the resource's case-exact attributes. Multi-valued attributes match if any value matches.
+Operators ``eq ne co sw ew pr gt ge lt le``, ``and``/``or``/``not``, parentheses, value filters
+``attr[filter]``; attribute names (dotted sub-attributes included) are case-insensitive; string
+comparison is case-insensitive except for the resource's case-exact attributes. Multi-valued
+attributes match if any value matches. A name may be fully qualified (RFC 7644 §3.10): the schema
+URN, ``:``, the attribute path — the resource's own schema (``urn:…:idcs:App:displayName``) or an
+extension schema whose attributes sit in the object keyed by its URN
+(``urn:…:extension:enterprise:2.0:User:employeeNumber``).
 """
 
 from __future__ import annotations
@@ -27,17 +31,57 @@ def invalid(message: str) -> ScimError:
     return ScimError(400, f"Invalid filter: {message}", "error.common.invalidFilter")
 
 
+def key_ci(data: dict[str, Any], name: str) -> str | None:
+    """The key of ``data`` spelled like ``name`` but for case, or None."""
+    lowered = name.lower()
+    return next((k for k in data if k.lower() == lowered), None)
+
+
+def is_qualified(path: str) -> bool:
+    return path[:4].lower() == "urn:"
+
+
+def split_qualified(path: str) -> tuple[str, str]:
+    """``(schema URN, attribute path)`` of a fully qualified name (attribute names hold no ``:``,
+    so the URN ends at the last colon)."""
+    schema, _, attr = path.rpartition(":")
+    return schema, attr
+
+
+def has_schema(resource: dict[str, Any], schema: str) -> bool:
+    """Does ``resource`` list ``schema`` (case-insensitively) in its ``schemas``?"""
+    key = key_ci(resource, "schemas")
+    schemas = resource.get(key) if key is not None else None
+    return isinstance(schemas, list) and any(
+        isinstance(s, str) and s.lower() == schema.lower() for s in schemas
+    )
+
+
 def lookup(resource: dict[str, Any], path: str) -> Any:
-    """Value at a dotted attribute path, matching names case-insensitively (lists are mapped)."""
+    """Value at an attribute path, matching names case-insensitively (lists are mapped); the path
+    may be fully qualified with the resource's schema or an extension schema's URN."""
+    if is_qualified(path):
+        whole = key_ci(resource, path)  # an extension object itself
+        if whole is not None:
+            return resource[whole]
+        schema, attr = split_qualified(path)
+        extension = key_ci(resource, schema)
+        if extension is not None:
+            return _lookup(resource[extension], attr)
+        return _lookup(resource, attr) if has_schema(resource, schema) else _MISSING
+    return _lookup(resource, path)
+
+
+def _lookup(resource: Any, path: str) -> Any:
     value: Any = resource
     for part in path.split("."):
         if isinstance(value, list):
-            value = [lookup(v, part) for v in value if isinstance(v, dict)]
+            value = [_lookup(v, part) for v in value if isinstance(v, dict)]
             value = [v for v in value if v is not _MISSING]
             continue
         if not isinstance(value, dict):
             return _MISSING
-        key = next((k for k in value if k.lower() == part.lower()), None)
+        key = key_ci(value, part)
         if key is None:
             return _MISSING
         value = value[key]
@@ -107,6 +151,11 @@ class _Parser:
         self.tokens, self.pos = tokens, 0
         self.case_exact = {name.lower() for name in case_exact}
 
+    def is_case_exact(self, path: str) -> bool:
+        """Case-exact attributes are named unqualified; a core-schema prefix is dropped."""
+        name = split_qualified(path)[1] if is_qualified(path) else path
+        return name.lower() in self.case_exact
+
     def peek_word(self) -> str | None:
         if self.pos < len(self.tokens) and self.tokens[self.pos][0] == "word":
             return self.tokens[self.pos][1].lower()
@@ -118,21 +167,21 @@ class _Parser:
         self.pos += 1
         return self.tokens[self.pos - 1]
 
-    def expr(self) -> Predicate:
-        left = self.term()
-        while self.peek_word() == "or":
+    def _operands(self, keyword: str, operand: Callable[[], Predicate]) -> list[Predicate]:
+        """``operand (keyword operand)*``: the operands of a run of ``or`` (or ``and``)."""
+        parts = [operand()]
+        while self.peek_word() == keyword:
             self.take()
-            right, prev = self.term(), left
-            left = lambda r, a=prev, b=right: a(r) or b(r)  # noqa: E731
-        return left
+            parts.append(operand())
+        return parts
+
+    def expr(self) -> Predicate:
+        parts = self._operands("or", self.term)
+        return parts[0] if len(parts) == 1 else lambda r: any(p(r) for p in parts)
 
     def term(self) -> Predicate:
-        left = self.factor()
-        while self.peek_word() == "and":
-            self.take()
-            right, prev = self.factor(), left
-            left = lambda r, a=prev, b=right: a(r) and b(r)  # noqa: E731
-        return left
+        parts = self._operands("and", self.factor)
+        return parts[0] if len(parts) == 1 else lambda r: all(p(r) for p in parts)
 
     def factor(self) -> Predicate:
         if self.peek_word() == "not":
@@ -159,7 +208,7 @@ class _Parser:
         if vkind not in ("str", "word"):
             raise invalid(f"expected a value after {op!r}")
         expected = _literal(vkind, raw)
-        exact = path.lower() in self.case_exact
+        exact = self.is_case_exact(path)
         return lambda r: _compare(op, lookup(r, path), expected, exact)
 
     def value_path(self, path: str) -> Predicate:

@@ -1,17 +1,27 @@
 """SCIM PatchOp (RFC 7644 §3.5.2) applied to wire-form dicts; ``op`` and ``path`` case-insensitive.
 
 Paths: ``attr``, ``attr.sub`` and ``attr[filter]`` (value filter on a multi-valued attribute, for
-``remove`` and ``replace``). Attribute names are mapped to their canonical spelling.
+``remove`` and ``replace``). Attribute names are mapped to their canonical spelling. A path (or a
+key of a path-less value) may be fully qualified (RFC 7644 §3.10): ``<resource schema URN>:attr``
+means ``attr``; ``<extension schema URN>:attr`` is ``attr`` of the object keyed by that URN.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import re
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from typing import Any
 
-from oci_mcp_cli.sandbox.scim.filter import parse_filter
+from oci_mcp_cli.sandbox.scim.filter import (
+    has_schema,
+    is_qualified,
+    key_ci,
+    parse_filter,
+    split_qualified,
+)
 from oci_mcp_cli.sandbox.wire import ScimError
 
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -26,13 +36,6 @@ def bad(detail: str, message_id: str = "error.common.validation.invalidPatchOp")
 def get_ci(data: dict[str, Any], key: str, default: Any = None) -> Any:
     """``data[key]`` with a case-insensitive key."""
     return next((v for k, v in data.items() if k.lower() == key.lower()), default)
-
-
-def _merge(target: dict[str, Any], value: dict[str, Any], canonical: Canonical) -> None:
-    for key, item in value.items():
-        if key == "schemas":
-            continue
-        target[canonical(key)] = item
 
 
 def _add(resource: dict[str, Any], attr: str, sub: str | None, value: Any) -> None:
@@ -78,6 +81,83 @@ def _check_writable(attr: str, read_only: Collection[str]) -> None:
         )
 
 
+def _as_spelled(data: dict[str, Any]) -> Canonical:
+    """Names inside an extension object: an existing key's spelling, else as given."""
+    return lambda name: key_ci(data, name) or name
+
+
+@dataclass
+class _Target:
+    """Where a (possibly fully qualified) path applies: the object, the path within it, how names
+    are spelled there and its read-only attributes; ``extension`` names a missing extension object
+    to attach once the operation has put something in it."""
+
+    data: dict[str, Any]
+    path: str
+    canonical: Canonical
+    read_only: Collection[str]
+    extension: str | None = None
+
+    def attach_to(self, resource: dict[str, Any]) -> None:
+        if self.extension is not None and self.data:
+            resource[self.extension] = self.data
+
+
+def _resolve(
+    resource: dict[str, Any], path: str, canonical: Canonical, read_only: Collection[str]
+) -> _Target:
+    if not is_qualified(path):
+        return _Target(resource, path, canonical, read_only)
+    head = path.split("[", 1)[0]
+    with contextlib.suppress(ScimError):
+        canonical(head)  # the whole name is an attribute: an extension object itself
+        return _Target(resource, path, canonical, read_only)
+    schema, attr = split_qualified(head)
+    relative = attr + path[len(head) :]
+    try:
+        extension = canonical(schema)
+    except ScimError:
+        if has_schema(resource, schema):
+            return _Target(resource, relative, canonical, read_only)
+        raise bad(f"Invalid PatchOp path {path!r}: unknown schema {schema}") from None
+    _check_writable(extension, read_only)
+    current = resource.get(extension)
+    if current is None:
+        return _Target({}, relative, _as_spelled({}), (), extension)
+    if not isinstance(current, dict):
+        raise bad(f"{extension} is not a complex attribute")
+    return _Target(current, relative, _as_spelled(current), ())
+
+
+def _apply_value(
+    resource: dict[str, Any],
+    name: str,
+    value: Any,
+    canonical: Canonical,
+    read_only: Collection[str],
+) -> None:
+    """An operation without a path: ``value`` holds attribute -> value."""
+    if isinstance(value, dict):
+        for key in value:
+            if key != "schemas":
+                target = _resolve(resource, key, canonical, read_only)
+                _check_writable(target.canonical(target.path), target.read_only)
+    if name == "remove":
+        raise bad("A remove operation needs a path", "error.common.validation.noTarget")
+    if not isinstance(value, dict):
+        raise bad(f"{name} without a path needs an object value")
+    for key, item in value.items():
+        if key == "schemas":
+            continue
+        target = _resolve(resource, key, canonical, read_only)  # after the previous key's change
+        attr = target.canonical(target.path)
+        if name == "add":
+            _add(target.data, attr, None, item)
+        else:
+            target.data[attr] = item
+        target.attach_to(resource)
+
+
 def _apply_one(
     resource: dict[str, Any], op: dict[str, Any], canonical: Canonical, read_only: Collection[str]
 ) -> None:
@@ -86,24 +166,24 @@ def _apply_one(
         raise bad(f"Invalid PatchOp op {get_ci(op, 'op')!r}: use add, replace or remove")
     path, value = get_ci(op, "path"), get_ci(op, "value")
     if path is None:
-        if isinstance(value, dict):
-            for key in value:
-                if key != "schemas":
-                    _check_writable(canonical(key), read_only)
-        if name == "remove":
-            raise bad("A remove operation needs a path", "error.common.validation.noTarget")
-        if not isinstance(value, dict):
-            raise bad(f"{name} without a path needs an object value")
-        if name == "add":
-            for key, item in value.items():
-                if key != "schemas":
-                    _add(resource, canonical(key), None, item)
-        else:
-            _merge(resource, value, canonical)
+        _apply_value(resource, name, value, canonical, read_only)
         return
-    match = _PATH.match(str(path).strip())
+    target = _resolve(resource, str(path).strip(), canonical, read_only)
+    match = _PATH.match(target.path)
     if not match:
         raise bad(f"Invalid PatchOp path {path!r}")
+    _apply_path(target.data, name, match, value, target.canonical, target.read_only)
+    target.attach_to(resource)
+
+
+def _apply_path(
+    resource: dict[str, Any],
+    name: str,
+    match: re.Match[str],
+    value: Any,
+    canonical: Canonical,
+    read_only: Collection[str],
+) -> None:
     attr, flt, sub = canonical(match["attr"]), match["filter"], match["sub"]
     _check_writable(attr, read_only)
     if sub and isinstance(resource.get(attr), dict):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import functools
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -334,10 +335,9 @@ def validate_app(domain: Domain, app: dict[str, Any]) -> None:
             raise ScimError(409, f"An App with name {name!r} already exists.", UNIQUE)
 
 
-def create_app(state: SandboxState, domain: Domain, body: Any, creator: str) -> dict[str, Any]:
-    app = normalize(APP, body)
-    validate_app(domain, app)
-    app.update(stamp(state, domain, APP, creator))
+def _app_defaults(app: dict[str, Any]) -> None:
+    """Generated on create: ``name`` (the OAuth client id), ``active`` false, and a client
+    secret for a confidential/trusted web app."""
     app.setdefault("name", hex32())
     app.setdefault("active", False)
     if (
@@ -345,34 +345,9 @@ def create_app(state: SandboxState, domain: Domain, body: Any, creator: str) -> 
         and app.get("clientType") in SECRET_CLIENT_TYPES
     ):
         app["clientSecret"] = f"idcscs-{uuid.uuid4()}"
-    domain.apps[app["id"]] = app
-    return app
 
 
-def _replace_app(domain: Domain, current: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    check_immutable(current, new, "name", "basedOnTemplate.value")
-    new = keep_read_only(APP, current, new)
-    new["name"] = current["name"]
-    new.setdefault("active", current.get("active", False))
-    validate_app(domain, new)
-    touch(new)
-    domain.apps[current["id"]] = new
-    return new
-
-
-def put_app(domain: Domain, app_id: str, body: Any) -> dict[str, Any]:
-    return _replace_app(domain, get_resource(domain.apps, APP, app_id), normalize(APP, body))
-
-
-def patch_app(domain: Domain, app_id: str, body: Any) -> dict[str, Any]:
-    current = get_resource(domain.apps, APP, app_id)
-    return _replace_app(
-        domain, current, apply_patch(current, body, canonical_for(APP), APP.read_only)
-    )
-
-
-def delete_app(domain: Domain, app_id: str) -> None:
-    app = get_resource(domain.apps, APP, app_id)
+def _check_app_deletable(app: dict[str, Any]) -> None:
     if app.get("active"):
         raise ScimError(
             409,
@@ -380,7 +355,6 @@ def delete_app(domain: Domain, app_id: str) -> None:
             'PUT /admin/v1/AppStatusChanger/{id} {"active": false}.',
             "error.app.deleteActiveApp",
         )
-    del domain.apps[app_id]
 
 
 def change_app_status(domain: Domain, app_id: str, body: Any) -> dict[str, Any]:
@@ -431,41 +405,86 @@ def validate_trust(domain: Domain, trust: dict[str, Any]) -> None:
             )
 
 
-def create_trust(state: SandboxState, domain: Domain, body: Any, creator: str) -> dict[str, Any]:
-    trust = normalize(TRUST, body)
-    validate_trust(domain, trust)
-    trust.update(stamp(state, domain, TRUST, creator))
+def _trust_defaults(trust: dict[str, Any]) -> None:
     trust.setdefault("active", False)
-    domain.trusts[trust["id"]] = trust
-    return trust
 
 
-def _replace_trust(domain: Domain, current: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    check_immutable(current, new, "name")
-    new = keep_read_only(TRUST, current, new)
-    new.setdefault("active", False)
-    validate_trust(domain, new)
+# ---- Generic CRUD of the collection resources (Apps, IdentityPropagationTrusts) ---------------
+
+Table = Callable[[Domain], dict[str, dict[str, Any]]]
+
+
+def _no_check(resource: dict[str, Any]) -> None:
+    """No delete precondition."""
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The per-type rules of a collection resource; :func:`create`, :func:`put`, :func:`patch`
+    and :func:`delete` apply them the same way for every type."""
+
+    rt: ResourceType
+    table: Table  # the domain's store of this type, by id
+    validate: Callable[[Domain, dict[str, Any]], None]  # the whole resource, after every change
+    immutable: tuple[str, ...]  # (dotted) attributes a replace may not change
+    defaults: Callable[[dict[str, Any]], None]  # generated on create
+    carried: tuple[str, ...] = ()  # taken from the current resource on replace (server-assigned)
+    keep_active: bool = False  # a replace without ``active`` keeps it (else: false)
+    check_delete: Callable[[dict[str, Any]], None] = _no_check
+
+
+APPS = Rules(
+    APP,
+    lambda d: d.apps,
+    validate_app,
+    ("name", "basedOnTemplate.value"),
+    _app_defaults,
+    carried=("name",),
+    keep_active=True,
+    check_delete=_check_app_deletable,
+)
+TRUSTS = Rules(TRUST, lambda d: d.trusts, validate_trust, ("name",), _trust_defaults)
+
+
+def create(
+    rules: Rules, state: SandboxState, domain: Domain, body: Any, creator: str
+) -> dict[str, Any]:
+    resource = normalize(rules.rt, body)
+    rules.validate(domain, resource)
+    resource.update(stamp(state, domain, rules.rt, creator))
+    rules.defaults(resource)
+    rules.table(domain)[resource["id"]] = resource
+    return resource
+
+
+def _replace(
+    rules: Rules, domain: Domain, current: dict[str, Any], new: dict[str, Any]
+) -> dict[str, Any]:
+    check_immutable(current, new, *rules.immutable)
+    new = keep_read_only(rules.rt, current, new)
+    for key in rules.carried:
+        new[key] = current[key]
+    new.setdefault("active", current.get("active", False) if rules.keep_active else False)
+    rules.validate(domain, new)
     touch(new)
-    domain.trusts[current["id"]] = new
+    rules.table(domain)[current["id"]] = new
     return new
 
 
-def put_trust(domain: Domain, trust_id: str, body: Any) -> dict[str, Any]:
-    return _replace_trust(
-        domain, get_resource(domain.trusts, TRUST, trust_id), normalize(TRUST, body)
-    )
+def put(rules: Rules, domain: Domain, rid: str, body: Any) -> dict[str, Any]:
+    current = get_resource(rules.table(domain), rules.rt, rid)
+    return _replace(rules, domain, current, normalize(rules.rt, body))
 
 
-def patch_trust(domain: Domain, trust_id: str, body: Any) -> dict[str, Any]:
-    current = get_resource(domain.trusts, TRUST, trust_id)
-    return _replace_trust(
-        domain, current, apply_patch(current, body, canonical_for(TRUST), TRUST.read_only)
-    )
+def patch(rules: Rules, domain: Domain, rid: str, body: Any) -> dict[str, Any]:
+    current = get_resource(rules.table(domain), rules.rt, rid)
+    patched = apply_patch(current, body, canonical_for(rules.rt), rules.rt.read_only)
+    return _replace(rules, domain, current, patched)
 
 
-def delete_trust(domain: Domain, trust_id: str) -> None:
-    get_resource(domain.trusts, TRUST, trust_id)
-    del domain.trusts[trust_id]
+def delete(rules: Rules, domain: Domain, rid: str) -> None:
+    rules.check_delete(get_resource(rules.table(domain), rules.rt, rid))
+    del rules.table(domain)[rid]
 
 
 # ---- Settings -----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ otherwise — see :func:`authorize`).
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -349,27 +350,19 @@ def routes(ctx: SandboxContext) -> list[Route]:
         endpoint = signed_endpoint(ctx, api.guarded(handler), "scim")
         out.append(Route(prefix + path, endpoint, methods=[method]))
 
-    for rt, table, create, put, patch, delete in (
-        (res.APP, lambda d: d.apps, res.create_app, res.put_app, res.patch_app, res.delete_app),
-        (
-            res.TRUST,
-            lambda d: d.trusts,
-            res.create_trust,
-            res.put_trust,
-            res.patch_trust,
-            res.delete_trust,
-        ),
-    ):
+    for rules in (res.APPS, res.TRUSTS):
+        rt, table = rules.rt, rules.table
         list_items, search, get_item = api.collection(rt, table)
         base = f"/{rt.endpoint}"
         add(base, list_items, "GET")
-        add(base, api.creation(rt, create), "POST")
+        add(base, api.creation(rt, functools.partial(res.create, rules)), "POST")
         if rt is res.APP:
             add(f"{base}/.search", search, "POST")
         add(base + "/{rid}", get_item, "GET")
-        add(base + "/{rid}", api.mutation(rt, table, put), "PUT")
-        add(base + "/{rid}", api.mutation(rt, table, patch), "PATCH")
-        add(base + "/{rid}", api.mutation(rt, table, _delete(delete)), "DELETE")
+        add(base + "/{rid}", api.mutation(rt, table, functools.partial(res.put, rules)), "PUT")
+        add(base + "/{rid}", api.mutation(rt, table, functools.partial(res.patch, rules)), "PATCH")
+        delete = _delete(functools.partial(res.delete, rules))
+        add(base + "/{rid}", api.mutation(rt, table, delete), "DELETE")
     add("/AppStatusChanger/{rid}", api.status_changer, "PUT")
     add("/Settings", api.settings_list, "GET")
     add("/Settings/{rid}", api.settings_get, "GET")

@@ -7,7 +7,6 @@ stopped and removed at the end (or, with ``keep``, when the caller's ``wait`` re
 from __future__ import annotations
 
 import contextlib
-import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -58,13 +57,6 @@ class DemoResult:
         }
 
 
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def _stage(result: DemoResult, name: str, on_stage: StageHook | None) -> Iterator[None]:
     start = time.perf_counter()
@@ -73,23 +65,6 @@ def _stage(result: DemoResult, name: str, on_stage: StageHook | None) -> Iterato
     result.stages.append((name, seconds))
     if on_stage:
         on_stage(name, seconds)
-
-
-def provision(sb: Any, env_file: Path, server_url: str) -> None:
-    """Run init (login app, JWKS access, identity propagation trust, .env) non-interactively."""
-    from oci_mcp_cli.provisioning.init import InitOptions, plan_init
-    from oci_mcp_cli.provisioning.plan import apply_plan
-
-    default = next(d for d in sb.domains if d["type"] == "DEFAULT")
-    options = InitOptions(
-        env_file=env_file,
-        config_file=str(sb.config_file),
-        profile=sb.profile,
-        domain_url=default["url"],
-        server_url=server_url,
-        open_jwks=True,
-    )
-    apply_plan(plan_init(options).plan)
 
 
 async def _sign_in_all(url: str, passwords: dict[str, str], cache_root: Path) -> dict[str, Any]:
@@ -131,10 +106,12 @@ def run_demo(
     """Run the whole demo; with ``keep`` call ``wait(result)`` before stopping everything."""
     import anyio
 
+    from oci_mcp_cli.core.waiting import wait_until_url
     from oci_mcp_cli.sandbox import Sandbox
     from oci_mcp_cli.server.app import ServerThread
     from oci_mcp_cli.server.config import load_settings
     from oci_mcp_cli.server.logs import configure_logging
+    from oci_mcp_cli.testing.provision import provision_local_server
 
     result = DemoResult()
     with contextlib.ExitStack() as stack:
@@ -144,16 +121,16 @@ def run_demo(
         result.sandbox_url = sb.url
         known = {u["username"]: u["password"] for u in sb.users}
         result.passwords = {u: known[u] for u in users}
-        server_url = f"http://127.0.0.1:{free_port()}"
         env_file = tmp / ".env"
         result.env_file = str(env_file)
         with _stage(result, "init + trust", on_stage):
-            provision(sb, env_file, server_url)
+            sock, server_url = provision_local_server(sb, env_file)  # the port is ours already
+            stack.callback(sock.close)
         with _stage(result, "serve", on_stage):
             settings = load_settings(env_file, storage_dir=tmp / "oauth", log_level="ERROR")
             configure_logging(settings.log_level, settings.secrets)
-            stack.enter_context(ServerThread(settings))
-            _check_health(server_url)
+            stack.enter_context(ServerThread(settings, sock=sock))
+            wait_until_url(server_url + "/health", timeout=10, what="the MCP server")
         result.mcp_url = server_url + "/mcp"
         with _stage(result, "test-client as " + " + ".join(users), on_stage):
             result.reports = anyio.run(
@@ -162,11 +139,3 @@ def run_demo(
         if keep and wait is not None:
             wait(result)
     return result
-
-
-def _check_health(server_url: str) -> None:
-    import httpx
-
-    response = httpx.get(server_url + "/health", timeout=10)
-    if response.status_code != 200:
-        raise RemoteError(f"{server_url}/health answered HTTP {response.status_code}")

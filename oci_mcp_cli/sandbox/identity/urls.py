@@ -1,0 +1,32 @@
+"""The IAM route table: ``GET /20160918/...``, every route behind the OCI signature check."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from oci_mcp_cli.sandbox.identity.responses import IdentityResponses
+from oci_mcp_cli.sandbox.wire import signed_endpoint
+
+if TYPE_CHECKING:
+    from starlette.routing import Route
+
+    from oci_mcp_cli.sandbox.context import SandboxContext
+
+BASE = "/20160918"
+
+
+def routes(ctx: SandboxContext) -> list[Route]:
+    from starlette.routing import Route
+
+    api = IdentityResponses(ctx)
+    table = [
+        ("/domains", api.list_domains),
+        ("/domains/{id}", api.get_domain),
+        ("/regions", api.list_regions),
+        ("/tenancies/{id}/regionSubscriptions", api.region_subscriptions),
+        ("/tenancies/{id}", api.get_tenancy),
+        ("/compartments", api.list_compartments),
+        ("/compartments/{id}", api.get_compartment),
+        ("/users/{id}", api.get_user),
+    ]
+    return [Route(BASE + path, signed_endpoint(ctx, fn), methods=["GET"]) for path, fn in table]
