@@ -38,8 +38,18 @@ class Connection:
         lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
         lines += [f"{k}: {v}" for k, v in headers.items()]
         lines.append(f"Content-Length: {len(body)}")
-        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        request = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+        self.writer.write(request)
         status_line = await self.reader.readline()
+        if not status_line:
+            # uvicorn closes a keep-alive connection idle for 5 s (a slow variant's warm-up can
+            # leave one idle that long) before reading the request: reconnect and send it once
+            # more, as HTTP clients do for a reused connection that answered nothing.
+            self.close()
+            await self.open()
+            assert self.reader is not None and self.writer is not None
+            self.writer.write(request)
+            status_line = await self.reader.readline()
         if not status_line:
             raise ConnectionError("the server closed the connection")
         status = int(status_line.split()[1])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -146,6 +147,35 @@ def test_env_prints_the_exports(tsb: Sandbox, home: Path) -> None:
 def test_exec_passes_the_exit_code_through(tsb: Sandbox, home: Path) -> None:
     result = under_exec(tsb, home, "sh", "-c", 'test -n "$HTTPS_PROXY" && exit 7')
     assert result.returncode == 7
+
+
+TERM_CHILD = """
+import signal, sys
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(9))
+print("ready", flush=True)
+signal.pause()
+"""
+
+
+def test_exec_forwards_sigterm_so_the_child_never_outlives_it(tsb: Sandbox, home: Path) -> None:
+    """A supervisor stopping `sandbox exec` with SIGTERM stops the command too (its own answer
+    to SIGTERM — here exit 9 — is passed through), instead of leaving it running."""
+    env = {**os.environ, "HOME": str(home)}
+    proc = subprocess.Popen(
+        [*CLI, "sandbox", "exec", "--state-dir", str(tsb.state_dir), "--",
+         sys.executable, "-c", TERM_CHILD],
+        env=env, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 9
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 def test_env_without_a_running_sandbox_is_a_clear_error(tmp_path: Path) -> None:

@@ -83,24 +83,12 @@ def exec_command(
     """Run COMMAND with the running sandbox's environment; its exit code is passed through."""
     with cli_errors():
         import os
-        import subprocess
 
-        from oci_mcp_cli.core.errors import UserError
+        from oci_mcp_cli.orchestration.passthrough import run_passthrough
         from oci_mcp_cli.sandbox.transparent import running_info, transparent_env
 
-        env = {**os.environ, **transparent_env(running_info(state_dir))}
-        try:
-            child = subprocess.Popen(command, env=env)
-        except OSError as exc:
-            raise UserError(
-                f"cannot run {command[0]!r}: {exc.strerror}",
-                hint="check the command name and your PATH",
-            ) from None
-        try:
-            rc = child.wait()
-        except KeyboardInterrupt:  # the child got the same Ctrl-C: wait for its answer
-            rc = child.wait()
-    raise typer.Exit(rc if rc >= 0 else 128 - rc)
+        rc = run_passthrough(command, {**os.environ, **transparent_env(running_info(state_dir))})
+    raise typer.Exit(rc)
 
 
 @sandbox_app.callback()
