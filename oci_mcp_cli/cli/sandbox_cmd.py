@@ -1,5 +1,6 @@
 """`oci-mcp sandbox`: run the local identity domain + OCI API stand-in in the foreground;
-`oci-mcp sandbox env` / `exec`: point a process (any OCI tool) at the running sandbox."""
+`oci-mcp sandbox env` / `exec`: point a process (any OCI tool) at the running sandbox;
+`oci-mcp sandbox browser`: a Chromium profile that trusts it."""
 
 from pathlib import Path
 from typing import Annotated, Any
@@ -88,6 +89,50 @@ def exec_command(
         from oci_mcp_cli.sandbox.transparent import running_info, transparent_env
 
         rc = run_passthrough(command, {**os.environ, **transparent_env(running_info(state_dir))})
+    raise typer.Exit(rc)
+
+
+@sandbox_app.command(
+    "browser",
+    context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
+)
+def browser_command(
+    args: Annotated[
+        list[str] | None, typer.Argument(help="Passed to the browser: URLs and more flags.")
+    ] = None,
+    state_dir: StateDirOpt = None,
+    profile: Annotated[
+        Path | None,
+        typer.Option(
+            "--profile",
+            help="Browser profile dir (its HOME; default: <state dir>/browser). "
+            "Never your own profile.",
+        ),
+    ] = None,
+    browser: Annotated[
+        str | None,
+        typer.Option("--browser", help="Chromium or Chrome executable (default: first on PATH)."),
+    ] = None,
+    print_only: Annotated[
+        bool, typer.Option("--print", help="Prepare the profile; print the command, do not run.")
+    ] = False,
+) -> None:
+    """Run Chromium on a profile that trusts the sandbox CA and uses its proxy (sign-in pages on
+    the real OCI hostnames load); its exit code is passed through."""
+    with cli_errors():
+        import os
+
+        from oci_mcp_cli.orchestration.passthrough import run_passthrough
+        from oci_mcp_cli.sandbox.browser import browser_launch
+        from oci_mcp_cli.sandbox.transparent import running_info
+
+        launch = browser_launch(
+            running_info(state_dir), profile=profile, browser=browser, args=args or []
+        )
+        if print_only:
+            out.print(launch.shell(), markup=False, highlight=False, soft_wrap=True)
+            return
+        rc = run_passthrough(launch.argv, {**os.environ, **launch.env})
     raise typer.Exit(rc)
 
 
