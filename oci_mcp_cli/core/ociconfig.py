@@ -197,7 +197,6 @@ class DeadlineExceeded(TimeoutError):
 
 USER_MAX_ATTEMPTS = 3
 USER_TIMEOUT = (10.0, 60.0)  # connect, read seconds of one attempt, before the deadline caps them
-BREAKER_FAILURE_STATUSES: dict[int, list[str]] = {500: [], 502: [], 503: [], 504: []}
 
 
 class DeadlineRetryStrategy:
@@ -275,37 +274,6 @@ class DeadlineRetryStrategy:
                 time.sleep(pause)
 
 
-def circuit_breaker_strategy(
-    name: str, *, failure_threshold: int = 5, recovery_timeout: int = 30
-) -> Any:
-    """A circuit breaker shared by every client built with the same ``name``: after
-    ``failure_threshold`` consecutive 5xx answers, timeouts or connection errors, calls fail
-    fast (``CircuitBreakerError``) for ``recovery_timeout`` seconds, then one probe is let
-    through. 4xx (including 429: per-user throttling) never opens it."""
-    import oci
-    from circuitbreaker import CircuitBreaker
-
-    class _Strategy(oci.circuit_breaker.CircuitBreakerStrategy):
-        def get_circuit_breaker(self) -> Any:
-            return CircuitBreaker(
-                failure_threshold=self.failure_threshold,
-                recovery_timeout=self.recovery_timeout,
-                expected_exception=(
-                    oci.exceptions.TransientServiceError,
-                    oci.exceptions.RequestException,
-                    oci.exceptions.ConnectTimeout,
-                ),
-                name=self.name,
-            )
-
-    return _Strategy(
-        name=name,
-        failure_threshold=failure_threshold,
-        recovery_timeout=recovery_timeout,
-        failure_statuses_and_codes=BREAKER_FAILURE_STATUSES,
-    )
-
-
 def _client_kwargs(
     auth: OciAuth,
     signer: Any | None,
@@ -341,7 +309,8 @@ def oci_client(
 
     ``signer`` overrides the admin signer (e.g. a per-user TokenExchangeSigner); ``retry`` and
     ``breaker`` replace the admin defaults (:func:`retry_strategy`, no circuit breaker), e.g.
-    with a :class:`DeadlineRetryStrategy` and a shared :func:`circuit_breaker_strategy`.
+    with a :class:`DeadlineRetryStrategy` and the server's per-operation breakers
+    (``server/breakers.py``).
     """
     config = dict(auth.config)
     if region:
