@@ -205,7 +205,9 @@ class DeadlineRetryStrategy:
 
     ``remaining()`` returns the seconds left of the caller's deadline (None: no deadline). Each
     attempt's ``(connect, read)`` timeout is capped by it, so a call ends by its deadline
-    instead of at ``attempts × read timeout``. An open circuit breaker is never retried.
+    instead of at ``attempts × read timeout``. An open circuit breaker is never retried; when it
+    opened during this call's retries, the call fails with the last answer it got, not with a
+    "not attempted" refusal.
     """
 
     def __init__(
@@ -246,6 +248,7 @@ class DeadlineRetryStrategy:
         body = kwargs.get("body")
         rewindable = body is None or not hasattr(body, "read")
         attempt = 0
+        last: Exception | None = None
         while True:
             left = self._left()
             if client is not None and hasattr(client, "timeout"):
@@ -257,9 +260,12 @@ class DeadlineRetryStrategy:
             try:
                 return func_ref(*args, **kwargs)
             except CircuitBreakerError:
+                if last is not None:
+                    raise last from None
                 raise
             except Exception as exc:
                 attempt += 1
+                last = exc
                 if (
                     attempt >= self.max_attempts
                     or not rewindable
