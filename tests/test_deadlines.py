@@ -141,13 +141,15 @@ def test_sustained_503_is_retried_a_bounded_number_of_times_then_fails_fast(
     stack: Stack,
 ) -> None:
     """Every ListCompartments answers 503: each call makes at most 3 attempts (the client's one
-    retry layer; oci.pagination's retry around it made ~40), and once the circuit breaker has
-    seen repeated failures, calls fail fast without reaching OCI."""
+    retry layer; oci.pagination's retry around it made ~40), and once alice's breaker for that
+    operation has seen repeated failures, her calls fail fast without reaching OCI — bob's
+    are still attempted (his breaker is his own), and other operations are unaffected."""
     results: list[tuple[bool, Any]] = []
 
     async def main() -> None:
         async with signed_in(stack, "alice") as alice, signed_in(stack, "bob") as bob:
             await ok(alice, "whoami")
+            await ok(bob, "whoami")
             stack.sb.fault("GET", COMPARTMENTS, 503, count=10_000)
             stack.sb.clear_requests()
 
@@ -159,10 +161,15 @@ def test_sustained_503_is_retried_a_bounded_number_of_times_then_fails_fast(
                     group.start_soon(failing)
             # At least the breaker's threshold of real 503s, at most 3 attempts per call.
             assert 5 <= stack.requests_to("GET", COMPARTMENTS) <= 12 * 3
-            success, message = await call_tool(bob, "list_compartments", {})
+            stack.sb.clear_requests()
+            success, message = await call_tool(alice, "list_compartments", {})
             assert not success and "circuit breaker open" in message, message
-            assert "not attempted" in message  # no request was sent
-            # Other services are unaffected.
+            assert "not attempted" in message
+            assert stack.requests_to("GET", COMPARTMENTS) == 0  # no request was sent
+            success, message = await call_tool(bob, "list_compartments", {})
+            assert not success and "HTTP 503" in message, message  # attempted: bob's own 503
+            # Other operations, of either user, are unaffected.
+            assert {r["region"] for r in await ok(alice, "list_regions")} >= {"us-ashburn-1"}
             assert (await ok(bob, "get_namespace"))["namespace"] == "sandboxns"
 
     anyio.run(main)
@@ -170,6 +177,44 @@ def test_sustained_503_is_retried_a_bounded_number_of_times_then_fails_fast(
     for success, message in results:
         assert not success
         assert "HTTP 503" in message or "circuit breaker open" in message or is_timeout(message)
+
+
+def test_one_transient_5xx_on_the_token_exchange_is_retried_within_the_deadline(
+    stack: Stack,
+) -> None:
+    """A cold user's first call (no cached signer) whose exchange gets one 503: the exchange
+    is retried once and the call succeeds."""
+
+    async def main() -> None:
+        async with signed_in(stack, "alice", cache="blip") as alice:
+            stack.sb.clear_requests()
+            stack.sb.fault("POST", TOKEN, 503, count=1)
+            assert (await ok(alice, "whoami"))["user_name"] == "alice"
+
+    anyio.run(main)
+    assert [r["status"] for r in stack.sb.requests() if r["path"] == TOKEN] == [503, 200]
+
+
+def test_sustained_5xx_on_the_token_exchange_fails_clearly_after_one_retry(
+    stack: Stack,
+) -> None:
+    """Every exchange answers 503: the call fails with the identity domain's error (not the
+    deadline's), after exactly one retry."""
+    result: list[tuple[bool, Any]] = []
+
+    async def main() -> None:
+        async with signed_in(stack, "bob", cache="outage") as bob:
+            stack.sb.clear_requests()
+            stack.sb.fault("POST", TOKEN, 503, count=100)
+            result.append(await call_tool(bob, "whoami", {}))
+
+    anyio.run(main)
+    (success, message), = result
+    assert not success
+    assert "token exchange failed (HTTP 503" in message, message
+    assert "the identity domain had a server error; try again shortly" in message
+    assert not is_timeout(message)
+    assert [r["status"] for r in stack.sb.requests() if r["path"] == TOKEN] == [503, 503]
 
 
 def test_hung_identity_domain_ends_the_call_and_its_waiters_at_the_deadline(

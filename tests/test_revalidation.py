@@ -156,7 +156,7 @@ def test_domain_outage_during_revalidation_fails_closed_by_default(stack: Stack)
 
     async def script(call: Any) -> list[tuple[bool, Any]]:
         first = await call()
-        stack.sb.fault("POST", "/oauth2/v1/token", 503, count=1)
+        stack.sb.fault("POST", "/oauth2/v1/token", 503, count=2)  # outlasts the one retry
         during = await call()
         after = await call()
         return [first, during, after]
@@ -172,7 +172,7 @@ def test_fail_open_policy_keeps_the_signer_through_an_outage(stack: Stack) -> No
 
     async def script(call: Any) -> list[tuple[bool, Any]]:
         first = await call()
-        stack.sb.fault("POST", "/oauth2/v1/token", 503, count=1)
+        stack.sb.fault("POST", "/oauth2/v1/token", 503, count=2)  # outlasts the one retry
         during = await call()
         return [first, during]
 

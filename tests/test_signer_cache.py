@@ -318,3 +318,70 @@ def test_a_waiter_with_time_left_retries_when_the_owner_ran_out_of_time() -> Non
             owner.result(timeout=10)
         assert waiter.result(timeout=10) is not None
     assert len(attempts) == 2
+
+
+def _http_error(status: int) -> Exception:
+    from oci._vendor import requests
+
+    response = requests.Response()
+    response.status_code = status
+    return requests.exceptions.HTTPError(f"HTTP {status}", response=response)
+
+
+@pytest.mark.parametrize(
+    ("failure", "calls"),
+    [
+        (_http_error(503), 2),
+        (_http_error(500), 2),
+        ("connection", 2),
+        (_http_error(429), 1),  # the domain asks us to slow down
+        (_http_error(400), 1),  # a refusal: asking again gets the same answer
+        (_http_error(401), 1),
+        ("timeout", 1),  # a timeout already spent its time
+    ],
+)
+def test_exchange_is_retried_once_only_after_a_transient_failure(
+    failure: object, calls: int
+) -> None:
+    from oci._vendor import requests
+
+    from oci_mcp_cli.server.signers import retry_transient_once
+
+    error = {
+        "connection": requests.exceptions.ConnectionError("refused"),
+        "timeout": requests.exceptions.ReadTimeout("read timed out"),
+    }.get(failure, failure)  # type: ignore[call-overload]
+    seen: list[int] = []
+
+    def exchange() -> str:
+        seen.append(1)
+        raise error
+
+    with pytest.raises(type(error)):
+        retry_transient_once(exchange)
+    assert len(seen) == calls
+
+    def blip() -> str:  # fails once, then answers
+        seen.append(1)
+        if len(seen) == 1:
+            raise error
+        return "upst"
+
+    seen.clear()
+    if calls == 2:
+        assert retry_transient_once(blip) == "upst" and len(seen) == 2
+
+
+def test_exchange_retry_never_outlives_the_deadline() -> None:
+    """With less time left than the pause before the retry, the first failure is final."""
+    from oci_mcp_cli.server.signers import EXCHANGE_RETRY_PAUSE_S, retry_transient_once
+
+    seen: list[int] = []
+
+    def exchange() -> str:
+        seen.append(1)
+        raise _http_error(503)
+
+    with deadline_scope(EXCHANGE_RETRY_PAUSE_S / 2), pytest.raises(Exception, match="503"):
+        retry_transient_once(exchange)
+    assert len(seen) == 1

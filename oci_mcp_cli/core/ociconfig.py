@@ -197,7 +197,6 @@ class DeadlineExceeded(TimeoutError):
 
 USER_MAX_ATTEMPTS = 3
 USER_TIMEOUT = (10.0, 60.0)  # connect, read seconds of one attempt, before the deadline caps them
-BREAKER_FAILURE_STATUSES: dict[int, list[str]] = {500: [], 502: [], 503: [], 504: []}
 
 
 class DeadlineRetryStrategy:
@@ -206,7 +205,9 @@ class DeadlineRetryStrategy:
 
     ``remaining()`` returns the seconds left of the caller's deadline (None: no deadline). Each
     attempt's ``(connect, read)`` timeout is capped by it, so a call ends by its deadline
-    instead of at ``attempts × read timeout``. An open circuit breaker is never retried.
+    instead of at ``attempts × read timeout``. An open circuit breaker is never retried; when it
+    opened during this call's retries, the call fails with the last answer it got, not with a
+    "not attempted" refusal.
     """
 
     def __init__(
@@ -247,6 +248,7 @@ class DeadlineRetryStrategy:
         body = kwargs.get("body")
         rewindable = body is None or not hasattr(body, "read")
         attempt = 0
+        last: Exception | None = None
         while True:
             left = self._left()
             if client is not None and hasattr(client, "timeout"):
@@ -258,9 +260,12 @@ class DeadlineRetryStrategy:
             try:
                 return func_ref(*args, **kwargs)
             except CircuitBreakerError:
+                if last is not None:
+                    raise last from None
                 raise
             except Exception as exc:
                 attempt += 1
+                last = exc
                 if (
                     attempt >= self.max_attempts
                     or not rewindable
@@ -273,37 +278,6 @@ class DeadlineRetryStrategy:
                 if left is not None and pause >= left:
                     raise
                 time.sleep(pause)
-
-
-def circuit_breaker_strategy(
-    name: str, *, failure_threshold: int = 5, recovery_timeout: int = 30
-) -> Any:
-    """A circuit breaker shared by every client built with the same ``name``: after
-    ``failure_threshold`` consecutive 5xx answers, timeouts or connection errors, calls fail
-    fast (``CircuitBreakerError``) for ``recovery_timeout`` seconds, then one probe is let
-    through. 4xx (including 429: per-user throttling) never opens it."""
-    import oci
-    from circuitbreaker import CircuitBreaker
-
-    class _Strategy(oci.circuit_breaker.CircuitBreakerStrategy):
-        def get_circuit_breaker(self) -> Any:
-            return CircuitBreaker(
-                failure_threshold=self.failure_threshold,
-                recovery_timeout=self.recovery_timeout,
-                expected_exception=(
-                    oci.exceptions.TransientServiceError,
-                    oci.exceptions.RequestException,
-                    oci.exceptions.ConnectTimeout,
-                ),
-                name=self.name,
-            )
-
-    return _Strategy(
-        name=name,
-        failure_threshold=failure_threshold,
-        recovery_timeout=recovery_timeout,
-        failure_statuses_and_codes=BREAKER_FAILURE_STATUSES,
-    )
 
 
 def _client_kwargs(
@@ -341,7 +315,8 @@ def oci_client(
 
     ``signer`` overrides the admin signer (e.g. a per-user TokenExchangeSigner); ``retry`` and
     ``breaker`` replace the admin defaults (:func:`retry_strategy`, no circuit breaker), e.g.
-    with a :class:`DeadlineRetryStrategy` and a shared :func:`circuit_breaker_strategy`.
+    with a :class:`DeadlineRetryStrategy` and the server's per-operation breakers
+    (``server/breakers.py``).
     """
     config = dict(auth.config)
     if region:

@@ -15,9 +15,11 @@ blocking: call it from a sync tool, or from an async one via ``anyio.to_thread.r
 
 Every tool call runs under a deadline (``serve --tool-timeout``) that bounds the exchange, the
 retries and the OCI calls; clients from ``oci_client`` retry once-bounded (no retry inside a
-retry) and share a circuit breaker per service and region. ``@bulkhead`` runs a sync tool in a
-pool of its own (``serve --oci-workers`` threads), so a storm of slow calls to one tool cannot
-take the threads other tools need; the built-in tools all run that way.
+retry) and have a circuit breaker per (user, service, operation, region) (``breakers.py``: one
+user's failing operation never refuses another user's call or another operation).
+``@bulkhead`` runs a sync tool in a pool of its own (``serve --oci-workers`` threads), so a
+storm of slow calls to one tool cannot take the threads other tools need; the built-in tools
+all run that way.
 
 Clients are reused (:class:`ClientPool`): one per (signer, client class, region, thread), so a
 user's calls keep their HTTP connections (on a real region: no TLS handshake per call). Per
@@ -33,7 +35,6 @@ import contextvars
 import functools
 import threading
 import time
-import uuid
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
@@ -42,6 +43,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from oci_mcp_cli.server.breakers import BreakerBoard, sdk_strategy
 from oci_mcp_cli.server.config import DEFAULT_TOOL_TIMEOUT_S, ServerSettings
 from oci_mcp_cli.server.signers import (
     SignerCache,
@@ -117,12 +119,12 @@ class ClientPool:
 @dataclass
 class Runtime:
     """Per-server state the tools need: settings, the signer cache, the OCI clients built on
-    its signers, the per-tool pools."""
+    its signers, the per-tool pools, the circuit breakers."""
 
     settings: ServerSettings
     signers: SignerCache
     clients: ClientPool = field(default_factory=ClientPool)
-    breaker_prefix: str = field(default_factory=lambda: f"oci-mcp-{uuid.uuid4().hex[:12]}")
+    breakers: BreakerBoard = field(default_factory=BreakerBoard)
     _pools: dict[str, ThreadPoolExecutor] = field(default_factory=dict, repr=False)
     _busy: dict[str, int] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -156,12 +158,10 @@ class Runtime:
                 self._pools[name] = pool
             return pool
 
-    def breaker(self, client_cls: type, region: str) -> Any:
-        """The circuit breaker strategy shared by this server's clients of one service+region."""
-        from oci_mcp_cli.core.ociconfig import circuit_breaker_strategy
-
-        name = f"{self.breaker_prefix}:{client_cls.__name__}:{region}"
-        return circuit_breaker_strategy(name)
+    def breaker(self, client_cls: type, region: str, user: str) -> Any:
+        """The SDK circuit breaker strategy of one user's client of one service and region:
+        each operation it calls has its own breaker on this server's board."""
+        return sdk_strategy(self.breakers, (user, client_cls.__name__, region))
 
     def close(self) -> None:
         """Stop the pools (running calls finish; they are bounded by their deadlines) and
@@ -242,9 +242,10 @@ def user_signer() -> Any:
 def oci_client(client_cls: type[C], region: str | None = None) -> C:
     """An OCI SDK client acting as the current user (region defaults to ``OCI_REGION``).
 
-    Its retries are bounded once and by the call's deadline, it shares a circuit breaker per
-    service and region. It is this thread's client for (the user's signer, ``client_cls``,
-    region): reused by the next call, dropped with the signer (:class:`ClientPool`).
+    Its retries are bounded once and by the call's deadline; each operation it calls has a
+    circuit breaker of this user and region. It is this thread's client for (the user's
+    signer, ``client_cls``, region): reused by the next call, dropped with the signer
+    (:class:`ClientPool`).
     """
     from oci_mcp_cli.core.ociconfig import DeadlineRetryStrategy, OciAuth
     from oci_mcp_cli.core.ociconfig import oci_client as build
@@ -255,8 +256,10 @@ def oci_client(client_cls: type[C], region: str | None = None) -> C:
     chosen_region = region or settings.region or "us-ashburn-1"
 
     def new_client() -> Any:
+        claims = _upst_claims(signer)
+        user = str(claims.get("sub") or f"signer-{id(signer)}")
         auth = OciAuth(
-            config={"region": chosen_region, "tenancy": _upst_claims(signer).get("tenant", "")},
+            config={"region": chosen_region, "tenancy": claims.get("tenant", "")},
             signer=signer,
             service_endpoint=settings.service_endpoint,
             mode="upst",
@@ -265,7 +268,7 @@ def oci_client(client_cls: type[C], region: str | None = None) -> C:
             client_cls,
             auth,
             retry=DeadlineRetryStrategy(remaining),
-            breaker=runtime.breaker(client_cls, chosen_region),
+            breaker=runtime.breaker(client_cls, chosen_region, user),
         )
 
     return runtime.clients.get(signer, client_cls, chosen_region, new_client)

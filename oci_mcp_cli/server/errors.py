@@ -195,8 +195,9 @@ def oci_error(exc: Exception, operation: str) -> Exception:
         seconds = getattr(breaker, "open_remaining", None)
         when = f" for about {seconds}s" if isinstance(seconds, int) and seconds > 0 else ""
         return tool_error(
-            f"OCI {operation} not attempted: the service failed repeatedly just now, so calls "
-            f"to it fail fast{when} (circuit breaker open); try again later",
+            f"OCI {operation} not attempted: it failed repeatedly for you just now (server "
+            f"errors or timeouts), so your calls of it fail fast{when} (circuit breaker open); "
+            "other operations are unaffected; try again later",
             warning=True,
         )
     if isinstance(exc, DeadlineExceeded) or (

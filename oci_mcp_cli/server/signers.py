@@ -9,6 +9,9 @@ Deadlines and revalidation:
 
 - a call's deadline (``deadline_scope``, a context variable copied into worker threads) bounds
   the exchange's HTTP timeouts and how long a caller waits for another caller's exchange;
+- an exchange answered with a 5xx or a connection error is retried once, after a short pause,
+  when the deadline leaves time for it (:func:`retry_transient_once`): one blip of the identity
+  domain does not fail a cold user's first call, a sustained outage still fails it clearly;
 - an entry older than ``revalidate_after`` seconds is revalidated (the exchange is re-run, once
   even under concurrency) before it is used again. The identity domain refusing it drops the
   entry (:class:`SignerRefused`); the domain being unreachable fails the call
@@ -40,6 +43,7 @@ DEFAULT_CACHE_SIZE = 256
 DEFAULT_REVALIDATE_AFTER_S = 300.0
 EXCHANGE_TIMEOUT = (5.0, 10.0)  # connect, read seconds of one token-exchange POST
 OUTAGE_RETRY_S = 10.0  # fail-open only: how soon a failed revalidation is tried again
+EXCHANGE_RETRY_PAUSE_S = 0.2  # before the one retry of a transiently failed exchange
 OUTAGE_POLICIES = ("closed", "open")
 SignerFactory = Callable[[str], Any]
 LOGGER = logging.getLogger("oci_mcp.server.signers")
@@ -125,6 +129,39 @@ def release_signer(signer: Any) -> None:
             LOGGER.debug("closing a signer failed", exc_info=True)
 
 
+def is_transient(exc: BaseException) -> bool:
+    """True when a retry of the exchange may succeed: a 5xx answer, or a connection error that
+    is not a timeout (a timeout already spent its time; a 429 asks us to slow down)."""
+    from oci._vendor import requests
+
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    if isinstance(status, int):
+        return status >= 500
+    return isinstance(exc, requests.exceptions.ConnectionError) and not isinstance(
+        exc, requests.exceptions.Timeout
+    )
+
+
+def retry_transient_once(exchange: Callable[[], Any]) -> Any:
+    """``exchange()``, run once more after :data:`EXCHANGE_RETRY_PAUSE_S` when it failed
+    transiently and the current deadline (if any) leaves more than the pause."""
+    try:
+        return exchange()
+    except Exception as exc:
+        left = remaining()
+        if not is_transient(exc) or (left is not None and left <= EXCHANGE_RETRY_PAUSE_S):
+            raise
+        LOGGER.info("token exchange failed transiently (%s); retrying once", _short(exc))
+    time.sleep(EXCHANGE_RETRY_PAUSE_S)
+    return exchange()
+
+
+def _short(exc: BaseException) -> str:
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    return f"HTTP {status}" if isinstance(status, int) else exc.__class__.__name__
+
+
 _SIGNER_CLASS: Any = None
 _CLASS_LOCK = threading.Lock()
 
@@ -182,6 +219,9 @@ def bounded_signer_class() -> Any:
                     value = _TimeoutSession()
                     value.timeout = self._timeout
                 self.__dict__["_session"] = value
+
+            def _get_new_token(self) -> Any:
+                return retry_transient_once(super()._get_new_token)
 
             def revalidate(self) -> None:
                 """Re-run the exchange for the same upstream token and session key: the domain
