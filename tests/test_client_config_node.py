@@ -1,7 +1,9 @@
 """`client-config --for inspector` (issue 18 item 6): the printed command pins an MCP Inspector
 that signs in with OAuth, and says so on stderr when the local Node.js is older than that
-Inspector's ``engines`` (on an old Node, an unpinned ``npx`` resolves to an old Inspector without
-OAuth; a pinned one refuses or breaks)."""
+Inspector's ``engines``. On Node 20, an unpinned ``npx`` resolves to Inspector 0.15.0, whose CLI
+has no OAuth (401 → "Failed to connect"); the pinned 2.12.0 runs there only unsupported (npm's
+EBADENGINE warnings). Checked by hand against `oci-mcp demo`: the printed command signs alice in
+and lists the tools on Node 22.23.3 (the npm ``node`` package) — no test depends on npm here."""
 
 from __future__ import annotations
 

@@ -83,8 +83,8 @@ CLIENTS: dict[str, ClientSpec] = {
             lambda: Path.home() / ".cursor" / "mcp.json",
         ),
         ClientSpec("mcp-remote", "mcp-remote (stdio bridge)", "clients/mcp-remote.cmd"),
-        # Pinned: 2.x's CLI signs in with OAuth (1.x's --cli cannot); 2.12.0's engines: node
-        # >=22.19.0 (`npm view @modelcontextprotocol/inspector@2.12.0 engines`).
+        # Pinned: 2.x's CLI signs in with OAuth (0.x/1.x's --cli cannot, and an unpinned npx on
+        # an old Node resolves to 0.15.0); 2.12.0's engines: node >=22.19.0.
         ClientSpec("inspector", "MCP Inspector 2.12.0 (CLI)", "clients/inspector.cmd",
                    node="22.19.0"),
     )
