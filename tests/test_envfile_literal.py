@@ -63,3 +63,13 @@ def test_launcher_passes_values_through_literally(tmp_path: Path, monkeypatch) -
     assert values["IDCS_AUDIENCE"] == AUDIENCE
     child = environment(values)  # what the server process is started with
     assert child["IDCS_CLIENT_SECRET"] == SECRET and child["IDCS_AUDIENCE"] == AUDIENCE
+
+
+def test_core_envfile_is_the_only_module_that_parses_env_files() -> None:
+    """No second reader can come back with another default (interpolation, aliasing)."""
+    package = Path(__file__).resolve().parents[1] / "oci_mcp_cli"
+    readers = sorted(
+        str(path.relative_to(package)) for path in package.rglob("*.py")
+        if "dotenv" in path.read_text(encoding="utf-8")
+    )
+    assert readers == ["core/envfile.py"]
