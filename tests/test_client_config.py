@@ -57,7 +57,7 @@ def test_expected_shapes() -> None:
     entry = json.loads(out)["mcpServers"]["oci-mcp"]
     assert entry == {"command": "npx", "args": ["-y", "mcp-remote", MCP]}
     _, out, _ = cli("client-config", "--for", "inspector", "--url", URL)
-    assert shlex.split(out)[:4] == ["npx", "-y", "@modelcontextprotocol/inspector", "--cli"]
+    assert shlex.split(out)[:4] == ["npx", "-y", "@modelcontextprotocol/inspector@2.12.0", "--cli"]
 
 
 def test_url_comes_from_the_env_file(tmp_path: Path) -> None:

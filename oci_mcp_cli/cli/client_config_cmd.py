@@ -69,6 +69,10 @@ def client_config(
         return
     snippet = run(clientconfig.render_snippet, spec, name=name, url=mcp)
     if as_json:
-        emit_json({"client": spec.key, "url": mcp, "name": name, "snippet": snippet})
-        return
-    out.print(snippet, markup=False)
+        extra = {"requires_node": f">={spec.node}"} if spec.node else {}
+        emit_json({"client": spec.key, "url": mcp, "name": name, "snippet": snippet, **extra})
+    else:
+        out.print(snippet, markup=False)
+    warning = clientconfig.node_warning(spec)
+    if warning:
+        err.print(warning, markup=False)

@@ -7,6 +7,11 @@ import typer
 
 from oci_mcp_cli.cli.output import err, run
 
+STORAGE_PASSWORD_ON_COMMAND_LINE = (
+    "warning: the password in --storage is visible to other users of this machine (ps, shell "
+    "history); put the URL in OCI_MCP_STORAGE in the .env (mode 0600) and leave --storage out"
+)
+
 # server.signers.DEFAULT_CACHE_SIZE, written out so that `--help` does not import the server
 # (tests/test_cli_startup.py keeps the two equal).
 DEFAULT_CACHE_SIZE = 256
@@ -164,6 +169,10 @@ def serve(
         )
     from oci_mcp_cli.server.app import bind_socket
     from oci_mcp_cli.server.config import load_settings, port_mismatch_warning
+    from oci_mcp_cli.server.storage import storage_password
+
+    if storage_password(storage):  # --storage has no envvar: it was typed on the command line
+        err.print(STORAGE_PASSWORD_ON_COMMAND_LINE, markup=False)
 
     settings = run(
         load_settings,

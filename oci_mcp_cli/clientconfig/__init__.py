@@ -8,6 +8,7 @@ from oci_mcp_cli.clientconfig.clients import (
     oracle_mcp_url,
     resolve_mcp_url,
 )
+from oci_mcp_cli.clientconfig.node import node_warning
 from oci_mcp_cli.clientconfig.render import render_command, render_json, render_snippet
 from oci_mcp_cli.clientconfig.write import WriteResult, write_config
 
@@ -17,6 +18,7 @@ __all__ = [
     "WriteResult",
     "client_spec",
     "mcp_url",
+    "node_warning",
     "oracle_mcp_url",
     "render_command",
     "render_json",

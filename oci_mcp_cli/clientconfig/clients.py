@@ -36,6 +36,7 @@ class ClientSpec:
     config: str | None = None  # JSON template merged by --write
     container: str | None = None  # top-level key holding the servers
     default_path: Callable[[], Path] | None = None
+    node: str | None = None  # least Node.js the command's npm package declares (engines.node)
 
     @property
     def is_command(self) -> bool:
@@ -82,7 +83,10 @@ CLIENTS: dict[str, ClientSpec] = {
             lambda: Path.home() / ".cursor" / "mcp.json",
         ),
         ClientSpec("mcp-remote", "mcp-remote (stdio bridge)", "clients/mcp-remote.cmd"),
-        ClientSpec("inspector", "MCP Inspector (CLI)", "clients/inspector.cmd"),
+        # Pinned: 2.x's CLI signs in with OAuth (0.x/1.x's --cli cannot, and an unpinned npx on
+        # an old Node resolves to 0.15.0); 2.12.0's engines: node >=22.19.0.
+        ClientSpec("inspector", "MCP Inspector 2.12.0 (CLI)", "clients/inspector.cmd",
+                   node="22.19.0"),
     )
 }
 

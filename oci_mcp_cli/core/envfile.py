@@ -222,19 +222,34 @@ def _read_text(path: Path) -> str:
     return path.read_bytes().decode("utf-8")
 
 
-def load_env(path: Path | str = DEFAULT_ENV_FILE) -> EnvFile:
-    """Read ``path`` (missing file = empty). Aliases are mapped onto canonical names."""
+def read_values(path: Path | str) -> dict[str, str]:
+    """THE ``.env`` reader: ``path``'s KEY -> value exactly as written (never interpolated, names
+    as they are, nothing aliased); a UserError when it cannot be read as UTF-8 text."""
     path = Path(path)
-    if not path.exists():
-        return EnvFile(path=path, values={}, exists=False)
     try:
-        raw = _parse(_read_text(path))
+        return _parse(_read_text(path))
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(
             f"cannot read {path}: {exc}",
             hint=f"{path} must be a UTF-8 text file of KEY=VALUE lines "
             "(move it aside and re-run `oci-mcp init` to write a new one)",
         ) from exc
+
+
+def unparseable_lines(path: Path | str) -> list[int]:
+    """The line numbers the reader skips (not ``KEY=VALUE``), for doctor to point at."""
+    from dotenv.parser import parse_stream
+
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        return [binding.original.line for binding in parse_stream(handle) if binding.error]
+
+
+def load_env(path: Path | str = DEFAULT_ENV_FILE) -> EnvFile:
+    """Read ``path`` (missing file = empty). Aliases are mapped onto canonical names."""
+    path = Path(path)
+    if not path.exists():
+        return EnvFile(path=path, values={}, exists=False)
+    raw = read_values(path)
     values = dict(raw)
     for alias, canonical in ALIASES.items():
         if alias in raw and not values.get(canonical):

@@ -145,7 +145,7 @@ def check_env(ctx: DoctorContext) -> CheckResult:
         )
     problems: list[str] = []
     fixes: list[str] = []
-    bad_lines = _unparseable_lines(env.path)
+    bad_lines = E.unparseable_lines(env.path)
     if bad_lines:
         problems.append(
             f"unparseable line(s) {', '.join(map(str, bad_lines))} (expected KEY=VALUE)"
@@ -171,13 +171,6 @@ def check_env(ctx: DoctorContext) -> CheckResult:
     if problems:
         return failed(name, f"{env.path}: " + "; ".join(problems), "; ".join(dict.fromkeys(fixes)))
     return passed(name, f"{env.path}: complete, mode 0600, server URL {ctx.server_url}")
-
-
-def _unparseable_lines(path: Any) -> list[int]:
-    from dotenv.parser import parse_stream
-
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        return [binding.original.line for binding in parse_stream(handle) if binding.error]
 
 
 def _valid(env: E.EnvFile, key: str, read: Any, problems: list[str]) -> str | None:

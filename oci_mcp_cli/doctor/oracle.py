@@ -92,12 +92,6 @@ def _admin_gate(ctx: OracleContext, name: str) -> CheckResult | None:
     return _retarget(ctx, gate) if gate else None
 
 
-def _service_values(path: Path) -> dict[str, str]:
-    from dotenv import dotenv_values
-
-    return {k: v for k, v in dotenv_values(path).items() if v is not None}
-
-
 # 1 ─────────────────────────────────────────────────────────────────────────────────────────────
 def check_oracle_env(ctx: OracleContext) -> CheckResult:
     """The project .env records this service; its env file is complete, consistent and 0600."""
@@ -120,7 +114,11 @@ def check_oracle_env(ctx: OracleContext) -> CheckResult:
         problems.append(f"{path} does not exist")
         fixes.append(_init(ctx))
     else:
-        ctx.values = _service_values(path)
+        try:
+            ctx.values = E.read_values(path)
+        except OciMcpError as exc:  # not UTF-8 text: name it, like the generic env check
+            problems.append(exc.message)
+            fixes.append(_init(ctx))
         missing = [k for k in REQUIRED if not ctx.values.get(k)]
         if missing:
             problems.append(f"{path.name} lacks {', '.join(missing)}")

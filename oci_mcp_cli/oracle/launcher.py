@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from oci_mcp_cli.core.envfile import load_env
+from oci_mcp_cli.core.envfile import read_values
 from oci_mcp_cli.core.errors import UserError
 from oci_mcp_cli.oracle.services import OracleService
 
@@ -23,17 +23,14 @@ def service_env_file(env_file: Path, service: OracleService) -> Path:
 
 
 def service_environment(env_file: Path, service: OracleService) -> dict[str, str]:
-    """The variables of ``<env>.oracle-<service>`` (raw names: nothing is aliased)."""
-    from dotenv import dotenv_values
-
+    """The variables of ``<env>.oracle-<service>`` as written (raw names: nothing is aliased)."""
     path = service_env_file(env_file, service)
     if not path.exists():
         raise UserError(
             f"{path} does not exist",
             hint=f"run `oci-mcp init --for oracle-mcp --service {service.name}` first",
         )
-    load_env(path)  # same readability checks as every .env
-    values = {k: v for k, v in dotenv_values(path).items() if v is not None}
+    values = read_values(path)
     missing = [k for k in REQUIRED if not values.get(k)]
     if missing:
         raise UserError(f"{path} is missing {', '.join(missing)}",

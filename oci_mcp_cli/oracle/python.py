@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from oci_mcp_cli.core.errors import UserError
+from oci_mcp_cli.core.proxyenv import direct_environment
 from oci_mcp_cli.oracle.services import OracleService
 
 MIN_VERSION = (3, 13)
@@ -129,8 +130,10 @@ def ensure_python(
             raise UserError(f"{service.package} is not installed in {venv}",
                             hint=f"{exe} -m pip install {service.package} (or drop --no-install)")
         say(f"installing {service.package} into {venv}")
+        # straight to the index: the sandbox's proxy and CA bundle (under `sandbox exec`) reach
+        # and trust only the sandbox; the server started afterwards keeps them
         done = subprocess.run([str(exe), "-m", "pip", "install", "-q", service.package],
-                              check=False)
+                              env=direct_environment(os.environ), check=False)
         if done.returncode != 0 or not has_module(exe, service):
             raise UserError(f"could not install {service.package} into {venv} "
                             f"(pip exit code {done.returncode})",

@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from oci_mcp_cli.core.proxyenv import SANDBOX_CA, SANDBOX_PROXY
+
 LOOPBACK_NO_PROXY = "127.0.0.1,localhost,::1"
 # Every variable `env` sets, in print order (docs/sandbox.md explains each).
 ENV_KEYS = (
@@ -22,6 +24,8 @@ ENV_KEYS = (
     "OCI_CLI_CONFIG_FILE",
     "OCI_CONFIG_FILE",
     "OCI_CLI_PROFILE",
+    SANDBOX_PROXY,
+    SANDBOX_CA,
 )
 
 
@@ -42,6 +46,9 @@ def transparent_env(info: dict[str, Any]) -> dict[str, str]:
         "OCI_CLI_CONFIG_FILE": config_file,
         "OCI_CONFIG_FILE": config_file,
         "OCI_CLI_PROFILE": str(info.get("transparent_profile") or "DEFAULT"),
+        # which proxy / CA bundle are the sandbox's: installs leave them out (core/proxyenv.py)
+        SANDBOX_PROXY: proxy,
+        SANDBOX_CA: ca_file,
     }
     return {key: values[key] for key in ENV_KEYS}
 

@@ -1,1 +1,1 @@
-npx -y @modelcontextprotocol/inspector --cli ${url} --transport http --method tools/list
+npx -y @modelcontextprotocol/inspector@2.12.0 --cli ${url} --transport http --method tools/list
