@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_support import run_cli
@@ -39,3 +41,86 @@ def test_load_balancer_503_names_status_url_and_what_to_check(
     assert "HTTP 503" in text and no_backend_lb in text, text
     assert "no healthy backend" in text and "/health" in text, text
     assert "Traceback" not in text
+
+
+# ── --json: a failure is one JSON object too ────────────────────────────────────────────────
+# (command path, its arguments after --json, expected exit code). {tmp} is the test's temporary
+# directory; every case is a real failure of the real command (bad input: exit 2; a server that
+# is not there: exit 1). `demo` takes no input that can be wrong, so its case is a bad flag.
+JSON_FAILURES: list[tuple[str, list[str], int, str]] = [
+    ("init", ["--config-file", "{tmp}/no-such-config"], 2, "UserError"),
+    ("trust create", ["--env-file", "{tmp}/missing.env"], 2, "UserError"),
+    ("trust delete", ["--env-file", "{tmp}/missing.env"], 2, "UserError"),
+    ("trust list", ["--env-file", "{tmp}/missing.env"], 2, "UserError"),
+    ("teardown", ["--env-file", "{tmp}/missing.env"], 2, "UserError"),
+    ("test-client", ["--url", "http://127.0.0.1:{closed}/mcp", "--username", "a"], 1,
+     "RemoteError"),
+    ("demo", ["--no-such-flag"], 2, "UsageError"),
+    ("doctor", ["--env-file", "{tmp}"], 2, "UserError"),  # a directory: unreadable
+    ("client-config", ["--for", "no-such-client"], 2, "UserError"),
+    ("new", ["{tmp}/has-server"], 2, "UserError"),  # server.py exists, no --force
+    ("deploy kubernetes", ["--env-file", "{tmp}/missing.env", "--out", "{tmp}/k"], 2, "UserError"),
+    ("deploy compose", ["--env-file", "{tmp}/missing.env", "--out", "{tmp}/c"], 2, "UserError"),
+    ("sandbox env", ["--state-dir", "{tmp}/no-sandbox"], 2, "UserError"),
+    ("sandbox", ["--host", "10.0.0.1"], 2, "UserError"),  # non-loopback without --allow-remote
+    ("init", ["--for", "no-such-target"], 2, "UserError"),
+    ("trust list", ["--no-such-flag"], 2, "UsageError"),
+]
+
+
+def _commands_with_json() -> set[str]:
+    """Every command path of the real CLI that has a --json option."""
+    import typer
+
+    from oci_mcp_cli.cli.app import app
+
+    found: set[str] = set()
+
+    def walk(command: Any, path: str) -> None:
+        if any("--json" in getattr(p, "opts", ()) for p in command.params):
+            found.add(path)
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, f"{path} {name}".strip())
+
+    walk(typer.main.get_command(app), "")
+    return found
+
+
+def test_every_json_command_has_a_failure_case() -> None:
+    assert _commands_with_json() == {path for path, *_ in JSON_FAILURES}
+
+
+@pytest.mark.parametrize(
+    ("path", "args", "code", "kind"),
+    JSON_FAILURES,
+    ids=[f"{p} {' '.join(a)}" for p, a, *_ in JSON_FAILURES],
+)
+def test_json_failure_is_one_json_object(
+    path: str, args: list[str], code: int, kind: str, tmp_path: Path
+) -> None:
+    (tmp_path / "has-server").mkdir()
+    (tmp_path / "has-server" / "server.py").write_text("# mine\n")
+    with socket.socket() as closed:  # bound, never listening: connection refused
+        closed.bind(("127.0.0.1", 0))
+        values = {"tmp": str(tmp_path), "closed": str(closed.getsockname()[1])}
+        argv = [*path.split(), "--json", *(a.format(**values) for a in args)]
+        env = {"OCI_MCP_DATA_DIR": str(tmp_path / "data"), "OCI_MCP_PASSWORD": "unused",
+               "OCI_CLI_CONFIG_FILE": None, "OCI_CLI_PROFILE": None}
+        result = run_cli(*argv, cwd=tmp_path, env=env)
+    assert result.returncode == code, result
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1, f"stdout is not one JSON object: {result.stdout!r}"
+    error = json.loads(lines[0])["error"]
+    assert error["exit_code"] == code and error["type"] == kind and error["message"], error
+    assert "hint" in error
+    assert "Traceback" not in result.stdout + result.stderr
+    assert error["message"].split(":")[0] in " ".join(result.stderr.split())  # stderr says it too
+
+
+def test_json_failure_of_a_load_balancer_503(no_backend_lb: str, tmp_path: Path) -> None:
+    env = {"OCI_MCP_DATA_DIR": str(tmp_path / "data"), "OCI_MCP_PASSWORD": "unused"}
+    result = run_cli("test-client", "--json", "--url", no_backend_lb, "--username", "alice",
+                     env=env)
+    error = json.loads(result.stdout)["error"]
+    assert result.returncode == error["exit_code"] == 1
+    assert "HTTP 503" in error["message"] and "no healthy backend" in error["hint"]
