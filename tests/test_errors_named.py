@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from provisioning_support)
 """Issue #18 item 5: every error names its cause (what failed, why, how to fix), in the one
 ``--json`` object too."""
 
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 from cli_support import run_cli
+from provisioning_support import Env, _fast_retries, env, seeded_state  # noqa: F401
 from replica_support import HAProxy
 
 from oci_mcp_cli.core.ports import free_port
@@ -124,3 +126,22 @@ def test_json_failure_of_a_load_balancer_503(no_backend_lb: str, tmp_path: Path)
     error = json.loads(result.stdout)["error"]
     assert result.returncode == error["exit_code"] == 1
     assert "HTTP 503" in error["message"] and "no healthy backend" in error["hint"]
+
+
+# ── init: a foreign app whose display name differs only in case ─────────────────────────────
+def test_foreign_app_differing_only_in_case_is_refused_at_plan(env: Env) -> None:
+    """The domain's displayName is unique case-insensitively (a create would be 409), so init
+    must find such an app at plan time and refuse it like an exact match — not plan "create"."""
+    from test_ownership import foreign_app
+
+    theirs = foreign_app(env, name="OCI-MCP-Server")
+    env.sb.clear_requests()
+    dry = env.cli("init", "--dry-run", "--json")
+    assert dry.exit_code == 2, (dry.stdout, dry.stderr)
+    result = env.cli("init", "--yes", "--json")
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    error = json.loads(result.stdout)["error"]
+    assert "OCI-MCP-Server" in error["message"] and theirs.name in error["message"], error
+    assert "--app-name" in error["hint"] and "--adopt" in error["hint"]
+    assert "409" not in result.stderr
+    assert env.writes() == [] and not env.env_file.exists()
