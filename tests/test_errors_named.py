@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from cli_support import run_cli
-from provisioning_support import Env, _fast_retries, env, seeded_state  # noqa: F401
+from provisioning_support import Env, _fast_retries, env, seeded_state, steps  # noqa: F401
 from replica_support import HAProxy
 
 from oci_mcp_cli.core.ports import free_port
@@ -145,3 +145,18 @@ def test_foreign_app_differing_only_in_case_is_refused_at_plan(env: Env) -> None
     assert "--app-name" in error["hint"] and "--adopt" in error["hint"]
     assert "409" not in result.stderr
     assert env.writes() == [] and not env.env_file.exists()
+
+
+# ── init: a re-run that changes nothing plans nothing ───────────────────────────────────────
+def test_rerun_that_changes_nothing_keeps_trust_created(env: Env) -> None:
+    """The trust init created stays recorded as ours: a re-run's plan must not show
+    ``OCI_MCP_TRUST_CREATED: true → false`` (teardown would then keep an unused trust)."""
+    first = env.cli("init", "--yes", "--json")
+    assert first.exit_code == 0, first.stderr
+    assert env.env()["OCI_MCP_TRUST_CREATED"] == "true"
+    for extra in ("--dry-run", "--yes"):
+        again = env.cli("init", extra, "--json")
+        assert again.exit_code == 0, again.stderr
+        assert "OCI_MCP_TRUST_CREATED" not in again.stderr, again.stderr
+        assert steps(json.loads(again.stdout))["env"] == "unchanged", again.stdout
+    assert env.env()["OCI_MCP_TRUST_CREATED"] == "true"
