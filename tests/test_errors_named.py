@@ -160,3 +160,48 @@ def test_rerun_that_changes_nothing_keeps_trust_created(env: Env) -> None:
         assert "OCI_MCP_TRUST_CREATED" not in again.stderr, again.stderr
         assert steps(json.loads(again.stdout))["env"] == "unchanged", again.stdout
     assert env.env()["OCI_MCP_TRUST_CREATED"] == "true"
+
+
+# ── an inactive user is named as the cause, not the trust or the JWKS ───────────────────────
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from serve_support import server_stack
+    from test_revalidation import Stack
+
+    with server_stack(tmp_path_factory.mktemp("inactive"), cls=Stack, revalidate_after=0) as st:
+        yield st
+
+
+@pytest.mark.parametrize("when", ["first-exchange", "revalidation"])
+def test_inactive_user_is_named_without_the_trust_hint(stack: Any, when: str) -> None:
+    """The domain refuses the exchange of a deactivated user's token (400 invalid_grant, as for
+    a trust problem); the server asks the domain's userinfo with that token (401 invalid_token:
+    the user, not the trust) and says so."""
+    import anyio
+    from serve_support import signed_in
+    from test_revalidation import _set_trust_active, _set_user_active
+
+    from oci_mcp_cli.client.session import call_tool
+
+    async def script() -> list[tuple[bool, Any]]:
+        async with signed_in(stack, "bob", f"inactive-{when}") as client:
+            results = [await call_tool(client, "whoami", {})] if when == "revalidation" else []
+            _set_user_active(stack, "bob", False)
+            try:
+                results.append(await call_tool(client, "whoami", {}))
+            finally:
+                _set_user_active(stack, "bob", True)
+            _set_trust_active(stack, False)  # the other cause still gets the trust hint
+            try:
+                results.append(await call_tool(client, "get_namespace", {}))
+            finally:
+                _set_trust_active(stack, True)
+            return results
+
+    *before, refused, trust_off = anyio.run(script)
+    assert all(ok for ok, _ in before), before
+    assert not refused[0], refused
+    message = str(refused[1])
+    assert "inactive" in message and "activate the user" in message, message
+    assert "trust create" not in message and "JWKS" not in message, message
+    assert not trust_off[0] and "oci-mcp trust create" in str(trust_off[1]), trust_off
