@@ -205,3 +205,22 @@ def test_inactive_user_is_named_without_the_trust_hint(stack: Any, when: str) ->
     assert "inactive" in message and "activate the user" in message, message
     assert "trust create" not in message and "JWKS" not in message, message
     assert not trust_off[0] and "oci-mcp trust create" in str(trust_off[1]), trust_off
+
+
+def test_an_error_after_the_json_result_adds_no_second_object(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """E.g. `init --yes --json --launch`: the summary is printed, then launching fails."""
+    from oci_mcp_cli.cli.output import emit_json, fail, json_mode, state
+    from oci_mcp_cli.core.errors import OciMcpError
+
+    state.json = state.json_emitted = False
+    try:
+        json_mode(True)
+        emit_json({"result": 1})
+        assert fail(OciMcpError("later failure")).exit_code == 1
+    finally:
+        state.json = state.json_emitted = False
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == ['{"result": 1}']
+    assert "later failure" in captured.err
