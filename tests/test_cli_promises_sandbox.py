@@ -82,7 +82,8 @@ def test_second_cli_sandbox_on_the_same_state_dir_refuses(tmp_path: Path) -> Non
             f"{tmp_path}"
         )
         assert lines[-1].strip().startswith("fix:") and "--state-dir" in lines[-1]
-        assert "Traceback" not in result.stderr and result.stdout == ""
+        assert "Traceback" not in result.stderr
+        assert json.loads(result.stdout)["error"]["exit_code"] == 2  # --json: one JSON object
         assert config.read_bytes() == before  # the first one's profile is untouched
         assert httpx.get(first.url + "/_sandbox/health", timeout=5).status_code == 200
     # Released on exit: the next sandbox on that state dir starts.

@@ -10,6 +10,7 @@ the role message (401 ``NotAuthorized``, docs/sandbox.md).
 
 from __future__ import annotations
 
+import json
 import stat
 
 from provisioning_support import Env, _fast_retries, env, seeded_state, steps  # noqa: F401
@@ -45,7 +46,8 @@ def test_admin_session_token_profile_provisions_end_to_end(env: Env) -> None:
 def test_non_admin_session_token_gets_a_clear_role_error(env: Env) -> None:
     result = run_as(env, "alice", "init", "--yes", "--json")
     assert result.exit_code == 1, (result.stdout, result.stderr)
-    assert result.stdout == ""  # --json: nothing on stdout when there is no result
+    error = json.loads(result.stdout)["error"]  # --json: the failure is one JSON object
+    assert error["exit_code"] == 1 and "Identity Domain Administrator" in error["hint"]
     assert "Traceback" not in result.stderr
     assert "list Apps (IdentityDomainsClient.list_apps)" in result.stderr
     assert "Identity Domain Administrator" in result.stderr
@@ -68,7 +70,7 @@ def test_expired_session_token_is_one_clear_line(env: Env) -> None:
     assert "the session token of profile [SESSION]" in result.stderr
     assert "has expired" in result.stderr
     assert "oci session refresh --profile SESSION" in result.stderr
-    assert result.stdout == ""
+    assert json.loads(result.stdout)["error"]["exit_code"] == 2
     assert env.sb.requests() == []  # caught before any call
 
 

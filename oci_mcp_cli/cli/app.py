@@ -1,9 +1,12 @@
 """Root Typer application: registers each module-level command. Command modules import only
 typer/rich at top level; everything heavy is imported inside the command that needs it."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer._click.core import Context
+from typer._click.exceptions import UsageError
+from typer.core import TyperGroup  # typer vendors its own click: its Context, UsageError
 
 from oci_mcp_cli import __version__
 from oci_mcp_cli.cli import (
@@ -19,9 +22,54 @@ from oci_mcp_cli.cli import (
     test_client_cmd,
     trust_cmd,
 )
-from oci_mcp_cli.cli.output import state
+from oci_mcp_cli.cli.output import emit_error_json, state
+
+ARGV_KEY = "oci_mcp.argv"
+
+
+class RootGroup(TyperGroup):
+    """The root command: a usage error (unknown flag, bad value) of a command run with ``--json``
+    is one JSON object on stdout too; Typer still prints it on stderr (exit 2)."""
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        ctx.meta[ARGV_KEY] = list(args)
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UsageError as exc:
+            if _json_requested(ctx, exc):
+                state.json = True
+                emit_error_json(_usage_payload(exc))
+            raise
+
+
+def _json_requested(ctx: Context, exc: UsageError) -> bool:
+    """``--json`` was parsed, or typed (before any ``--``) for a command that has it."""
+    if state.json:
+        return True
+    command = exc.ctx.command if exc.ctx is not None else None
+    if command is None or not any("--json" in p.opts for p in command.params):
+        return False
+    argv = ctx.meta.get(ARGV_KEY, [])
+    return "--json" in argv[: argv.index("--") if "--" in argv else len(argv)]
+
+
+def _usage_payload(exc: UsageError) -> dict[str, Any]:
+    path = exc.ctx.command_path if exc.ctx is not None else "oci-mcp"
+    return {
+        "error": {
+            "type": "UsageError",
+            "message": exc.format_message(),
+            "hint": f"see `{path} --help`",
+            "exit_code": exc.exit_code,
+        }
+    }
+
 
 app = typer.Typer(
+    cls=RootGroup,
     name="oci-mcp",
     help="Provision, run and test MCP servers that act on Oracle Cloud as the signed-in user.",
     no_args_is_help=True,
@@ -51,6 +99,7 @@ def root(
 ) -> None:
     """oci-mcp: the OCI IAM + MCP setup, done right."""
     state.debug = debug
+    state.json = state.json_emitted = False  # set again by a command's --json (json_mode)
 
 
 app.command("init")(init_cmd.init)

@@ -5,6 +5,7 @@ from typing import Annotated
 
 import typer
 
+from oci_mcp_cli.cli.flags import json_option
 from oci_mcp_cli.cli.output import emit_json, err, out, run
 
 
@@ -34,7 +35,7 @@ def client_config(
         typer.Option("--path", help="Config file to write instead of the client's usual one."),
     ] = None,
     env_file: Annotated[Path, typer.Option("--env-file", help="The .env to read.")] = Path(".env"),
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: Annotated[bool, json_option("Print one JSON object.")] = False,
     oracle: Annotated[
         str | None,
         typer.Option(

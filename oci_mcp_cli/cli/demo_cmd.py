@@ -4,6 +4,7 @@ from typing import Annotated, Any
 
 import typer
 
+from oci_mcp_cli.cli.flags import json_option
 from oci_mcp_cli.cli.output import emit_json, err, out, run
 
 
@@ -59,7 +60,7 @@ def demo(
         bool, typer.Option("--keep", help="Leave the sandbox and server running until Ctrl-C.")
     ] = False,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON object at the end.")
+        bool, json_option("Print one JSON object at the end.")
     ] = False,
 ) -> None:
     """Sandbox → init + trust → serve → test client as alice and bob, side by side."""

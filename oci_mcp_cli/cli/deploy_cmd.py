@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from oci_mcp_cli.cli.flags import json_option
 from oci_mcp_cli.cli.output import emit_json, err, out, run
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ HostOpt = Annotated[
 NameOpt = Annotated[str, typer.Option("--name", help="Name of the app's resources.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Replace files of an earlier rendering.")]
 JsonOpt = Annotated[
-    bool, typer.Option("--json", help="Print one JSON object: the files written, next steps.")
+    bool, json_option("Print one JSON object: the files written, next steps.")
 ]
 
 

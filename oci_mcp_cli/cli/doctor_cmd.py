@@ -1,13 +1,12 @@
 """`oci-mcp doctor`: check every link of the chain, in order; name the broken one and its fix."""
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from oci_mcp_cli.cli.flags import AuthOpt, ConfigFileOpt, EnvFileOpt, JsonOpt, ProfileOpt
-from oci_mcp_cli.cli.output import emit_json, err, fail, out, state
-from oci_mcp_cli.core.errors import OciMcpError
+from oci_mcp_cli.cli.output import cli_errors, emit_json, err, out
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -15,19 +14,6 @@ if TYPE_CHECKING:
     from oci_mcp_cli.doctor.checks import CheckResult
 
 _RESULT = {True: "[green]pass[/]", False: "[bold red]FAIL[/]", None: "[yellow]skipped[/]"}
-
-
-def error_payload(exc: OciMcpError) -> dict[str, Any]:
-    """The ``--json`` form of an error that stopped the command (never holds a secret)."""
-    error: dict[str, Any] = {
-        "type": exc.__class__.__name__,
-        "message": exc.message,
-        "hint": exc.hint,
-        "exit_code": exc.exit_code,
-    }
-    if getattr(exc, "request_id", None):
-        error["request_id"] = exc.request_id  # type: ignore[attr-defined]
-    return {"error": error}
 
 
 def render_results(results: "list[CheckResult]") -> "Table":
@@ -72,25 +58,15 @@ def doctor(
     """
     from oci_mcp_cli.doctor.runner import all_passed, run_doctor
 
-    try:
-        with err.status("checking…") as status:
-            results = run_doctor(
-                env_file,
-                oracle=oracle,
-                config_file=config_file,
-                profile=profile,
-                auth=auth,
-                on_check=lambda name: status.update(f"checking {name}…"),
-            )
-    except OciMcpError as exc:
-        if state.debug:
-            err.print_exception()
-        if as_json:
-            emit_json(error_payload(exc))
-        raise fail(exc) from None
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        raise typer.Exit(130) from None
+    with cli_errors(), err.status("checking…") as status:
+        results = run_doctor(
+            env_file,
+            oracle=oracle,
+            config_file=config_file,
+            profile=profile,
+            auth=auth,
+            on_check=lambda name: status.update(f"checking {name}…"),
+        )
     if as_json:
         emit_json({"checks": [r.to_dict() for r in results]})
     else:

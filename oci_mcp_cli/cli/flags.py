@@ -15,6 +15,8 @@ from typing import Annotated, NamedTuple
 
 import typer
 
+from oci_mcp_cli.cli.output import json_mode
+
 # Where the .env is and which OCI credentials administer the domain (AdminFlags).
 EnvFileOpt = Annotated[
     Path, typer.Option("--env-file", help="The .env file that `oci-mcp init` writes.")
@@ -41,7 +43,15 @@ AuthOpt = Annotated[
 # How a plan → confirm → apply command runs (PlanFlags).
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Show the plan; write nothing at all.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+
+
+def json_option(help_text: str = "Print one JSON object on stdout.") -> typer.models.OptionInfo:
+    """Every command's ``--json``: eager, so that even a later failure (bad input included) is
+    printed as one JSON object (``cli.output.json_mode``)."""
+    return typer.Option("--json", help=help_text, callback=json_mode, is_eager=True)
+
+
+JsonOpt = Annotated[bool, json_option()]
 
 DomainUrlOpt = Annotated[
     str | None, typer.Option("--domain-url", help="Identity domain URL (with or without :443).")

@@ -17,8 +17,9 @@ from oci_mcp_cli.cli.flags import (
     ProfileOpt,
     YesOpt,
 )
-from oci_mcp_cli.cli.output import cli_errors, err, is_interactive
+from oci_mcp_cli.cli.output import cli_errors, err, fail, is_interactive
 from oci_mcp_cli.cli.plan_view import ask_yes_no, console_for, execute_plan, finish, paused
+from oci_mcp_cli.core.errors import UserError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -216,11 +217,9 @@ def init(
     admin = AdminFlags(env_file, config_file, profile, auth)
     plan = PlanFlags(dry_run, yes, json_out)
     if target not in ("oci-mcp", "oracle-mcp"):
-        err.print(f"--for must be oci-mcp or oracle-mcp (got {target!r})", markup=False)
-        raise typer.Exit(2)
+        raise fail(UserError(f"--for must be oci-mcp or oracle-mcp (got {target!r})"))
     if target == "oci-mcp" and (service or audience):
-        err.print("--service/--audience need --for oracle-mcp", markup=False)
-        raise typer.Exit(2)
+        raise fail(UserError("--service/--audience need --for oracle-mcp"))
     interactive = is_interactive()
     options_class: type[InitOptions] = InitOptions
     extra: dict = {}

@@ -5,6 +5,7 @@ from typing import Annotated
 
 import typer
 
+from oci_mcp_cli.cli.flags import json_option
 from oci_mcp_cli.cli.output import emit_json, err, out, run
 
 
@@ -15,7 +16,7 @@ def new(
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite an existing server.py.")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: Annotated[bool, json_option("Print one JSON object.")] = False,
 ) -> None:
     """Write a starter server.py (FastMCP + one tool calling OCI as the signed-in user)."""
     from oci_mcp_cli.scaffold.new import write_starter

@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import typer
-
 from oci_mcp_cli.cli.output import emit_json, err, is_interactive, out
-from oci_mcp_cli.core.errors import UserError
+from oci_mcp_cli.core.errors import OciMcpError, UserError
 
 T = TypeVar("T")
 
@@ -66,8 +64,7 @@ def confirm_or_stop(plan: Plan, *, yes: bool, question: str = "Apply these chang
 
     answer = questionary.confirm(question, default=True).ask()
     if not answer:
-        err.print("aborted: nothing was changed")
-        raise typer.Exit(1)
+        raise OciMcpError("aborted: nothing was changed")
 
 
 def spinner(step: Step) -> object:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from oci_mcp_cli.cli.flags import json_option
 from oci_mcp_cli.cli.output import cli_errors, emit_json, err, out
 
 
@@ -54,7 +55,7 @@ sandbox_app = typer.Typer(
 @sandbox_app.command("env")
 def env_command(
     state_dir: StateDirOpt = None,
-    json_out: Annotated[bool, typer.Option("--json", help="One JSON object instead.")] = False,
+    json_out: Annotated[bool, json_option("One JSON object instead.")] = False,
 ) -> None:
     """Print the shell exports that send a process's OCI traffic to the running sandbox."""
     with cli_errors():
@@ -156,7 +157,7 @@ def sandbox_main(
         typer.Option("--state-dir", help="Where state lives (default: per-user data dir)."),
     ] = None,
     json_out: Annotated[
-        bool, typer.Option("--json", help="Print one JSON line when ready.")
+        bool, json_option("Print one JSON line when ready.")
     ] = False,
     token_ttl: Annotated[
         int | None, typer.Option("--token-ttl", min=1, help="Access-token lifetime in seconds.")

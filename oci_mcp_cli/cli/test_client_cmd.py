@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
+from oci_mcp_cli.cli.flags import json_option
 from oci_mcp_cli.cli.output import emit_json, err, fail, is_interactive, out, run, state
 from oci_mcp_cli.core.errors import UserError
 
@@ -115,7 +116,7 @@ def sign_in_and_call(
         list[str], typer.Option("--arg", help="key=value argument for the --call tools.")
     ] = [],  # noqa: B006
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON object {tools, calls}.")
+        bool, json_option("Print one JSON object {tools, calls}.")
     ] = False,
     oracle: Annotated[
         str | None,

@@ -54,6 +54,15 @@ class ClientReport:
         return payload
 
 
+@dataclass(frozen=True)
+class HttpFailure:
+    """An HTTP error answer seen by the client: status, reason phrase, request URL."""
+
+    status: int
+    reason: str
+    url: str
+
+
 @functools.cache
 def traced_oauth_class() -> type:
     """FastMCP's ``OAuth`` that remembers whether the server rejected a token it had just issued.
@@ -61,6 +70,9 @@ def traced_oauth_class() -> type:
     The SDK answers every ``401`` with a full sign-in and one retry; when the retry is refused
     again (``401 invalid_token``), signing in worked but the server cannot verify the identity
     domain's tokens — ``rejected`` lets the caller say so instead of a bare "error response".
+    ``http_failure`` is the last HTTP error answer (status, reason, URL), cleared by a success:
+    the MCP transport turns any non-2xx into a bare JSON-RPC "Server returned an error response",
+    and this is where the status survives (e.g. a load balancer's 503).
     """
     from contextlib import aclosing
 
@@ -68,6 +80,7 @@ def traced_oauth_class() -> type:
 
     class TracedOAuth(OAuth):
         rejected = False
+        http_failure: HttpFailure | None = None
 
         async def async_auth_flow(self, request: Any) -> Any:
             # aclosing: when the request fails (e.g. no server), the inner flow must be closed
@@ -83,6 +96,11 @@ def traced_oauth_class() -> type:
                         break
             challenge = response.headers.get("www-authenticate", "")
             self.rejected = response.status_code == 401 and "invalid_token" in challenge
+            self.http_failure = (
+                HttpFailure(response.status_code, response.reason_phrase, str(response.url))
+                if response.status_code >= 400
+                else None
+            )
 
     return TracedOAuth
 
@@ -178,7 +196,7 @@ async def run_session(options: ClientOptions) -> ClientReport:
     except Exception as exc:
         if getattr(oauth, "rejected", False):
             raise _rejected_error(options.url) from None
-        raise _connect_error(options.url, exc) from None
+        raise _connect_error(options.url, exc, getattr(oauth, "http_failure", None)) from None
     finally:
         if options.relogin:  # the new tokens replace the cached ones only after a sign-in
             done = commit_staged if signed_in else discard_staged
@@ -208,7 +226,31 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
-def _connect_error(url: str, exc: BaseException) -> OciMcpError:
+def _leaf(chain: list[BaseException]) -> BaseException:
+    """The innermost exception of ``chain`` that is not an exception group (the cause a user
+    can act on; "unhandled errors in a TaskGroup" names none)."""
+    leaves = [c for c in chain if not isinstance(c, BaseExceptionGroup)]
+    return leaves[-1] if leaves else chain[-1]
+
+
+def _http_hint(status: int) -> str:
+    """What to check for an MCP endpoint that answered ``status`` (chosen by status alone)."""
+    if status in (502, 503, 504):
+        return (
+            "a load balancer or proxy in front of the MCP server has no healthy backend, or the "
+            "server is overloaded: check that `oci-mcp serve` runs behind it and passes its "
+            "health check (GET /health), then the load balancer's backend health and its log"
+        )
+    if status == 404:
+        return "check --url: the MCP endpoint is the server's base URL + /mcp"
+    if status >= 500:
+        return "the MCP server failed: check its log (`oci-mcp serve` output)"
+    return "check --url, and the access rules of the server and of any proxy in front of it"
+
+
+def _connect_error(
+    url: str, exc: BaseException, http_failure: HttpFailure | None = None
+) -> OciMcpError:
     from oci_mcp_cli.core.redact import redact
 
     chain = _chain(exc)
@@ -230,7 +272,15 @@ def _connect_error(url: str, exc: BaseException) -> OciMcpError:
             f"{redact(detail)[:200]}",
             hint="start it with `oci-mcp serve` (or check --url)",
         )
-    inner = chain[-1]
+    if http_failure is not None:
+        reason = f" {http_failure.reason}" if http_failure.reason else ""
+        return RemoteError(
+            f"MCP session with {url} failed: {redact(http_failure.url)} answered HTTP "
+            f"{http_failure.status}{reason}",
+            hint=_http_hint(http_failure.status),
+            status=http_failure.status,
+        )
+    inner = _leaf(chain)
     detail = redact(str(inner))[:300]
     return RemoteError(f"MCP session with {url} failed: {inner.__class__.__name__}: {detail}")
 

@@ -166,9 +166,14 @@ def _tag_dicts(tags: list[Tags]) -> list[dict[str, str]]:
 
 
 def find_app(session: DomainSession, display_name: str) -> App | None:
-    """The app with exactly this display name (full record incl. clientSecret), or None."""
+    """The app with this display name (full record incl. clientSecret), or None.
+
+    Compared case-insensitively, as the domain does: ``displayName`` is unique regardless of case
+    (a create of ``OCI-MCP-Server`` next to ``oci-mcp-server`` is 409), so an app that differs
+    only in case is the one that would collide — the plan must see it, not plan a create."""
     data = session.call(session.client.list_apps, filter=eq_filter("displayName", display_name))
-    matches = [a for a in (data.resources or []) if a.display_name == display_name]
+    wanted = display_name.casefold()
+    matches = [a for a in (data.resources or []) if (a.display_name or "").casefold() == wanted]
     if not matches:
         return None
     if len(matches) > 1:

@@ -392,6 +392,12 @@ def _trust_step(run: InitRun) -> Step:
     existing = trust.find_trust(run.session, desired.issuer)
     if existing is not None:
         run.trust_id = existing.id  # reported by --dry-run --json: the trust it would keep/join
+        # Recorded as ours stays ours: the plan must not show OCI_MCP_TRUST_CREATED true → false.
+        run.trust_created = trust.created_by_us(
+            trust.TrustResult(Action.UNCHANGED, existing, False, []),
+            run.env.get(E.OCI_MCP_TRUST_ID),
+            run.env.get(E.OCI_MCP_TRUST_CREATED),
+        )
     action, reason, changes = trust.plan_ensure(existing, desired)
     return Step("trust", action, reason, changes=changes, apply=run._apply_trust)
 

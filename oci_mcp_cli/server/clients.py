@@ -55,6 +55,7 @@ from oci_mcp_cli.server.signers import (
 C = TypeVar("C")
 
 DEFAULT_MAX_CLIENTS = 256
+USER_CHECK_TIMEOUT_S = 5.0  # the userinfo check after a refused exchange (server/errors.py)
 _RUNTIMES: weakref.WeakKeyDictionary[Any, Runtime] = weakref.WeakKeyDictionary()
 _CALL_CLIENTS: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar(
     "oci_mcp_call_clients", default=None
@@ -230,13 +231,18 @@ def current_user() -> CurrentUser:
 def user_signer() -> Any:
     """The cached UPST signer of the current user (exchanges the token on first use, and again
     to revalidate it when due). Blocking; bounded by the current call's deadline."""
-    from oci_mcp_cli.server.errors import exchange_error
+    from oci_mcp_cli.server.errors import exchange_error, user_token_refused
 
     user = current_user()
+    runtime = current_runtime()
     try:
-        return current_runtime().signers.get(user.token, user.claims)
+        return runtime.signers.get(user.token, user.claims)
     except Exception as exc:
-        raise exchange_error(exc) from None
+        left = remaining()
+        timeout = USER_CHECK_TIMEOUT_S if left is None else min(USER_CHECK_TIMEOUT_S, left)
+        domain = runtime.settings.domain_url
+        check = (lambda: user_token_refused(domain, user.token, timeout)) if timeout > 0 else None
+        raise exchange_error(exc, check) from None
 
 
 def oci_client(client_cls: type[C], region: str | None = None) -> C:

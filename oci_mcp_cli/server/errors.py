@@ -8,6 +8,7 @@ call (``server/logs.py``) records them — at INFO, or WARNING for timeouts and 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from oci_mcp_cli.core.redact import redact
@@ -30,6 +31,11 @@ HINT_GRANT_REFUSED = (
 HINT_CLIENT_NOT_ALLOWED = (
     "the token-exchange client is not allowed this grant; "
     "`oci-mcp doctor` checks its app (re-run `oci-mcp init` to repair it)"
+)
+HINT_USER_REFUSED = (
+    "the identity domain no longer accepts this user's own sign-in (its userinfo endpoint "
+    "answers 401 invalid_token): the user is inactive or was deleted, or the sign-in was "
+    "revoked — an administrator can activate the user in the identity domain; then sign in again"
 )
 HINT_THROTTLED = "the identity domain is throttling requests; try again shortly"
 HINT_SERVER_ERROR = "the identity domain had a server error; try again shortly"
@@ -76,12 +82,14 @@ def response_status(response: Any, body: object) -> int:
     return int(scim_status) if scim_status.isdigit() else 0
 
 
-def classify_exchange(status: int, code: str) -> str | None:
-    """The hint for a token-exchange failure, from its HTTP status and error code alone."""
+def classify_exchange(status: int, code: str, *, user_refused: bool = False) -> str | None:
+    """The hint for a token-exchange failure, from its HTTP status and error code alone;
+    ``user_refused``: the domain also refuses the user's own token (:func:`user_token_refused`),
+    so an ``invalid_grant`` is about the user (inactive, deleted, revoked), not the trust."""
     if code == "invalid_client" or code == "NotAuthenticated" or status == 401:
         return HINT_CLIENT_REJECTED
     if code == "invalid_grant":
-        return HINT_GRANT_REFUSED
+        return HINT_USER_REFUSED if user_refused else HINT_GRANT_REFUSED
     if code == "unauthorized_client":
         return HINT_CLIENT_NOT_ALLOWED
     if status == 429:
@@ -98,7 +106,33 @@ def _json_body(response: Any) -> object:
         return None
 
 
-def exchange_message(exc: BaseException) -> str:
+def is_grant_refusal(exc: BaseException) -> bool:
+    """The exchange (or the revalidation, ``exc.cause``) was answered ``invalid_grant``."""
+    response = getattr(getattr(exc, "cause", exc), "response", None)
+    return response is not None and error_fields(_json_body(response))[0] == "invalid_grant"
+
+
+def user_token_refused(domain_url: str, token: str, timeout: float = 5.0) -> bool:
+    """Whether the identity domain refuses the user's own access token at its userinfo endpoint
+    (RFC 6750: ``401`` with ``invalid_token``). Asked only after an ``invalid_grant`` exchange,
+    to tell a refused *user* from a trust or JWKS problem (where userinfo still answers 200).
+    Any other answer (200, 403 insufficient_scope, an outage) is False: not known to be the
+    user. The token goes only to the domain that issued it, in the Authorization header."""
+    import httpx
+
+    url = domain_url.rstrip("/") + "/oauth2/v1/userinfo"
+    try:
+        response = httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout)
+    except httpx.HTTPError:
+        return False
+    challenge = response.headers.get("www-authenticate", "")
+    code, _ = error_fields(_json_body(response))
+    return response.status_code == 401 and (
+        code == "invalid_token" or 'error="invalid_token"' in challenge
+    )
+
+
+def exchange_message(exc: BaseException, *, user_refused: bool = False) -> str:
     """A clear sentence for a failed UPST token exchange."""
     response = getattr(exc, "response", None)
     if response is None:
@@ -118,7 +152,7 @@ def exchange_message(exc: BaseException) -> str:
         + (f": {description}" if description else "")
     )
     text = f"token exchange failed ({redact(detail)})"
-    hint = classify_exchange(status, error)
+    hint = classify_exchange(status, error, user_refused=user_refused)
     return f"{text} — {hint}" if hint else text
 
 
@@ -129,8 +163,11 @@ def classify_oci(status: int, code: str | None) -> str | None:
     return None
 
 
-def exchange_error(exc: Exception) -> Exception:
-    """A ToolError for a failed exchange or revalidation (ToolErrors pass through unchanged)."""
+def exchange_error(exc: Exception, user_check: Callable[[], bool] | None = None) -> Exception:
+    """A ToolError for a failed exchange or revalidation (ToolErrors pass through unchanged).
+
+    ``user_check`` (e.g. :func:`user_token_refused` for the caller's token) is asked only when the
+    domain answered ``invalid_grant``: True names the user as the cause instead of the trust."""
     from fastmcp.exceptions import ToolError
 
     from oci_mcp_cli.core.ociconfig import DeadlineExceeded
@@ -141,8 +178,10 @@ def exchange_error(exc: Exception) -> Exception:
     if isinstance(exc, DeadlineExceeded) or _is_timeout(exc):
         text = _timeout_text("the token exchange with the identity domain")
         return tool_error(text, warning=True)
+    user_refused = user_check is not None and is_grant_refusal(exc) and user_check()
     if isinstance(exc, SignerRefused):
-        cause = exchange_message(exc.cause).replace("token exchange failed", "refused", 1)
+        cause = exchange_message(exc.cause, user_refused=user_refused)
+        cause = cause.replace("token exchange failed", "refused", 1)
         return tool_error(
             "your sign-in is no longer accepted: the identity domain refused to revalidate it "
             f"({cause}). Sign in again; if it keeps failing, ask an administrator (user "
@@ -155,7 +194,7 @@ def exchange_error(exc: Exception) -> Exception:
             f"({cause}); the call was refused (fail closed) — try again shortly",
             warning=True,
         )
-    return tool_error(exchange_message(exc), warning=_is_outage(exc))
+    return tool_error(exchange_message(exc, user_refused=user_refused), warning=_is_outage(exc))
 
 
 def _is_timeout(exc: BaseException) -> bool:
