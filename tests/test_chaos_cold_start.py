@@ -123,6 +123,23 @@ def stream_client() -> str:
     return oci.streaming.stream_client.StreamClient.__name__
 '''
 
+# An installation whose SDK lacks a package the server needs (a sitecustomize on PYTHONPATH
+# hides it from the serve process only).
+BROKEN_SDK = '''
+import importlib.abc
+import sys
+
+
+class _Missing(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "oci.object_storage":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, _Missing())
+'''
+
 
 @dataclass
 class Stage:
@@ -244,6 +261,37 @@ def test_an_import_failure_in_a_call_fails_it_clearly_and_the_next_call_succeeds
     if second:
         broken.append(f"import-failure-recovers: the next call still fails: {second}")
     assert not broken, "GUARANTEE " + "\nGUARANTEE ".join(broken)
+
+
+def test_a_broken_sdk_installation_stops_serve_before_it_is_ready(stage: Stage) -> None:
+    """When the warm-up cannot import the SDK (injected: ``oci.object_storage`` missing, as in a
+    broken installation), ``serve`` never answers /health: it exits 1 naming the module and the
+    fix, without a traceback."""
+    import os
+
+    from oci_mcp_cli.core.waiting import WaitError
+
+    hooks = stage.tmp / "broken-sdk"
+    hooks.mkdir(exist_ok=True)
+    (hooks / "sitecustomize.py").write_text(textwrap.dedent(BROKEN_SDK))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (str(hooks), os.environ.get("PYTHONPATH", "")) if p)}
+    log = stage.tmp / "broken-sdk.log"
+    try:
+        server = start_serve(stage.url, stage.args, log_path=log, env=env)
+    except WaitError as exc:
+        said = log.read_text()
+        assert exc.returncode == 1 and "cannot start: importing oci" in said, (
+            f"GUARANTEE broken-sdk-start: serve did not refuse to start clearly "
+            f"(exit {exc.returncode}): {said[-1500:]}"
+        )
+        assert "object_storage" in said and "pip install" in said and "Traceback" not in said, (
+            f"GUARANTEE broken-sdk-start: {said[-1500:]}"
+        )
+    else:
+        server.stop()
+        pytest.fail("GUARANTEE broken-sdk-start: serve answered /health with an SDK it cannot "
+                    "import (every call would fail)")
 
 
 async def sequential(url: str, token: str, tool: str, n: int) -> list[str]:

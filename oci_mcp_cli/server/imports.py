@@ -148,11 +148,21 @@ def install_import_guard(roots: Iterable[str] = GUARDED_ROOTS) -> None:
 
 def warm_imports(extra: Iterable[str] = ()) -> None:
     """Import :data:`WARM_MODULES` (and ``extra``) now, in this thread, under the guard; an
-    ImportError here is a broken installation and propagates."""
+    import that fails here is a broken installation (OciMcpError naming the module)."""
+    from oci_mcp_cli.core.errors import OciMcpError
+
     install_import_guard()
     with serialized():
         for name in (*WARM_MODULES, *extra):
-            importlib.import_module(name)
+            try:
+                importlib.import_module(name)
+            except Exception as exc:
+                purge_orphans(GUARDED_ROOTS)
+                raise OciMcpError(
+                    f"the server cannot start: importing {name} failed "
+                    f"({type(exc).__name__}: {exc})",
+                    hint="reinstall oci-mcp's dependencies, e.g. pip install --force-reinstall oci",
+                ) from exc
     install_import_guard()  # now that ``oci`` is loaded: its lazy attributes too
 
 
