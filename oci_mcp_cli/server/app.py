@@ -24,10 +24,19 @@ def build_server(settings: ServerSettings, app: Any | None = None, *, tools: boo
 
     from oci_mcp_cli.server.auth import LOGGER, build_auth, check_jwks
     from oci_mcp_cli.server.clients import Runtime, attach_runtime
+    from oci_mcp_cli.server.imports import warm_imports
     from oci_mcp_cli.server.logs import tool_call_middleware
-    from oci_mcp_cli.server.signers import SignerCache, token_exchange_factory
+    from oci_mcp_cli.server.signers import (
+        SignerCache,
+        bounded_signer_class,
+        token_exchange_factory,
+    )
     from oci_mcp_cli.server.tools import register_tools
 
+    # Ready before it says so: the SDK is imported here, before a request is accepted, and
+    # later first imports (a user's tools) are serialized (server/imports.py).
+    warm_imports()
+    bounded_signer_class()
     auth = build_auth(settings)
     problem = check_jwks(settings)
     if problem:

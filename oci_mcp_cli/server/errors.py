@@ -171,10 +171,14 @@ def exchange_error(exc: Exception, user_check: Callable[[], bool] | None = None)
     from fastmcp.exceptions import ToolError
 
     from oci_mcp_cli.core.ociconfig import DeadlineExceeded
+    from oci_mcp_cli.server.imports import import_failure, import_fault_error
     from oci_mcp_cli.server.signers import RevalidationUnavailable, SignerRefused
 
     if isinstance(exc, ToolError):
         return exc
+    failure = import_failure(exc)
+    if failure is not None:  # our process failed, not the identity domain
+        return import_fault_error(failure)
     if isinstance(exc, DeadlineExceeded) or _is_timeout(exc):
         text = _timeout_text("the token exchange with the identity domain")
         return tool_error(text, warning=True)
@@ -221,6 +225,11 @@ def _is_outage(exc: BaseException) -> bool:
 
 def oci_error(exc: Exception, operation: str) -> Exception:
     """A ToolError for a failed OCI SDK call: service code, message, opc-request-id."""
+    from oci_mcp_cli.server.imports import import_failure, import_fault_error
+
+    failure = import_failure(exc)
+    if failure is not None:  # our process failed, not OCI (and `import oci` may fail too)
+        return import_fault_error(failure)
     import oci
     from circuitbreaker import CircuitBreakerError
     from fastmcp.exceptions import ToolError

@@ -141,9 +141,17 @@ def tool_call_middleware() -> Any:
                 outcome = "error" if getattr(result, "is_error", False) else "ok"
                 return result
             except Exception as exc:
-                error = _short(str(exc))
-                expected = _is_tool_error(exc)
-                level = logging.WARNING if getattr(exc, "oci_mcp_warning", not expected) else level
+                fault = _import_fault(exc)
+                failure = fault or exc
+                error = _short(str(failure))
+                expected = _is_tool_error(failure)
+                level = (
+                    logging.WARNING
+                    if getattr(failure, "oci_mcp_warning", not expected)
+                    else level
+                )
+                if fault is not None:
+                    raise fault from None
                 raise
             finally:
                 ms = (time.perf_counter() - start) * 1000
@@ -166,6 +174,16 @@ def tool_call_middleware() -> Any:
 
 
 BACKSTOP_GRACE_S = 1.0
+
+
+def _import_fault(exc: BaseException) -> Exception | None:
+    """The server-fault ToolError when an import failed inside the call (FastMCP wraps the
+    tool's exception as the cause of its own); the half-imported modules are dropped
+    (``server/imports.py``)."""
+    from oci_mcp_cli.server.imports import import_failure, import_fault_error
+
+    failure = import_failure(exc)
+    return None if failure is None else import_fault_error(failure)
 
 
 def _is_tool_error(exc: BaseException) -> bool:
