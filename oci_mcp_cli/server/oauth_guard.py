@@ -7,7 +7,8 @@
   loopback on any port plus the callbacks of the clients ``client-config`` supports) *and* the URIs
   it registered; so no error before consent is ever redirected to an unvetted URI;
 - **rate limits**: ``POST /register``, ``/authorize`` and ``GET /consent`` are token-bucket limited
-  per client address (429 + ``Retry-After``);
+  per client (429 + ``Retry-After``): an IPv4 address, or the IPv6 network of ``ipv6_prefix``
+  bits (one /64 is one site, which can use any of its 2^64 addresses);
 - **bounded state**: a registration expires unless it is used to sign in (then it lives
   ``client_ttl_s`` after its last sign-in or refresh); expired entries are culled by
   :mod:`oci_mcp_cli.server.storage`;
@@ -65,6 +66,7 @@ class GuardConfig:
     redirect_patterns: tuple[str, ...] = DEFAULT_REDIRECT_PATTERNS
     rate_per_minute: float = 60.0  # 0 turns rate limiting off
     rate_burst: int = 10
+    ipv6_prefix: int = 64  # IPv6 clients share a bucket per network of this many bits
     client_ttl_s: int = CLIENT_TTL_S
     pending_client_ttl_s: int = PENDING_CLIENT_TTL_S
 
@@ -113,16 +115,34 @@ def client_address(scope: Any) -> str:
     return str(client[0]) if client else "unknown"
 
 
+def rate_key(address: str, ipv6_prefix: int = 64) -> str:
+    """The bucket of a client ``address``: an IPv4 address itself (also written IPv4-mapped,
+    ``::ffff:a.b.c.d``), an IPv6 address its ``/ipv6_prefix`` network; anything else as is."""
+    import ipaddress
+
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])  # no zone index (fe80::1%eth0)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, ipv6_prefix), strict=False))
+    return str(ip)
+
+
 class _Limited:
     """ASGI wrapper: spend a token for ``methods`` requests before calling ``app``."""
 
-    def __init__(self, app: Any, group: str, methods: frozenset[str], limiter: RateLimiter) -> None:
+    def __init__(self, app: Any, group: str, methods: frozenset[str], limiter: RateLimiter,
+                 ipv6_prefix: int = 64) -> None:
         self.app, self.group, self.methods, self.limiter = app, group, methods, limiter
+        self.ipv6_prefix = ipv6_prefix
         self._warned: OrderedDict[str, None] = OrderedDict()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] in self.methods:
-            address = client_address(scope)
+            address = rate_key(client_address(scope), self.ipv6_prefix)
             wait = self.limiter.take(self.group, address)
             if wait > 0:
                 self._warn(address)
@@ -131,7 +151,7 @@ class _Limited:
         await self.app(scope, receive, send)
 
     def _warn(self, address: str) -> None:
-        """One WARNING per address (a flood must not flood the log as well)."""
+        """One WARNING per address or IPv6 network (a flood must not flood the log as well)."""
         if address in self._warned:
             return
         self._warned[address] = None
@@ -416,7 +436,8 @@ class OAuthGuardMixin:
                 app = _Branded(app)
             if path in limited and self._guard.rate_per_minute > 0:
                 group, methods = limited[path]
-                app = _Limited(app, group, frozenset(methods), self._limiter)
+                app = _Limited(app, group, frozenset(methods), self._limiter,
+                               self._guard.ipv6_prefix)
             routes.append(Route(path, endpoint=app, methods=route.methods, name=route.name,
                                 include_in_schema=route.include_in_schema))
         return routes
@@ -507,9 +528,13 @@ class _Session:
 
 class SessionCap:
     """ASGI middleware: one user keeps at most ``per_user`` MCP sessions. Opening one more ends the
-    user's least recently used idle session (no request in flight); when every one is busy the new
-    one is refused with 429. The session manager itself (mcp SDK) caps all sessions at 10 000 and
-    ends sessions idle for 30 minutes.
+    user's least recently used idle sessions (no request in flight); when too few are idle the new
+    one is refused with 429 + ``Retry-After`` and nothing is ended. The session manager itself
+    (mcp SDK) caps all sessions at 10 000 and ends sessions idle for 30 minutes.
+
+    Admission is atomic: the count (open sessions + opens admitted but not yet answered), the
+    choice of victims and the reservation happen without an ``await`` in between, so concurrent
+    ``initialize`` requests cannot all see room for themselves.
 
     Reads the SDK's ``StreamableHTTPSessionManager`` (``_server_instances``/``_discard_session``,
     mcp 2.3.0): it has no per-user knob.
@@ -518,6 +543,7 @@ class SessionCap:
     def __init__(self, app: Any, path: str = "/mcp", per_user: int = 16) -> None:
         self.app, self.path, self.per_user = app, path, per_user
         self.sessions: dict[str, _Session] = {}
+        self.opening: dict[str, int] = {}  # per user: admitted opens not yet answered
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"].rstrip("/") != self.path or self.per_user < 1:
@@ -531,10 +557,7 @@ class SessionCap:
         self._forget_ended(manager)
         sid = _header(scope, b"mcp-session-id")
         if sid is None and scope["method"] == "POST":
-            if not await self._make_room(user, manager):
-                await _too_many_sessions()(scope, receive, send)
-                return
-            await self.app(scope, receive, self._recording(user, send))
+            await self._open(user, manager, scope, receive, send)
             return
         session = self.sessions.get(sid or "")
         if session is None or session.user != user:
@@ -548,54 +571,86 @@ class SessionCap:
             session.active -= 1
             session.last = time.monotonic()
 
-    def _recording(self, user: str, send: Any) -> Any:
+    async def _open(self, user: str, manager: Any, scope: Any, receive: Any, send: Any) -> None:
+        """Admit (evicting idle sessions) or refuse one session-opening request of ``user``."""
+        victims = self._admit(user)
+        if victims is None:
+            await _too_many_sessions(self.per_user)(scope, receive, send)
+            return
+        for sid in victims:
+            transport = manager._server_instances.get(sid)
+            if transport is not None:
+                await manager._discard_session(sid, transport)
+            LOGGER.info(
+                f"ended the least recently used idle MCP session of {user} "
+                f"(limit {self.per_user})"
+            )
+        pending = [True]
+
         async def record(message: Any) -> None:
-            if message["type"] == "http.response.start" and message["status"] < 400:
-                for key, value in message.get("headers", []):
-                    if key.lower() == b"mcp-session-id":
-                        self.sessions[value.decode()] = _Session(user, time.monotonic())
+            if message["type"] == "http.response.start" and pending[0]:
+                session_id = None
+                if message["status"] < 400:
+                    session_id = _header(message, b"mcp-session-id")
+                if session_id is not None:
+                    self.sessions[session_id] = _Session(user, time.monotonic())
+                pending[0] = False
+                self._release(user)
             await send(message)
 
-        return record
+        try:
+            await self.app(scope, receive, record)
+        finally:
+            if pending[0]:
+                self._release(user)
+
+    def _admit(self, user: str) -> list[str] | None:
+        """Reserve room for one more session of ``user``: the idle sessions to end (least
+        recently used first; they are forgotten here), or None when too few are idle. Runs
+        without awaiting, so the decision and the reservation are one step."""
+        mine = sorted((s.last, sid) for sid, s in self.sessions.items() if s.user == user)
+        excess = len(mine) + self.opening.get(user, 0) + 1 - self.per_user
+        idle = [sid for _, sid in mine if not self.sessions[sid].active]
+        if excess > len(idle):
+            return None
+        victims = idle[:max(excess, 0)]
+        for sid in victims:
+            del self.sessions[sid]
+        self.opening[user] = self.opening.get(user, 0) + 1
+        return victims
+
+    def _release(self, user: str) -> None:
+        left = self.opening.get(user, 0) - 1
+        if left > 0:
+            self.opening[user] = left
+        else:
+            self.opening.pop(user, None)
 
     def _forget_ended(self, manager: Any) -> None:
         live = manager._server_instances
         for sid in [s for s in self.sessions if s not in live]:
             del self.sessions[sid]
 
-    async def _make_room(self, user: str, manager: Any) -> bool:
-        mine = sorted(
-            ((s.last, sid) for sid, s in self.sessions.items() if s.user == user),
-        )
-        excess = len(mine) + 1 - self.per_user
-        for _, sid in mine:
-            if excess <= 0:
-                break
-            if self.sessions[sid].active:
-                continue
-            transport = manager._server_instances.get(sid)
-            del self.sessions[sid]
-            if transport is not None:
-                await manager._discard_session(sid, transport)
-            LOGGER.info(
-                f"ended the least recently used MCP session of {user} (limit {self.per_user})"
-            )
-            excess -= 1
-        return excess <= 0
+
+SESSION_RETRY_AFTER_S = 30
 
 
-def _too_many_sessions() -> Any:
+def _too_many_sessions(limit: int) -> Any:
     from starlette.responses import JSONResponse
 
+    message = (
+        f"too many open MCP sessions for this user (limit {limit}, none idle): close a session "
+        f"or retry in {SESSION_RETRY_AFTER_S} s"
+    )
     return JSONResponse(
-        {"jsonrpc": "2.0", "id": None,
-         "error": {"code": -32600, "message": "too many open MCP sessions for this user"}},
+        {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": message}},
         status_code=429,
-        headers={"Retry-After": "30"},
+        headers={"Retry-After": str(SESSION_RETRY_AFTER_S), "Cache-Control": "no-store"},
     )
 
 
 def _header(scope: Any, name: bytes) -> str | None:
+    """The first ``name`` header of an ASGI request scope or response start message."""
     for key, value in scope.get("headers", []):
         if key.lower() == name:
             return value.decode("latin-1")
@@ -628,4 +683,5 @@ def guard_config(settings: Any) -> GuardConfig:
         redirect_patterns=tuple(settings.allowed_redirects) or DEFAULT_REDIRECT_PATTERNS,
         rate_per_minute=settings.rate_limit,
         rate_burst=settings.rate_burst,
+        ipv6_prefix=settings.ipv6_rate_limit_prefix,
     )
