@@ -446,6 +446,9 @@ class OAuthGuardMixin:
 # --- Host and Origin (DNS rebinding): FastMCP's check, its verdicts remembered -----------------
 
 HOST_ORIGIN_VERDICTS = 256  # (server address, scheme, Host, Origin) combinations remembered
+#: Answered whatever the ``Host``: a load balancer's health check (haproxy's default
+#: ``option httpchk GET /health`` is HTTP/1.0 without a ``Host``). It reveals no user data.
+HOST_EXEMPT_PATHS = ("/health",)
 
 
 class HostOriginVerdicts:
@@ -454,17 +457,21 @@ class HostOriginVerdicts:
     so a request from a known client costs a dict lookup instead of host parsing and IP address
     checks. At most ``HOST_ORIGIN_VERDICTS`` combinations are remembered; any other is checked
     by the guard every time. Built from the guard's own ``Middleware`` arguments
-    (:func:`remember_host_origin_verdicts`)."""
+    (:func:`remember_host_origin_verdicts`). ``GET``/``HEAD`` of ``exempt_paths`` (exactly) pass
+    unchecked."""
 
-    def __init__(self, app: Any, /, **guard: Any) -> None:
+    def __init__(self, app: Any, /, exempt_paths: tuple[str, ...] = (), **guard: Any) -> None:
         from fastmcp.server.http import HostOriginGuardMiddleware
 
         self.app = app
+        self.exempt_paths = frozenset(exempt_paths)
         self._guard = HostOriginGuardMiddleware(_passed, **guard)
         self._verdicts: dict[tuple[Any, ...], list[dict[str, Any]] | None] = {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (
+            scope["path"] in self.exempt_paths and scope["method"] in ("GET", "HEAD")
+        ):
             await self.app(scope, receive, send)
             return
         host = origin = None
@@ -505,14 +512,16 @@ async def _passed(scope: Any, receive: Any, send: Any) -> None:
 
 def remember_host_origin_verdicts(app: Any) -> None:
     """Replace FastMCP's Host/Origin guard in a Starlette ``app`` (not yet started) by
-    :class:`HostOriginVerdicts` with the same arguments, at the same place."""
+    :class:`HostOriginVerdicts` with the same arguments, at the same place, ``/health`` exempt
+    (``HOST_EXEMPT_PATHS``)."""
     from fastmcp.server.http import HostOriginGuardMiddleware
     from starlette.middleware import Middleware
 
     for i, middleware in enumerate(app.user_middleware):
         if middleware.cls is HostOriginGuardMiddleware:
             app.user_middleware[i] = Middleware(
-                HostOriginVerdicts, *middleware.args, **middleware.kwargs
+                HostOriginVerdicts, *middleware.args, exempt_paths=HOST_EXEMPT_PATHS,
+                **middleware.kwargs,
             )
 
 
