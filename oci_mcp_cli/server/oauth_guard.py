@@ -520,8 +520,9 @@ def remember_host_origin_verdicts(app: Any) -> None:
     for i, middleware in enumerate(app.user_middleware):
         if middleware.cls is HostOriginGuardMiddleware:
             app.user_middleware[i] = Middleware(
-                HostOriginVerdicts, *middleware.args, exempt_paths=HOST_EXEMPT_PATHS,
-                **middleware.kwargs,
+                HostOriginVerdicts,
+                *middleware.args,
+                **{**middleware.kwargs, "exempt_paths": HOST_EXEMPT_PATHS},
             )
 
 
