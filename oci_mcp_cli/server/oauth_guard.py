@@ -582,15 +582,16 @@ class SessionCap:
             session.last = time.monotonic()
 
     async def _open(self, user: str, manager: Any, scope: Any, receive: Any, send: Any) -> None:
-        """Admit (evicting idle sessions) or refuse one session-opening request of ``user``."""
-        victims = self._admit(user)
-        if victims is None:
+        """Admit (ending an idle session when the user is at the limit) or refuse one
+        session-opening request of ``user``."""
+        admitted, victim = self._admit(user)
+        if not admitted:
             await _too_many_sessions(self.per_user)(scope, receive, send)
             return
-        for sid in victims:
-            transport = manager._server_instances.get(sid)
-            if transport is not None:
-                await manager._discard_session(sid, transport)
+        if victim is not None:
+            transport = manager._server_instances.get(victim)
+            if transport is not None:  # forgotten by the manager before its first await
+                await manager._discard_session(victim, transport)
             LOGGER.info(
                 f"ended the least recently used idle MCP session of {user} "
                 f"(limit {self.per_user})"
@@ -614,20 +615,22 @@ class SessionCap:
             if pending[0]:
                 self._release(user)
 
-    def _admit(self, user: str) -> list[str] | None:
-        """Reserve room for one more session of ``user``: the idle sessions to end (least
-        recently used first; they are forgotten here), or None when too few are idle. Runs
-        without awaiting, so the decision and the reservation are one step."""
-        mine = sorted((s.last, sid) for sid, s in self.sessions.items() if s.user == user)
-        excess = len(mine) + self.opening.get(user, 0) + 1 - self.per_user
-        idle = [sid for _, sid in mine if not self.sessions[sid].active]
-        if excess > len(idle):
-            return None
-        victims = idle[:max(excess, 0)]
-        for sid in victims:
-            del self.sessions[sid]
+    def _admit(self, user: str) -> tuple[bool, str | None]:
+        """Reserve room for one more session of ``user``: ``(True, idle session to end or
+        None)``, or ``(False, None)`` when the user is at the limit and none is idle. Runs without
+        awaiting, so the decision and the reservation are one step; the user's sessions plus
+        reservations never exceed the limit, so at most one session is ever to be ended."""
+        mine = [(s.last, sid) for sid, s in self.sessions.items() if s.user == user]
+        if len(mine) + self.opening.get(user, 0) < self.per_user:
+            victim = None
+        else:
+            idle = [entry for entry in mine if not self.sessions[entry[1]].active]
+            if not idle:
+                return False, None
+            victim = min(idle)[1]
+            del self.sessions[victim]
         self.opening[user] = self.opening.get(user, 0) + 1
-        return victims
+        return True, victim
 
     def _release(self, user: str) -> None:
         left = self.opening.get(user, 0) - 1
