@@ -177,9 +177,10 @@ def test_busy_sessions_are_never_evicted_under_concurrent_opens(env: Any) -> Non
         assert len(live) <= cap, (
             f"GUARANTEE session-cap-atomic: {len(live)} live sessions (cap {cap})"
         )
-        assert len(opened) == cap - len(busy), (
-            f"GUARANTEE session-cap-idle-evicted: {len(opened)} opened, expected {cap - len(busy)} "
-            "(each idle session makes room for one)"
+        # each idle session (also one just opened here) makes room for one more
+        assert len(opened) >= cap - len(busy), (
+            f"GUARANTEE session-cap-idle-evicted: {len(opened)} opened, at least "
+            f"{cap - len(busy)} expected"
         )
 
 
