@@ -36,19 +36,34 @@ class Held:
 
     def __init__(self) -> None:
         from fastmcp import FastMCP
+        from fastmcp.server.middleware import Middleware
 
         self.entered = 0
         self._lock = threading.Lock()
         self._release = threading.Event()
         self.app = FastMCP("held")
+        outer = self
+
+        class HoldSlowInitialize(Middleware):
+            """An ``initialize`` from a client named ``slow`` is answered once released (its
+            SSE response has already started: the session ID is out)."""
+
+            async def on_initialize(self, context: Any, call_next: Any) -> Any:
+                if context.message.params.client_info.name == "slow":
+                    await outer._hold()
+                return await call_next(context)
+
+        self.app.add_middleware(HoldSlowInitialize())
 
         @self.app.tool
         async def hold() -> str:
             """Stay in flight until the test releases it."""
-            with self._lock:
-                self.entered += 1
-            released = await anyio.to_thread.run_sync(self._release.wait, HOLD_TIMEOUT_S)
-            return "released" if released else "timed out"
+            return "released" if await self._hold() else "timed out"
+
+    async def _hold(self) -> bool:
+        with self._lock:
+            self.entered += 1
+        return bool(await anyio.to_thread.run_sync(self._release.wait, HOLD_TIMEOUT_S))
 
     def wait_entered(self, count: int) -> None:
         assert poll_until(lambda: self.entered >= count, timeout=30, interval=0.02), (
@@ -91,11 +106,15 @@ def _start_hold(server: ServerThread, token: str, session_id: str) -> tuple[thre
     return thread, answers
 
 
+def _initialize_body(client: str) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": PROTOCOL, "capabilities": {},
+                       "clientInfo": {"name": client, "version": "1"}}}
+
+
 async def _open_concurrently(server: ServerThread, token: str, count: int) -> list[httpx.Response]:
     """``count`` MCP ``initialize`` requests of one user, all in flight at once."""
-    body = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-            "params": {"protocolVersion": PROTOCOL, "capabilities": {},
-                       "clientInfo": {"name": "chaos", "version": "1"}}}
+    body = _initialize_body("chaos")
     limits = httpx.Limits(max_connections=count, max_keepalive_connections=0)
     headers = _headers(token)
     headers.pop("Mcp-Protocol-Version")
@@ -106,10 +125,12 @@ async def _open_concurrently(server: ServerThread, token: str, count: int) -> li
 
 
 def _refusals_problems(answers: list[httpx.Response]) -> list[str]:
-    """Every answer is a session (200) or a 429 with Retry-After; anything else is a problem."""
+    """Every answer is a whole session (200 with the initialize result: a session ended while
+    its opening request was still being answered is a problem) or a 429 with Retry-After."""
     problems = []
     for answer in answers:
-        if answer.status_code == 200 and answer.headers.get("mcp-session-id"):
+        if (answer.status_code == 200 and answer.headers.get("mcp-session-id")
+                and '"protocolVersion"' in answer.text):
             continue
         if answer.status_code == 429 and answer.headers.get("retry-after", "").isdigit():
             continue
@@ -207,3 +228,36 @@ def test_when_every_session_is_busy_a_new_one_gets_429(env: Any) -> None:
         assert alive == sessions, "GUARANTEE session-cap-busy-kept: a busy session was evicted"
         # once the calls are done the sessions are idle again: a new one evicts the oldest
         assert initialize(server, token).status_code == 200, "GUARANTEE session-cap-idle-evicted"
+
+
+def test_a_session_still_opening_is_not_evicted(env: Any) -> None:
+    """The opening ``initialize`` is a request in flight too: its SSE answer starts (with the
+    session ID) before the server has answered it."""
+    sb, settings = env
+    held = Held()
+    with ServerThread(replace(settings, max_sessions_per_user=1), held.app) as server:
+        token = _token(server, sb, "alice")
+        headers = _headers(token)
+        headers.pop("Mcp-Protocol-Version")
+        answers: list[httpx.Response] = []
+        opening = threading.Thread(target=lambda: answers.append(httpx.post(
+            base(server) + "/mcp", json=_initialize_body("slow"), headers=headers,
+            timeout=HOLD_TIMEOUT_S + 30)), daemon=True)
+        opening.start()
+        held.wait_entered(1)
+        try:
+            refused = initialize(server, token)
+        finally:
+            held.release()
+            opening.join(HOLD_TIMEOUT_S + 40)
+        slow = answers[0] if answers else None
+        assert slow is not None and not _refusals_problems([slow]), (
+            f"GUARANTEE session-cap-busy-kept: a session was ended while its initialize was in "
+            f"flight: {slow.status_code if slow else 'no answer'} {slow.text[:200] if slow else ''}"
+        )
+        assert refused.status_code == 429, (
+            f"GUARANTEE session-cap-429: {refused.status_code} {refused.text[:200]}"
+        )
+        assert _live(server, token, [slow.headers["mcp-session-id"]]), (
+            "GUARANTEE session-cap-busy-kept: the opened session is gone"
+        )

@@ -596,6 +596,7 @@ class SessionCap:
                 f"ended the least recently used idle MCP session of {user} "
                 f"(limit {self.per_user})"
             )
+        opened: list[_Session] = []  # the new session, busy until its opening request ends
         pending = [True]
 
         async def record(message: Any) -> None:
@@ -604,7 +605,9 @@ class SessionCap:
                 if message["status"] < 400:
                     session_id = _header(message, b"mcp-session-id")
                 if session_id is not None:
-                    self.sessions[session_id] = _Session(user, time.monotonic())
+                    # the SSE answer starts (with the ID) before initialize is answered
+                    opened.append(_Session(user, time.monotonic(), active=1))
+                    self.sessions[session_id] = opened[0]
                 pending[0] = False
                 self._release(user)
             await send(message)
@@ -614,6 +617,9 @@ class SessionCap:
         finally:
             if pending[0]:
                 self._release(user)
+            for session in opened:
+                session.active -= 1
+                session.last = time.monotonic()
 
     def _admit(self, user: str) -> tuple[bool, str | None]:
         """Reserve room for one more session of ``user``: ``(True, idle session to end or
