@@ -538,9 +538,9 @@ class _Session:
 
 class SessionCap:
     """ASGI middleware: one user keeps at most ``per_user`` MCP sessions. Opening one more ends the
-    user's least recently used idle sessions (no request in flight); when too few are idle the new
-    one is refused with 429 + ``Retry-After`` and nothing is ended. The session manager itself
-    (mcp SDK) caps all sessions at 10 000 and ends sessions idle for 30 minutes.
+    user's least recently used idle session (no request in flight, its opening ``initialize``
+    included); when none is idle the new one is refused with 429 + ``Retry-After``. The session
+    manager itself (mcp SDK) caps all sessions at 10 000 and ends sessions idle for 30 minutes.
 
     Admission is atomic: the count (open sessions + opens admitted but not yet answered), the
     choice of victims and the reservation happen without an ``await`` in between, so concurrent
@@ -596,30 +596,30 @@ class SessionCap:
                 f"ended the least recently used idle MCP session of {user} "
                 f"(limit {self.per_user})"
             )
-        opened: list[_Session] = []  # the new session, busy until its opening request ends
-        pending = [True]
+        opened: _Session | None = None  # the new session: busy until its opening request ends
+        reserved = True
 
         async def record(message: Any) -> None:
-            if message["type"] == "http.response.start" and pending[0]:
+            nonlocal opened, reserved
+            if message["type"] == "http.response.start" and reserved:
                 session_id = None
                 if message["status"] < 400:
                     session_id = _header(message, b"mcp-session-id")
                 if session_id is not None:
                     # the SSE answer starts (with the ID) before initialize is answered
-                    opened.append(_Session(user, time.monotonic(), active=1))
-                    self.sessions[session_id] = opened[0]
-                pending[0] = False
+                    opened = self.sessions[session_id] = _Session(user, time.monotonic(), 1)
+                reserved = False
                 self._release(user)
             await send(message)
 
         try:
             await self.app(scope, receive, record)
         finally:
-            if pending[0]:
+            if reserved:
                 self._release(user)
-            for session in opened:
-                session.active -= 1
-                session.last = time.monotonic()
+            if opened is not None:
+                opened.active -= 1
+                opened.last = time.monotonic()
 
     def _admit(self, user: str) -> tuple[bool, str | None]:
         """Reserve room for one more session of ``user``: ``(True, idle session to end or
