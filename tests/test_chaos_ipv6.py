@@ -116,3 +116,19 @@ def test_a_bad_ipv6_prefix_is_refused_clearly(env: tuple[Path, str], prefix: str
     if prefix != "abc":  # typer's own "not a valid integer" message otherwise
         assert "between 1 and 128" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("address", "prefix", "key"), [
+    ("2001:db8:1:2::1", 64, "2001:db8:1:2::/64"),
+    ("2001:DB8:1:2:ffff:ffff:ffff:fffe", 64, "2001:db8:1:2::/64"),
+    ("2001:db8:1:2::1", 128, "2001:db8:1:2::1/128"),
+    ("2001:db8:1:2ff::1", 56, "2001:db8:1:200::/56"),
+    ("fe80::1%eth0", 64, "fe80::/64"),  # a zone index names no other client
+    ("::ffff:192.0.2.1", 64, "192.0.2.1"),  # IPv4-mapped: the IPv4 client itself
+    ("192.0.2.1", 64, "192.0.2.1"),
+    ("unknown", 64, "unknown"),  # no peer address (a Unix socket)
+])
+def test_rate_limit_keys(address: str, prefix: int, key: str) -> None:
+    from oci_mcp_cli.server.oauth_guard import rate_key
+
+    assert rate_key(address, prefix) == key, "GUARANTEE ipv6-64-bucket: bucket key"

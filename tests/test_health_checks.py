@@ -90,7 +90,7 @@ backend replicas
 
 def _check_status(stats: Path) -> str:
     """haproxy's last health-check result for server r0 (``L7OK``, ``L7STS`` (bad status), …;
-    empty or ``INI`` before the first check)."""
+    empty or ``INI`` before the first check completes)."""
     with socket.socket(socket.AF_UNIX) as sock:
         sock.settimeout(5)
         sock.connect(str(stats))
@@ -103,7 +103,7 @@ def _check_status(stats: Path) -> str:
     for line in lines[1:]:
         row = dict(zip(header, line.split(","), strict=False))
         if row.get("pxname") == "replicas" and row.get("svname") == "r0":
-            return row.get("check_status", "")
+            return row.get("check_status", "").lstrip("* ")  # "* ": a check is running
     return ""
 
 
