@@ -143,22 +143,24 @@ def test_foreign_host_and_origin_are_refused_on_loopback(env: Any) -> None:
     _, settings = env
     with serving(settings) as server:
         url = base(server)
-        assert httpx.get(url + "/health").status_code == 200
-        rebound = httpx.get(url + "/health", headers={"Host": "attacker.example"})
+        metadata = url + "/.well-known/oauth-authorization-server"
+        assert httpx.get(metadata).status_code == 200
+        rebound = httpx.get(metadata, headers={"Host": "attacker.example"})
         assert rebound.status_code == 421
         foreign = httpx.post(url + "/mcp", json={}, headers={"Origin": "https://attacker.example"})
         assert foreign.status_code == 403
         same = httpx.post(url + "/mcp", json={}, headers={"Origin": url})
         assert same.status_code == 401  # reaches the MCP endpoint: sign-in required
         for _ in range(2):  # the same answers again, now from the remembered verdicts
-            again = httpx.get(url + "/health", headers={"Host": "attacker.example"})
+            again = httpx.get(metadata, headers={"Host": "attacker.example"})
             assert (again.status_code, again.text) == (421, rebound.text)
             assert httpx.post(url + "/mcp", json={},
                               headers={"Origin": "https://attacker.example"}).status_code == 403
             assert httpx.post(url + "/mcp", json={}, headers={"Origin": url}).status_code == 401
-            assert httpx.get(url + "/health").status_code == 200
+            assert httpx.get(metadata).status_code == 200
     with serving(settings, allowed_hosts=("mcp.internal",)) as server:
-        named = httpx.get(base(server) + "/health", headers={"Host": "mcp.internal"})
+        named = httpx.get(base(server) + "/.well-known/oauth-authorization-server",
+                          headers={"Host": "mcp.internal"})
         assert named.status_code == 200
 
 

@@ -79,6 +79,14 @@ def serve(
     rate_burst: Annotated[
         int, typer.Option("--rate-burst", help="Burst allowed by --rate-limit.")
     ] = 10,
+    ipv6_rate_limit_prefix: Annotated[
+        int,
+        typer.Option(
+            "--ipv6-rate-limit-prefix",
+            help="IPv6 clients share a rate-limit bucket per network of this prefix length "
+            "(1-128; IPv4 clients: one per address).",
+        ),
+    ] = 64,
     trusted_proxy: Annotated[
         list[str],
         typer.Option(
@@ -186,6 +194,7 @@ def serve(
         allowed_redirects=allowed_redirect,
         rate_limit=rate_limit,
         rate_burst=rate_burst,
+        ipv6_rate_limit_prefix=ipv6_rate_limit_prefix,
         trusted_proxies=trusted_proxy,
         allowed_hosts=allowed_host,
         allowed_origins=allowed_origin,

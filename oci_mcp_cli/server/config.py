@@ -46,6 +46,7 @@ class ServerSettings:
     allowed_redirects: tuple[str, ...] = ()  # redirect URI patterns; () = the default policy
     rate_limit: float = 60.0  # anonymous OAuth requests per minute per client address; 0 = off
     rate_burst: int = 10
+    ipv6_rate_limit_prefix: int = 64  # IPv6 clients share a rate-limit bucket per such network
     trusted_proxies: tuple[str, ...] = ()  # take the client address from X-Forwarded-For of these
     allowed_hosts: tuple[str, ...] = ()  # Host names accepted besides MCP_SERVER_URL's and loopback
     allowed_origins: tuple[str, ...] = ()  # browser Origins accepted besides MCP_SERVER_URL's
@@ -135,8 +136,8 @@ def load_settings(
 
     ``storage``: ``--storage URL`` (else ``--storage-dir``, else ``OCI_MCP_STORAGE`` in
     ``.env``). ``guard``: the OAuth-surface settings (``allowed_redirects``, ``rate_limit``,
-    ``rate_burst``, ``trusted_proxies``, ``allowed_hosts``, ``allowed_origins``,
-    ``max_sessions_per_user``)."""
+    ``rate_burst``, ``ipv6_rate_limit_prefix``, ``trusted_proxies``, ``allowed_hosts``,
+    ``allowed_origins``, ``max_sessions_per_user``)."""
     env = ef.load_env(env_file)
     env.require()
     storage_dir, storage_url = resolve_storage(storage, storage_dir, env.get(ef.OCI_MCP_STORAGE))
@@ -235,6 +236,7 @@ def guard_settings(
     allowed_redirects: Any = (),
     rate_limit: float = 60.0,
     rate_burst: int = 10,
+    ipv6_rate_limit_prefix: int = 64,
     trusted_proxies: Any = (),
     allowed_hosts: Any = (),
     allowed_origins: Any = (),
@@ -246,6 +248,12 @@ def guard_settings(
             "--rate-limit must be 0 (off) or more and --rate-burst at least 1",
             hint="e.g. --rate-limit 60 --rate-burst 10",
         )
+    if not 1 <= ipv6_rate_limit_prefix <= 128:
+        raise UserError(
+            f"--ipv6-rate-limit-prefix must be between 1 and 128 (got {ipv6_rate_limit_prefix})",
+            hint="the prefix length of the IPv6 network that shares one rate-limit bucket; "
+            "64 (the default) is one site, 128 keys every address on its own",
+        )
     if max_sessions_per_user < 1:
         raise UserError(f"--max-sessions-per-user must be at least 1 (got {max_sessions_per_user})")
     from oci_mcp_cli.server.oauth_guard import expand_redirect_patterns
@@ -254,6 +262,7 @@ def guard_settings(
         "allowed_redirects": expand_redirect_patterns(allowed_redirects or ()),
         "rate_limit": float(rate_limit),
         "rate_burst": int(rate_burst),
+        "ipv6_rate_limit_prefix": int(ipv6_rate_limit_prefix),
         "trusted_proxies": tuple(trusted_proxies or ()),
         "allowed_hosts": tuple(allowed_hosts or ()),
         "allowed_origins": tuple(o.rstrip("/") for o in allowed_origins or ()),

@@ -7,7 +7,8 @@
   loopback on any port plus the callbacks of the clients ``client-config`` supports) *and* the URIs
   it registered; so no error before consent is ever redirected to an unvetted URI;
 - **rate limits**: ``POST /register``, ``/authorize`` and ``GET /consent`` are token-bucket limited
-  per client address (429 + ``Retry-After``);
+  per client (429 + ``Retry-After``): an IPv4 address, or the IPv6 network of ``ipv6_prefix``
+  bits (one /64 is one site, which can use any of its 2^64 addresses);
 - **bounded state**: a registration expires unless it is used to sign in (then it lives
   ``client_ttl_s`` after its last sign-in or refresh); expired entries are culled by
   :mod:`oci_mcp_cli.server.storage`;
@@ -65,6 +66,7 @@ class GuardConfig:
     redirect_patterns: tuple[str, ...] = DEFAULT_REDIRECT_PATTERNS
     rate_per_minute: float = 60.0  # 0 turns rate limiting off
     rate_burst: int = 10
+    ipv6_prefix: int = 64  # IPv6 clients share a bucket per network of this many bits
     client_ttl_s: int = CLIENT_TTL_S
     pending_client_ttl_s: int = PENDING_CLIENT_TTL_S
 
@@ -113,16 +115,34 @@ def client_address(scope: Any) -> str:
     return str(client[0]) if client else "unknown"
 
 
+def rate_key(address: str, ipv6_prefix: int = 64) -> str:
+    """The bucket of a client ``address``: an IPv4 address itself (also written IPv4-mapped,
+    ``::ffff:a.b.c.d``), an IPv6 address its ``/ipv6_prefix`` network; anything else as is."""
+    import ipaddress
+
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])  # no zone index (fe80::1%eth0)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, ipv6_prefix), strict=False))
+    return str(ip)
+
+
 class _Limited:
     """ASGI wrapper: spend a token for ``methods`` requests before calling ``app``."""
 
-    def __init__(self, app: Any, group: str, methods: frozenset[str], limiter: RateLimiter) -> None:
+    def __init__(self, app: Any, group: str, methods: frozenset[str], limiter: RateLimiter,
+                 ipv6_prefix: int = 64) -> None:
         self.app, self.group, self.methods, self.limiter = app, group, methods, limiter
+        self.ipv6_prefix = ipv6_prefix
         self._warned: OrderedDict[str, None] = OrderedDict()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] in self.methods:
-            address = client_address(scope)
+            address = rate_key(client_address(scope), self.ipv6_prefix)
             wait = self.limiter.take(self.group, address)
             if wait > 0:
                 self._warn(address)
@@ -131,7 +151,7 @@ class _Limited:
         await self.app(scope, receive, send)
 
     def _warn(self, address: str) -> None:
-        """One WARNING per address (a flood must not flood the log as well)."""
+        """One WARNING per address or IPv6 network (a flood must not flood the log as well)."""
         if address in self._warned:
             return
         self._warned[address] = None
@@ -416,7 +436,8 @@ class OAuthGuardMixin:
                 app = _Branded(app)
             if path in limited and self._guard.rate_per_minute > 0:
                 group, methods = limited[path]
-                app = _Limited(app, group, frozenset(methods), self._limiter)
+                app = _Limited(app, group, frozenset(methods), self._limiter,
+                               self._guard.ipv6_prefix)
             routes.append(Route(path, endpoint=app, methods=route.methods, name=route.name,
                                 include_in_schema=route.include_in_schema))
         return routes
@@ -425,6 +446,9 @@ class OAuthGuardMixin:
 # --- Host and Origin (DNS rebinding): FastMCP's check, its verdicts remembered -----------------
 
 HOST_ORIGIN_VERDICTS = 256  # (server address, scheme, Host, Origin) combinations remembered
+#: Answered whatever the ``Host``: a load balancer's health check (haproxy's default
+#: ``option httpchk GET /health`` is HTTP/1.0 without a ``Host``). It reveals no user data.
+HOST_EXEMPT_PATHS = ("/health",)
 
 
 class HostOriginVerdicts:
@@ -433,17 +457,21 @@ class HostOriginVerdicts:
     so a request from a known client costs a dict lookup instead of host parsing and IP address
     checks. At most ``HOST_ORIGIN_VERDICTS`` combinations are remembered; any other is checked
     by the guard every time. Built from the guard's own ``Middleware`` arguments
-    (:func:`remember_host_origin_verdicts`)."""
+    (:func:`remember_host_origin_verdicts`). ``GET``/``HEAD`` of ``exempt_paths`` (exactly) pass
+    unchecked."""
 
-    def __init__(self, app: Any, /, **guard: Any) -> None:
+    def __init__(self, app: Any, /, exempt_paths: tuple[str, ...] = (), **guard: Any) -> None:
         from fastmcp.server.http import HostOriginGuardMiddleware
 
         self.app = app
+        self.exempt_paths = frozenset(exempt_paths)
         self._guard = HostOriginGuardMiddleware(_passed, **guard)
         self._verdicts: dict[tuple[Any, ...], list[dict[str, Any]] | None] = {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (
+            scope["path"] in self.exempt_paths and scope["method"] in ("GET", "HEAD")
+        ):
             await self.app(scope, receive, send)
             return
         host = origin = None
@@ -484,14 +512,17 @@ async def _passed(scope: Any, receive: Any, send: Any) -> None:
 
 def remember_host_origin_verdicts(app: Any) -> None:
     """Replace FastMCP's Host/Origin guard in a Starlette ``app`` (not yet started) by
-    :class:`HostOriginVerdicts` with the same arguments, at the same place."""
+    :class:`HostOriginVerdicts` with the same arguments, at the same place, ``/health`` exempt
+    (``HOST_EXEMPT_PATHS``)."""
     from fastmcp.server.http import HostOriginGuardMiddleware
     from starlette.middleware import Middleware
 
     for i, middleware in enumerate(app.user_middleware):
         if middleware.cls is HostOriginGuardMiddleware:
             app.user_middleware[i] = Middleware(
-                HostOriginVerdicts, *middleware.args, **middleware.kwargs
+                HostOriginVerdicts,
+                *middleware.args,
+                **{**middleware.kwargs, "exempt_paths": HOST_EXEMPT_PATHS},
             )
 
 
@@ -507,9 +538,13 @@ class _Session:
 
 class SessionCap:
     """ASGI middleware: one user keeps at most ``per_user`` MCP sessions. Opening one more ends the
-    user's least recently used idle session (no request in flight); when every one is busy the new
-    one is refused with 429. The session manager itself (mcp SDK) caps all sessions at 10 000 and
-    ends sessions idle for 30 minutes.
+    user's least recently used idle session (no request in flight, its opening ``initialize``
+    included); when none is idle the new one is refused with 429 + ``Retry-After``. The session
+    manager itself (mcp SDK) caps all sessions at 10 000 and ends sessions idle for 30 minutes.
+
+    Admission is atomic: the count (open sessions + opens admitted but not yet answered), the
+    choice of victims and the reservation happen without an ``await`` in between, so concurrent
+    ``initialize`` requests cannot all see room for themselves.
 
     Reads the SDK's ``StreamableHTTPSessionManager`` (``_server_instances``/``_discard_session``,
     mcp 2.3.0): it has no per-user knob.
@@ -518,6 +553,7 @@ class SessionCap:
     def __init__(self, app: Any, path: str = "/mcp", per_user: int = 16) -> None:
         self.app, self.path, self.per_user = app, path, per_user
         self.sessions: dict[str, _Session] = {}
+        self.opening: dict[str, int] = {}  # per user: admitted opens not yet answered
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"].rstrip("/") != self.path or self.per_user < 1:
@@ -531,10 +567,7 @@ class SessionCap:
         self._forget_ended(manager)
         sid = _header(scope, b"mcp-session-id")
         if sid is None and scope["method"] == "POST":
-            if not await self._make_room(user, manager):
-                await _too_many_sessions()(scope, receive, send)
-                return
-            await self.app(scope, receive, self._recording(user, send))
+            await self._open(user, manager, scope, receive, send)
             return
         session = self.sessions.get(sid or "")
         if session is None or session.user != user:
@@ -548,54 +581,95 @@ class SessionCap:
             session.active -= 1
             session.last = time.monotonic()
 
-    def _recording(self, user: str, send: Any) -> Any:
+    async def _open(self, user: str, manager: Any, scope: Any, receive: Any, send: Any) -> None:
+        """Admit (ending an idle session when the user is at the limit) or refuse one
+        session-opening request of ``user``."""
+        admitted, victim = self._admit(user)
+        if not admitted:
+            await _too_many_sessions(self.per_user)(scope, receive, send)
+            return
+        if victim is not None:
+            transport = manager._server_instances.get(victim)
+            if transport is not None:  # forgotten by the manager before its first await
+                await manager._discard_session(victim, transport)
+            LOGGER.info(
+                f"ended the least recently used idle MCP session of {user} "
+                f"(limit {self.per_user})"
+            )
+        opened: _Session | None = None  # the new session: busy until its opening request ends
+        reserved = True
+
         async def record(message: Any) -> None:
-            if message["type"] == "http.response.start" and message["status"] < 400:
-                for key, value in message.get("headers", []):
-                    if key.lower() == b"mcp-session-id":
-                        self.sessions[value.decode()] = _Session(user, time.monotonic())
+            nonlocal opened, reserved
+            if message["type"] == "http.response.start" and reserved:
+                session_id = None
+                if message["status"] < 400:
+                    session_id = _header(message, b"mcp-session-id")
+                if session_id is not None:
+                    # the SSE answer starts (with the ID) before initialize is answered
+                    opened = self.sessions[session_id] = _Session(user, time.monotonic(), 1)
+                reserved = False
+                self._release(user)
             await send(message)
 
-        return record
+        try:
+            await self.app(scope, receive, record)
+        finally:
+            if reserved:
+                self._release(user)
+            if opened is not None:
+                opened.active -= 1
+                opened.last = time.monotonic()
+
+    def _admit(self, user: str) -> tuple[bool, str | None]:
+        """Reserve room for one more session of ``user``: ``(True, idle session to end or
+        None)``, or ``(False, None)`` when the user is at the limit and none is idle. Runs without
+        awaiting, so the decision and the reservation are one step; the user's sessions plus
+        reservations never exceed the limit, so at most one session is ever to be ended."""
+        mine = [(s.last, sid) for sid, s in self.sessions.items() if s.user == user]
+        if len(mine) + self.opening.get(user, 0) < self.per_user:
+            victim = None
+        else:
+            idle = [entry for entry in mine if not self.sessions[entry[1]].active]
+            if not idle:
+                return False, None
+            victim = min(idle)[1]
+            del self.sessions[victim]
+        self.opening[user] = self.opening.get(user, 0) + 1
+        return True, victim
+
+    def _release(self, user: str) -> None:
+        left = self.opening.get(user, 0) - 1
+        if left > 0:
+            self.opening[user] = left
+        else:
+            self.opening.pop(user, None)
 
     def _forget_ended(self, manager: Any) -> None:
         live = manager._server_instances
         for sid in [s for s in self.sessions if s not in live]:
             del self.sessions[sid]
 
-    async def _make_room(self, user: str, manager: Any) -> bool:
-        mine = sorted(
-            ((s.last, sid) for sid, s in self.sessions.items() if s.user == user),
-        )
-        excess = len(mine) + 1 - self.per_user
-        for _, sid in mine:
-            if excess <= 0:
-                break
-            if self.sessions[sid].active:
-                continue
-            transport = manager._server_instances.get(sid)
-            del self.sessions[sid]
-            if transport is not None:
-                await manager._discard_session(sid, transport)
-            LOGGER.info(
-                f"ended the least recently used MCP session of {user} (limit {self.per_user})"
-            )
-            excess -= 1
-        return excess <= 0
+
+SESSION_RETRY_AFTER_S = 30
 
 
-def _too_many_sessions() -> Any:
+def _too_many_sessions(limit: int) -> Any:
     from starlette.responses import JSONResponse
 
+    message = (
+        f"too many open MCP sessions for this user (limit {limit}, none idle): close a session "
+        f"or retry in {SESSION_RETRY_AFTER_S} s"
+    )
     return JSONResponse(
-        {"jsonrpc": "2.0", "id": None,
-         "error": {"code": -32600, "message": "too many open MCP sessions for this user"}},
+        {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": message}},
         status_code=429,
-        headers={"Retry-After": "30"},
+        headers={"Retry-After": str(SESSION_RETRY_AFTER_S), "Cache-Control": "no-store"},
     )
 
 
 def _header(scope: Any, name: bytes) -> str | None:
+    """The first ``name`` header of an ASGI request scope or response start message."""
     for key, value in scope.get("headers", []):
         if key.lower() == name:
             return value.decode("latin-1")
@@ -628,4 +702,5 @@ def guard_config(settings: Any) -> GuardConfig:
         redirect_patterns=tuple(settings.allowed_redirects) or DEFAULT_REDIRECT_PATTERNS,
         rate_per_minute=settings.rate_limit,
         rate_burst=settings.rate_burst,
+        ipv6_prefix=settings.ipv6_rate_limit_prefix,
     )
