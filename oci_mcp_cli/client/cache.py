@@ -7,6 +7,7 @@ The Fernet key lives in ``<data dir>/client/key`` (0600). The data dir is
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
@@ -67,6 +68,22 @@ def commit_staged(url: str, user: str | None, root: Path | None = None) -> None:
         final.rename(old)
     staged.rename(final)
     shutil.rmtree(old, ignore_errors=True)
+    drop_stale_metadata(final)
+
+
+def drop_stale_metadata(directory: Path) -> None:
+    """Remove the store's ``<collection>-info.json`` files that name a directory outside
+    ``directory`` (written before a rename, e.g. by a ``--relogin``): the store refuses such a
+    path (``PathSecurityError``) and re-creates the file, pointing at its own directory, on the
+    next write. The token entries themselves are untouched."""
+    root = directory.resolve()
+    for info in directory.glob("*-info.json"):
+        try:
+            recorded = Path(json.loads(info.read_text(encoding="utf-8"))["directory"])
+        except (OSError, ValueError, KeyError, TypeError):
+            recorded = None  # unreadable metadata: just as stale
+        if recorded is None or recorded.parent != root:
+            info.unlink(missing_ok=True)
 
 
 def discard_staged(url: str, user: str | None, root: Path | None = None) -> None:
@@ -88,4 +105,5 @@ def token_store(
     ensure_private_dir(directory.parent.parent)
     ensure_private_dir(directory.parent)
     ensure_private_dir(directory)
+    drop_stale_metadata(directory)  # also heals caches left broken by an older --relogin
     return fernet_file_store(directory, _fernet_key(root))
