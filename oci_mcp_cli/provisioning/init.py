@@ -340,11 +340,15 @@ class InitRun:
             self.exchange_client_id,
             self.client_id,
             str(self.options.client_claim),
+            owner=self.owner,
         )
         result = trust.ensure_trust(self.session, desired)
         self.trust_id = result.trust.id
         self.trust_created = self.trust_created or trust.created_by_us(
-            result, self.env.get(E.OCI_MCP_TRUST_ID), self.env.get(E.OCI_MCP_TRUST_CREATED)
+            result,
+            self.env.get(E.OCI_MCP_TRUST_ID),
+            self.env.get(E.OCI_MCP_TRUST_CREATED),
+            self.owner,
         )
         return result.action
 
