@@ -86,6 +86,40 @@ def drop_stale_metadata(directory: Path) -> None:
             info.unlink(missing_ok=True)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def recover_interrupted(url: str, user: str | None, root: Path | None = None) -> None:
+    """Clean up after a ``--relogin`` whose process died (SIGTERM, kill -9): its staging
+    directory is dropped, and a previous login it had moved aside mid-swap is put back. Leftovers
+    of a process that is still running are left alone."""
+    final = cache_dir(url, user, root)
+    if not final.parent.is_dir():
+        return
+    for leftover in sorted(final.parent.glob(f"{final.name}.*-*")):
+        kind, _, pid = leftover.name.removeprefix(f"{final.name}.").rpartition("-")
+        if kind not in ("relogin", "old") or not pid.isdigit() or _alive(int(pid)):
+            continue
+        if kind == "old" and not final.exists():
+            leftover.rename(final)  # the last good login
+        else:
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def has_login(url: str, user: str | None, root: Path | None = None) -> bool:
+    """Whether (url, user) has cached tokens (after :func:`recover_interrupted`)."""
+    recover_interrupted(url, user, root)
+    directory = cache_dir(url, user, root)
+    return directory.is_dir() and any(directory.iterdir())
+
+
 def discard_staged(url: str, user: str | None, root: Path | None = None) -> None:
     """Drop the tokens of a failed ``--relogin``; the previous cached login stays usable."""
     shutil.rmtree(staged_cache_dir(url, user, root), ignore_errors=True)
@@ -98,6 +132,7 @@ def token_store(
     ``staged`` starts empty in :func:`staged_cache_dir` (see :func:`commit_staged`)."""
     from oci_mcp_cli.core.stores import fernet_file_store
 
+    recover_interrupted(url, user, root)
     directory = (staged_cache_dir if staged else cache_dir)(url, user, root)
     if staged:
         shutil.rmtree(directory, ignore_errors=True)
