@@ -88,3 +88,16 @@ def test_a_trust_oci_mcp_did_not_create_is_never_deleted(env: Env, tmp_path: Pat
     (trust,) = env.trusts()
     assert trust.id == theirs.id, "GUARANTEE shared-trust: a foreign trust was deleted"
     assert trust.oauth_clients == ["team-exchange"]
+
+
+def test_an_untagged_trust_this_project_created_is_tagged_for_the_last_teardown(
+        env: Env, tmp_path: Path) -> None:
+    """A trust created before trusts were tagged: only the creator's .env knows. When the creator
+    leaves first, it tags the trust so the joiner's teardown removes it."""
+    a = project(env, tmp_path, "a", 8100)
+    b = project(env, tmp_path, "b", 8200)
+    (trust,) = env.trusts()
+    patch(env.client(), "identity_propagation_trust", trust.id, ("REPLACE", "tags", []))
+    teardown(a)
+    teardown(b)
+    assert env.trusts() == [], "GUARANTEE shared-trust: an untagged oci-mcp trust was stranded"

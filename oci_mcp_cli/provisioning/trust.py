@@ -184,11 +184,14 @@ def detach_plan(
     login_client_id: str | None,
     created_by_us: bool,
     gone: frozenset[str] = frozenset(),
+    owner: str = "",
 ) -> tuple[Action, list[Op], str]:
     """How to remove our clients from ``trust``: delete it (only if oci-mcp created it — this
     project per ``.env``, or any project per its tag — and no other existing client is on it),
     patch out our ids (and, on an oci-mcp trust, the ``gone`` ids: clients that no longer exist),
-    or leave it in place (a trust we did not create is never emptied)."""
+    or leave it in place (a trust we did not create is never emptied). A shared trust that
+    ``.env`` says we created but that carries no tag (made before trusts were tagged) gets
+    ``owner``'s tag, so the last project to use it deletes it."""
     created = created_by_us or made_by_oci_mcp(trust)
     stale = gone if created else frozenset()
     clients = list(trust.oauth_clients or [])
@@ -209,6 +212,9 @@ def detach_plan(
     rest = [v for v in values if v != login_client_id and v not in stale]
     if trust.client_claim_name == "client_id" and rest != values and rest:
         ops.append(("REPLACE", "clientClaimValues", rest))
+    if created_by_us and owner and not made_by_oci_mcp(trust):
+        tags = [{"key": str(t.key), "value": str(t.value)} for t in trust.tags or []]
+        ops.append(("REPLACE", "tags", [*tags, {"key": OWNER_TAG, "value": owner}]))
     dropped = sorted(stale & {*clients, *values})
     also = f", and {len(dropped)} that no longer exist" if dropped else ""
     return (
@@ -219,11 +225,14 @@ def detach_plan(
 
 
 def gone_clients(
-    session: DomainSession, trust: IdentityPropagationTrust, ours: set[str | None]
+    session: DomainSession,
+    trust: IdentityPropagationTrust,
+    ours: set[str | None],
+    created_by_us: bool,
 ) -> frozenset[str]:
     """The client ids on a trust oci-mcp created (other than ``ours``) whose app no longer
     exists; empty for a trust we did not create (its other entries are not ours to judge)."""
-    if not made_by_oci_mcp(trust):
+    if not (created_by_us or made_by_oci_mcp(trust)):
         return frozenset()
     ids = set(trust.oauth_clients or [])
     if trust.client_claim_name == "client_id":
@@ -237,13 +246,17 @@ def detach_trust(
     exchange_client_id: str | None,
     login_client_id: str | None,
     created_by_us: bool,
+    owner: str = "",
 ) -> Action:
     """Apply :func:`detach_plan` to the current state of the trust."""
     trust = get_trust_or_none(session, trust_id)
     if trust is None:
         return Action.UNCHANGED
-    gone = gone_clients(session, trust, {exchange_client_id, login_client_id})
-    action, ops, _ = detach_plan(trust, exchange_client_id, login_client_id, created_by_us, gone)
+    ours = {exchange_client_id, login_client_id}
+    gone = gone_clients(session, trust, ours, created_by_us)
+    action, ops, _ = detach_plan(
+        trust, exchange_client_id, login_client_id, created_by_us, gone, owner
+    )
     if action == Action.DELETED:
         session.call(session.client.delete_identity_propagation_trust, trust_id, force_delete=True)
     elif ops:
@@ -296,6 +309,6 @@ def plan_detach(
     current = get_trust_or_none(session, trust_id)
     if current is None:
         return Action.UNCHANGED, f"trust {trust_id} no longer exists"
-    gone = gone_clients(session, current, {exchange_client_id, login_client_id})
+    gone = gone_clients(session, current, {exchange_client_id, login_client_id}, created)
     action, _, why = detach_plan(current, exchange_client_id, login_client_id, created, gone)
     return action, why

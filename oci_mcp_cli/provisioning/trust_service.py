@@ -117,10 +117,11 @@ def detach_step(
     login, exchange = clients or (env.get(E.IAM_CLIENT_ID), env.exchange_client_id)
     created = env.get(E.OCI_MCP_TRUST_CREATED) == "true"
     action, reason = trust.plan_detach(session, trust_id, exchange, login, created)
+    owner = env.get(E.OCI_MCP_OWNER) or ""
 
     def apply() -> Action:
         assert trust_id
-        return trust.detach_trust(session, trust_id, exchange, login, created)
+        return trust.detach_trust(session, trust_id, exchange, login, created, owner)
 
     return Step("trust", action, reason, apply=apply if trust_id else None)
 
