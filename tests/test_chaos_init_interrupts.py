@@ -61,6 +61,7 @@ def interrupted_init(env: Env, stop: str, how: str, log: Path) -> subprocess.Com
     """Run `oci-mcp init --yes` as a process, stop it with ``how`` inside the call ``stop``
     holds, and wait until that call has been answered (the domain's final state)."""
     step, method, path = STOPS[stop]
+    env.sb.clear_requests()  # answered() below must see this run's call only
     fault = env.sb.fault(method, path, 0, delay_s=HOLD_S)
     argv = [sys.executable, "-m", "oci_mcp_cli", "init", "--yes", "--config-file",
             env.sb.config_file, "--profile", env.sb.profile, "--env-file", str(env.env_file)]

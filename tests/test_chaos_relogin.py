@@ -88,7 +88,8 @@ def test_a_killed_relogin_keeps_the_previous_login(stack: McpStack, tmp_path: Pa
     guarantee = f"GUARANTEE relogin-interrupted[{how}]"
     assert whoami(stack, tmp_path, password=password(stack)).returncode == 0
     # The relogin's sign-in form post is held by the sandbox while the signal arrives.
-    fault = stack.sandbox.fault("POST", "/oauth2/v1/authorize", 0, delay_s=3)
+    stack.sandbox.clear_requests()
+    fault = stack.sandbox.fault("POST", "/oauth2/v1/authorize", 0, delay_s=2)
     argv = [sys.executable, "-m", "oci_mcp_cli", "test-client", "--url",
             stack.server_url + "/mcp", "--username", "alice", "--relogin", "--call", "whoami"]
     environ = {**os.environ, "OCI_MCP_DATA_DIR": str(tmp_path), "OCI_MCP_PASSWORD":
@@ -107,10 +108,13 @@ def test_a_killed_relogin_keeps_the_previous_login(stack: McpStack, tmp_path: Pa
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+    # the held form post is answered (and logged) only after its hold: wait for it, then look
+    assert poll_until(lambda: any(r["method"] == "POST" and r["path"] == fault["path"]
+                                  for r in stack.sandbox.requests()), timeout=60, interval=0.05)
     stack.sandbox.clear_requests()
     cached = whoami(stack, tmp_path, password=None)
     assert cached.returncode == 0, f"{guarantee}: the previous login is lost: {cached.stderr}"
-    assert not signed_in_again(stack), f"{guarantee}: signed in again"
+    assert not signed_in_again(stack), f"{guarantee}: signed in again: {stack.sandbox.requests()}"
     assert not leftovers(tmp_path), f"{guarantee}: left behind: {leftovers(tmp_path)}"
 
 
