@@ -154,14 +154,14 @@ class InitRun:
             hint="regenerate the secret in the console and put it in " + key,
         )
 
-    def env_updates(self) -> dict[str, str]:
-        """The ``.env`` values this run provisions (known once the apps exist)."""
+    def settings_values(self) -> dict[str, str]:
+        """The ``.env`` values that record this run's inputs (no ids, no secrets): what a plain
+        re-run reads back, and the owner id."""
         o, auth = self.options, self.session.auth
         values = {
             E.IAM_DOMAIN: self.domain.url,
             E.MCP_SERVER_URL: str(o.server_url),
             E.MCP_REDIRECT_PATH: str(o.redirect_path),
-            E.MCP_JWT_SIGNING_KEY: self.env.get(E.MCP_JWT_SIGNING_KEY) or self.signing_key,
             E.OCI_MCP_APP_NAME: o.login_app,
             E.OCI_MCP_CLIENT_CLAIM: str(o.client_claim),
             E.OCI_MCP_OWNER: self.owner,
@@ -177,6 +177,12 @@ class InitRun:
             values[E.OCI_PROFILE] = auth.profile or ""
         if auth.service_endpoint:
             values[E.OCI_SERVICE_ENDPOINT] = auth.service_endpoint
+        return values
+
+    def env_updates(self) -> dict[str, str]:
+        """The ``.env`` values this run provisions (known once the apps exist)."""
+        values = self.settings_values()
+        values[E.MCP_JWT_SIGNING_KEY] = self.env.get(E.MCP_JWT_SIGNING_KEY) or self.signing_key
         if self.app is not None:
             exchange = self.exchange_app or self.app
             values |= {
@@ -284,18 +290,18 @@ class InitRun:
         return hook
 
     def _write_ahead(self) -> None:
-        """Before the first write, record in ``.env`` what a re-run and ``teardown`` need even
-        if this process is killed mid-step (kill -9): the owner id new apps are tagged with (a
-        re-run then finds them as ours) and that init turns public JWKS access on."""
+        """Before the first write, record in ``.env`` what a plain re-run and ``teardown`` need
+        even if this process is killed mid-step (kill -9): the owner id new apps are tagged with
+        (a re-run finds them as ours), this run's settings (domain, names, URLs, credentials: a
+        re-run defaults to them, so it looks for what this run made) and that init turns public
+        JWKS access on."""
         if not self.plan.has_changes:
             return
-        ahead = {}
-        if self.env.get(E.OCI_MCP_OWNER) != self.owner:
-            ahead[E.OCI_MCP_OWNER] = self.owner
+        ahead = self.settings_values()
         jwks = next((s for s in self.plan.steps if s.name == "jwks"), None)
         if jwks is not None and jwks.action == Action.UPDATED:
             ahead[E.OCI_MCP_JWKS_OPENED] = "true"
-        if ahead and any(self.env.get(k) != v for k, v in ahead.items()):
+        if any(self.env.get(k) != v for k, v in ahead.items()):
             E.save_env(self.options.env_file, ahead)
             self.wrote_ahead = True
 
