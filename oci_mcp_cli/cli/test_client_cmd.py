@@ -54,12 +54,9 @@ def password_from_command_line(ctx: typer.Context) -> bool:
 
 def needs_password(url: str, username: str, relogin: bool) -> bool:
     """A sign-in will ask for one: ``--relogin``, or no cached login for ``username`` at ``url``."""
-    from oci_mcp_cli.client.cache import cache_dir
+    from oci_mcp_cli.client.cache import has_login
 
-    if relogin:
-        return True
-    directory = cache_dir(url, username)
-    return not (directory.is_dir() and any(directory.iterdir()))
+    return relogin or not has_login(url, username)
 
 
 def render(report: Any) -> None:

@@ -7,6 +7,7 @@ The Fernet key lives in ``<data dir>/client/key`` (0600). The data dir is
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
@@ -67,6 +68,59 @@ def commit_staged(url: str, user: str | None, root: Path | None = None) -> None:
         final.rename(old)
     staged.rename(final)
     shutil.rmtree(old, ignore_errors=True)
+    drop_stale_metadata(final)
+
+
+def drop_stale_metadata(directory: Path) -> None:
+    """Remove the store's ``<collection>-info.json`` files that name a directory outside
+    ``directory`` (written before a rename, e.g. by a ``--relogin``): the store refuses such a
+    path (``PathSecurityError``) and re-creates the file, pointing at its own directory, on the
+    next write. The token entries themselves are untouched."""
+    root = directory.resolve()
+    for info in directory.glob("*-info.json"):
+        try:
+            recorded = Path(json.loads(info.read_text(encoding="utf-8"))["directory"])
+        except (OSError, ValueError, KeyError, TypeError):
+            recorded = None  # unreadable metadata: just as stale
+        if recorded is None or recorded.parent != root:
+            info.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (on Windows, assumed: ``os.kill`` there terminates it)."""
+    if os.name == "nt":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def recover_interrupted(url: str, user: str | None, root: Path | None = None) -> None:
+    """Clean up after a ``--relogin`` whose process died (SIGTERM, kill -9): its staging
+    directory is dropped, and a previous login it had moved aside mid-swap is put back. Leftovers
+    of a process that is still running are left alone."""
+    final = cache_dir(url, user, root)
+    if not final.parent.is_dir():
+        return
+    for leftover in sorted(final.parent.glob(f"{final.name}.*-*")):
+        kind, _, pid = leftover.name.removeprefix(f"{final.name}.").rpartition("-")
+        if kind not in ("relogin", "old") or not pid.isdigit() or _alive(int(pid)):
+            continue
+        if kind == "old" and not final.exists():
+            leftover.rename(final)  # the last good login
+        else:
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def has_login(url: str, user: str | None, root: Path | None = None) -> bool:
+    """Whether (url, user) has cached tokens (after :func:`recover_interrupted`)."""
+    recover_interrupted(url, user, root)
+    directory = cache_dir(url, user, root)
+    return directory.is_dir() and any(directory.iterdir())
 
 
 def discard_staged(url: str, user: str | None, root: Path | None = None) -> None:
@@ -81,6 +135,7 @@ def token_store(
     ``staged`` starts empty in :func:`staged_cache_dir` (see :func:`commit_staged`)."""
     from oci_mcp_cli.core.stores import fernet_file_store
 
+    recover_interrupted(url, user, root)
     directory = (staged_cache_dir if staged else cache_dir)(url, user, root)
     if staged:
         shutil.rmtree(directory, ignore_errors=True)
@@ -88,4 +143,5 @@ def token_store(
     ensure_private_dir(directory.parent.parent)
     ensure_private_dir(directory.parent)
     ensure_private_dir(directory)
+    drop_stale_metadata(directory)  # also heals caches left broken by an older --relogin
     return fernet_file_store(directory, _fernet_key(root))

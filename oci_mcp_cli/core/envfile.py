@@ -348,10 +348,12 @@ def save_env(
     updates: Mapping[str, str],
     *,
     remove: Iterable[str] = (),
+    backup: bool = True,
 ) -> Path | None:
-    """Atomically write ``updates`` to ``path`` (0600), keeping unknown keys; back up the old file.
+    """Atomically write ``updates`` to ``path`` (0600), keeping unknown keys; back up the old file
+    (unless ``backup`` is false: a later write of the same run keeps the first backup).
 
-    Returns the backup path, or None when there was no previous file.
+    Returns the backup path, or None when there was no previous file (or no backup).
     """
     path = Path(path)
     try:
@@ -360,6 +362,6 @@ def save_env(
         raise UserError(
             f"cannot update {path}: {exc}", hint=f"fix or move {path} aside, then re-run"
         ) from exc
-    backup = backup_file(path)
+    kept = backup_file(path) if backup else None
     write_private(path, render_env(existing, updates, remove))
-    return backup
+    return kept

@@ -12,7 +12,7 @@ from oci_mcp_cli.provisioning.scim import Op, eq_filter, merged, patch_op
 from oci_mcp_cli.provisioning.session import DomainSession, create_or_adopt, is_status
 
 if TYPE_CHECKING:
-    from oci.identity_domains.models import App, Tags
+    from oci.identity_domains.models import App, IdentityPropagationTrust, Tags
 
 APP_SCHEMA = "urn:ietf:params:scim:schemas:oracle:idcs:App"
 STATUS_CHANGER_SCHEMA = "urn:ietf:params:scim:schemas:oracle:idcs:AppStatusChanger"
@@ -62,9 +62,9 @@ class DesiredApp:
         )
 
 
-def owner_of(app: App) -> str | None:
-    """The value of the app's ``oci-mcp-owner`` tag (None: not created by oci-mcp)."""
-    for tag in getattr(app, "tags", None) or []:
+def owner_of(resource: App | IdentityPropagationTrust) -> str | None:
+    """The value of an app's (or trust's) ``oci-mcp-owner`` tag (None: not created by oci-mcp)."""
+    for tag in getattr(resource, "tags", None) or []:
         if str(getattr(tag, "key", "")).lower() == OWNER_TAG:
             return str(tag.value)
     return None
@@ -183,6 +183,14 @@ def find_app(session: DomainSession, display_name: str) -> App | None:
             hint="delete the extra apps in the console or pass another --app-name",
         )
     return get_app(session, matches[0].id)
+
+
+def client_exists(session: DomainSession, client_id: str) -> bool:
+    """Whether an app with this client id (the App ``name``) exists in the domain."""
+    data = session.call(
+        session.client.list_apps, filter=eq_filter("name", client_id), attributes="name"
+    )
+    return any(a.name == client_id for a in data.resources or [])
 
 
 def get_app(session: DomainSession, app_id: str) -> App:

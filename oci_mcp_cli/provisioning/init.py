@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from oci_mcp_cli.core import envfile as E
@@ -35,6 +35,9 @@ from oci_mcp_cli.provisioning.session import (
     recorded_credentials,
     resolve_auth,
 )
+
+if TYPE_CHECKING:
+    from oci_mcp_cli.core.interrupts import InterruptGuard
 
 DEFAULT_SERVER_URL = "http://localhost:8000"
 DEFAULT_APP_NAME = "oci-mcp-server"
@@ -127,6 +130,7 @@ class InitRun:
     jwks_opened: bool = False
     signing_key: str = field(default_factory=lambda: secrets.token_urlsafe(48))
     owner: str = field(default_factory=new_owner_id)
+    wrote_ahead: bool = False
 
     # -- values -----------------------------------------------------------------------------
     @property
@@ -150,14 +154,14 @@ class InitRun:
             hint="regenerate the secret in the console and put it in " + key,
         )
 
-    def env_updates(self) -> dict[str, str]:
-        """The ``.env`` values this run provisions (known once the apps exist)."""
+    def settings_values(self) -> dict[str, str]:
+        """The ``.env`` values that record this run's inputs (no ids, no secrets): what a plain
+        re-run reads back, and the owner id."""
         o, auth = self.options, self.session.auth
         values = {
             E.IAM_DOMAIN: self.domain.url,
             E.MCP_SERVER_URL: str(o.server_url),
             E.MCP_REDIRECT_PATH: str(o.redirect_path),
-            E.MCP_JWT_SIGNING_KEY: self.env.get(E.MCP_JWT_SIGNING_KEY) or self.signing_key,
             E.OCI_MCP_APP_NAME: o.login_app,
             E.OCI_MCP_CLIENT_CLAIM: str(o.client_claim),
             E.OCI_MCP_OWNER: self.owner,
@@ -173,6 +177,12 @@ class InitRun:
             values[E.OCI_PROFILE] = auth.profile or ""
         if auth.service_endpoint:
             values[E.OCI_SERVICE_ENDPOINT] = auth.service_endpoint
+        return values
+
+    def env_updates(self) -> dict[str, str]:
+        """The ``.env`` values this run provisions (known once the apps exist)."""
+        values = self.settings_values()
+        values[E.MCP_JWT_SIGNING_KEY] = self.env.get(E.MCP_JWT_SIGNING_KEY) or self.signing_key
         if self.app is not None:
             exchange = self.exchange_app or self.app
             values |= {
@@ -244,17 +254,56 @@ class InitRun:
         return data
 
     def apply(self, around_step: StepHook | None = None) -> Plan:
-        """Apply the plan. If a step fails, what earlier steps provisioned is still recorded in
-        ``.env`` (atomically) so a re-run or ``teardown`` knows about it; then the error goes on."""
-        try:
-            return apply_plan(self.plan, around_step)
-        except OciMcpError:
-            env_step = self.plan.step("env")
-            done = [s for s in self.plan.steps if s.result is not None and s.result.is_change]
-            if done and env_step.result is None:
-                with contextlib.suppress(OciMcpError):
-                    env_step.result = self._apply_env()
-            raise
+        """Apply the plan. The owner id is on disk before the first write (:meth:`_write_ahead`);
+        Ctrl-C/SIGTERM finish the step in flight, then stop. If a step fails or the run is
+        stopped, what earlier steps provisioned is still recorded in ``.env`` (atomically) so a
+        plain re-run or ``teardown`` knows about it; then the error goes on."""
+        from oci_mcp_cli.core.interrupts import deferred_interrupts
+
+        with deferred_interrupts() as guard:
+            try:
+                self._write_ahead()
+                return apply_plan(self.plan, self._step_hook(around_step, guard))
+            except (OciMcpError, KeyboardInterrupt):
+                env_step = self.plan.step("env")
+                done = [s for s in self.plan.steps if s.result is not None and s.result.is_change]
+                if done and env_step.result is None:
+                    with contextlib.suppress(OciMcpError):
+                        env_step.result = self._apply_env()
+                raise
+
+    def _step_hook(self, around_step: StepHook | None, guard: InterruptGuard) -> StepHook:
+        """``around_step`` (the spinner) plus a stop between steps when a signal arrived."""
+        hint = "run the same `oci-mcp init` again in this folder: it continues where this stopped"
+
+        @contextlib.contextmanager
+        def hook(step: Step) -> Iterator[None]:
+            guard.check(f"before step {step.name!r}: nothing was changed by it", hint)
+            with around_step(step) if around_step else contextlib.nullcontext():
+                yield
+            guard.check(
+                f"after step {step.name!r}: what the finished steps did is recorded in "
+                f"{self.options.env_file}",
+                hint,
+            )
+
+        return hook
+
+    def _write_ahead(self) -> None:
+        """Before the first write, record in ``.env`` what a plain re-run and ``teardown`` need
+        even if this process is killed mid-step (kill -9): the owner id new apps are tagged with
+        (a re-run finds them as ours), this run's settings (domain, names, URLs, credentials: a
+        re-run defaults to them, so it looks for what this run made) and that init turns public
+        JWKS access on."""
+        if not self.plan.has_changes:
+            return
+        ahead = self.settings_values()
+        jwks = next((s for s in self.plan.steps if s.name == "jwks"), None)
+        if jwks is not None and jwks.action == Action.UPDATED:
+            ahead[E.OCI_MCP_JWKS_OPENED] = "true"
+        if any(self.env.get(k) != v for k, v in ahead.items()):
+            E.save_env(self.options.env_file, ahead)
+            self.wrote_ahead = True
 
     # -- apply steps ------------------------------------------------------------------------
     def desired_app(self) -> apps.DesiredApp:
@@ -297,17 +346,22 @@ class InitRun:
             self.exchange_client_id,
             self.client_id,
             str(self.options.client_claim),
+            owner=self.owner,
         )
         result = trust.ensure_trust(self.session, desired)
         self.trust_id = result.trust.id
         self.trust_created = self.trust_created or trust.created_by_us(
-            result, self.env.get(E.OCI_MCP_TRUST_ID), self.env.get(E.OCI_MCP_TRUST_CREATED)
+            result,
+            self.env.get(E.OCI_MCP_TRUST_ID),
+            self.env.get(E.OCI_MCP_TRUST_CREATED),
+            self.owner,
         )
         return result.action
 
     def _apply_env(self) -> Action:
         remove = [] if self.session.auth.service_endpoint else [E.OCI_SERVICE_ENDPOINT]
-        return record_env(self.env, self.env_updates(), remove)
+        # after a write-ahead, .env.bak already holds the file as it was before this run
+        return record_env(self.env, self.env_updates(), remove, backup=not self.wrote_ahead)
 
 
 def _app_step(

@@ -94,11 +94,13 @@ def apply_plan(plan: Plan, around_step: StepHook | None = None) -> Plan:
     return plan
 
 
-def record_env(env: EnvFile, updates: Mapping[str, str], remove: Iterable[str] = ()) -> Action:
+def record_env(
+    env: EnvFile, updates: Mapping[str, str], remove: Iterable[str] = (), *, backup: bool = True
+) -> Action:
     """The ``env`` step's apply: save ``updates``/``remove`` to ``env.path`` unless already so."""
     remove = list(remove)
     same = all(env.values.get(k) == v for k, v in updates.items())
     if env.exists and same and not any(k in env.values for k in remove):
         return Action.UNCHANGED
-    save_env(env.path, updates, remove=remove)
+    save_env(env.path, updates, remove=remove, backup=backup)
     return Action.UPDATED if env.exists else Action.CREATED

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from oci_mcp_cli.core.errors import OciMcpError, UserError
+from oci_mcp_cli.provisioning.apps import OWNER_TAG, client_exists, owner_of
 from oci_mcp_cli.provisioning.plan import Action
 from oci_mcp_cli.provisioning.scim import Op, eq_filter, merged, patch_op
 from oci_mcp_cli.provisioning.session import DomainSession, create_or_adopt, is_status
@@ -37,6 +38,9 @@ class DesiredTrust:
     login_client_id: str
     client_claim: str = "client_id"
     name: str = DEFAULT_TRUST_NAME
+    # the creating project's owner id, tagged on a trust we create (``oci-mcp-owner``): any
+    # later teardown — of whichever project is the last to use it — knows oci-mcp created it
+    owner: str = ""
 
     def __post_init__(self) -> None:
         check_client_claim(self.client_claim)
@@ -46,7 +50,7 @@ class DesiredTrust:
         return [self.login_client_id] if self.client_claim == "client_id" else [self.issuer]
 
     def body(self) -> IdentityPropagationTrust:
-        from oci.identity_domains.models import IdentityPropagationTrust
+        from oci.identity_domains.models import IdentityPropagationTrust, Tags
 
         return IdentityPropagationTrust(
             schemas=[TRUST_SCHEMA],
@@ -62,15 +66,24 @@ class DesiredTrust:
             client_claim_values=self.claim_values,
             allow_impersonation=False,
             oauth_clients=[self.exchange_client_id],
+            tags=[Tags(key=OWNER_TAG, value=self.owner)] if self.owner else None,
         )
+
+
+def made_by_oci_mcp(trust: IdentityPropagationTrust) -> bool:
+    """The trust carries an ``oci-mcp-owner`` tag: an oci-mcp project created it."""
+    return owner_of(trust) is not None
 
 
 def list_trusts(
     session: DomainSession, issuer: str | None = None
 ) -> list[IdentityPropagationTrust]:
-    """Trusts of the domain (optionally only the one for ``issuer``)."""
+    """Trusts of the domain (optionally only the one for ``issuer``), with their tags
+    (``returned: request``)."""
     kwargs = {"filter": eq_filter("issuer", issuer)} if issuer else {}
-    data = session.call(session.client.list_identity_propagation_trusts, **kwargs)
+    data = session.call(
+        session.client.list_identity_propagation_trusts, attribute_sets=["all"], **kwargs
+    )
     trusts = list(data.resources or [])
     return [t for t in trusts if t.issuer == issuer] if issuer else trusts
 
@@ -82,7 +95,9 @@ def find_trust(session: DomainSession, issuer: str) -> IdentityPropagationTrust 
 
 def get_trust_or_none(session: DomainSession, trust_id: str) -> IdentityPropagationTrust | None:
     try:
-        return session.call(session.client.get_identity_propagation_trust, trust_id)
+        return session.call(
+            session.client.get_identity_propagation_trust, trust_id, attribute_sets=["all"]
+        )
     except OciMcpError as exc:
         if is_status(exc, 404):
             return None
@@ -168,15 +183,23 @@ def detach_plan(
     exchange_client_id: str | None,
     login_client_id: str | None,
     created_by_us: bool,
+    gone: frozenset[str] = frozenset(),
+    owner: str = "",
 ) -> tuple[Action, list[Op], str]:
-    """How to remove our clients from ``trust``: delete it (only if oci-mcp created it and no
-    other client is on it), patch out our ids only, or leave it in place (never emptied)."""
+    """How to remove our clients from ``trust``: delete it (only if oci-mcp created it — this
+    project per ``.env``, or any project per its tag — and no other existing client is on it),
+    patch out our ids (and, on an oci-mcp trust, the ``gone`` ids: clients that no longer exist),
+    or leave it in place (a trust we did not create is never emptied). A shared trust that
+    ``.env`` says we created but that carries no tag (made before trusts were tagged) gets
+    ``owner``'s tag, so the last project to use it deletes it."""
+    created = created_by_us or made_by_oci_mcp(trust)
+    stale = gone if created else frozenset()
     clients = list(trust.oauth_clients or [])
-    others = [c for c in clients if c != exchange_client_id]
+    others = [c for c in clients if c != exchange_client_id and c not in stale]
     if exchange_client_id not in clients:
         return Action.UNCHANGED, [], "our client is not on this trust"
-    if created_by_us and not others:
-        return Action.DELETED, [], "oci-mcp created it and no other client uses it"
+    if created and not others:
+        return Action.DELETED, [], "oci-mcp created it and no other existing client uses it"
     if not others:
         return (
             Action.SKIPPED,
@@ -186,14 +209,35 @@ def detach_plan(
         )
     ops: list[Op] = [("REPLACE", "oauthClients", others)]
     values = list(trust.client_claim_values or [])
-    rest = [v for v in values if v != login_client_id]
-    if trust.client_claim_name == "client_id" and login_client_id in values and rest:
+    rest = [v for v in values if v != login_client_id and v not in stale]
+    if trust.client_claim_name == "client_id" and rest != values and rest:
         ops.append(("REPLACE", "clientClaimValues", rest))
+    if created_by_us and owner and not made_by_oci_mcp(trust):
+        tags = [{"key": str(t.key), "value": str(t.value)} for t in trust.tags or []]
+        ops.append(("REPLACE", "tags", [*tags, {"key": OWNER_TAG, "value": owner}]))
+    dropped = sorted(stale & {*clients, *values})
+    also = f", and {len(dropped)} that no longer exist" if dropped else ""
     return (
         Action.UPDATED,
         ops,
-        f"shared with {len(others)} other client(s): only our client id is removed",
+        f"shared with {len(others)} other client(s): only our client id is removed{also}",
     )
+
+
+def gone_clients(
+    session: DomainSession,
+    trust: IdentityPropagationTrust,
+    ours: set[str | None],
+    created_by_us: bool,
+) -> frozenset[str]:
+    """The client ids on a trust oci-mcp created (other than ``ours``) whose app no longer
+    exists; empty for a trust we did not create (its other entries are not ours to judge)."""
+    if not (created_by_us or made_by_oci_mcp(trust)):
+        return frozenset()
+    ids = set(trust.oauth_clients or [])
+    if trust.client_claim_name == "client_id":
+        ids |= set(trust.client_claim_values or [])
+    return frozenset(c for c in ids - ours if c and not client_exists(session, c))
 
 
 def detach_trust(
@@ -202,12 +246,17 @@ def detach_trust(
     exchange_client_id: str | None,
     login_client_id: str | None,
     created_by_us: bool,
+    owner: str = "",
 ) -> Action:
     """Apply :func:`detach_plan` to the current state of the trust."""
     trust = get_trust_or_none(session, trust_id)
     if trust is None:
         return Action.UNCHANGED
-    action, ops, _ = detach_plan(trust, exchange_client_id, login_client_id, created_by_us)
+    ours = {exchange_client_id, login_client_id}
+    gone = gone_clients(session, trust, ours, created_by_us)
+    action, ops, _ = detach_plan(
+        trust, exchange_client_id, login_client_id, created_by_us, gone, owner
+    )
     if action == Action.DELETED:
         session.call(session.client.delete_identity_propagation_trust, trust_id, force_delete=True)
     elif ops:
@@ -238,10 +287,11 @@ def plan_ensure(
 
 
 def created_by_us(
-    result: TrustResult, recorded_id: str | None, recorded_created: str | None
+    result: TrustResult, recorded_id: str | None, recorded_created: str | None, owner: str = ""
 ) -> bool:
-    """Whether oci-mcp created the trust: now, or in the run that recorded it in ``.env``."""
-    if result.created:
+    """Whether this project created the trust: now, in the run that recorded it in ``.env``, or
+    in a run that was killed before recording it (the trust carries our owner tag)."""
+    if result.created or (owner and owner_of(result.trust) == owner):
         return True
     return recorded_id == result.trust.id and recorded_created == "true"
 
@@ -259,5 +309,6 @@ def plan_detach(
     current = get_trust_or_none(session, trust_id)
     if current is None:
         return Action.UNCHANGED, f"trust {trust_id} no longer exists"
-    action, _, why = detach_plan(current, exchange_client_id, login_client_id, created)
+    gone = gone_clients(session, current, {exchange_client_id, login_client_id}, created)
+    action, _, why = detach_plan(current, exchange_client_id, login_client_id, created, gone)
     return action, why

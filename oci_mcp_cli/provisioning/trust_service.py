@@ -65,8 +65,9 @@ def plan_create(options: TrustOptions) -> TrustRun:
     env, session = open_domain(options)
     login, exchange = _client_ids(env)
     discovery = fetch_discovery(session.domain_url)
+    owner = env.get(E.OCI_MCP_OWNER) or ""
     desired = trust.DesiredTrust(
-        discovery.issuer, discovery.jwks_uri, exchange, login, options.client_claim
+        discovery.issuer, discovery.jwks_uri, exchange, login, options.client_claim, owner=owner
     )
     run = TrustRun(options, env, session, Plan("trust create"), discovery)
 
@@ -74,7 +75,7 @@ def plan_create(options: TrustOptions) -> TrustRun:
         result = trust.ensure_trust(session, desired)
         run.trust_id = result.trust.id
         run.created = trust.created_by_us(
-            result, env.get(E.OCI_MCP_TRUST_ID), env.get(E.OCI_MCP_TRUST_CREATED)
+            result, env.get(E.OCI_MCP_TRUST_ID), env.get(E.OCI_MCP_TRUST_CREATED), owner
         )
         return result.action
 
@@ -116,10 +117,11 @@ def detach_step(
     login, exchange = clients or (env.get(E.IAM_CLIENT_ID), env.exchange_client_id)
     created = env.get(E.OCI_MCP_TRUST_CREATED) == "true"
     action, reason = trust.plan_detach(session, trust_id, exchange, login, created)
+    owner = env.get(E.OCI_MCP_OWNER) or ""
 
     def apply() -> Action:
         assert trust_id
-        return trust.detach_trust(session, trust_id, exchange, login, created)
+        return trust.detach_trust(session, trust_id, exchange, login, created, owner)
 
     return Step("trust", action, reason, apply=apply if trust_id else None)
 
