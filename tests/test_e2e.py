@@ -108,9 +108,13 @@ def test_calls_keep_working_across_token_refresh_without_sign_in(stack: Stack) -
 
 
 def test_iam_500_is_a_clear_error_and_the_next_call_succeeds(stack: Stack) -> None:
+    """A sustained 500 from the domain's token endpoint (two in a row: the exchange retries a
+    transient 5xx once, tests/test_deadlines.py) fails the call with the status, and the server
+    recovers for the next call."""
+
     async def main() -> None:
         async with signed_in(stack, "alice", cache="fault-500", relogin=True) as client:
-            stack.sb.fault("POST", "/oauth2/v1/token", 500, count=1)
+            stack.sb.fault("POST", "/oauth2/v1/token", 500, count=2)
             success, message = await call_tool(client, "whoami", {})
             assert not success
             assert "token exchange failed" in message and "HTTP 500" in message

@@ -566,7 +566,7 @@ class SessionCap:
             return
         self._forget_ended(manager)
         sid = _header(scope, b"mcp-session-id")
-        if sid is None and scope["method"] == "POST":
+        if sid is None and scope["method"] == "POST" and _may_open_session(scope):
             await self._open(user, manager, scope, receive, send)
             return
         session = self.sessions.get(sid or "")
@@ -666,6 +666,15 @@ def _too_many_sessions(limit: int) -> Any:
         status_code=429,
         headers={"Retry-After": str(SESSION_RETRY_AFTER_S), "Cache-Control": "no-store"},
     )
+
+
+def _may_open_session(scope: Any) -> bool:
+    """Whether a POST without a session ID may open a session: an ``initialize``. Clients of
+    protocol revisions that name the method in an ``Mcp-Method`` header (2026-07-28 and later)
+    send every other request without a session (stateless calls, nothing to cap); older clients
+    send no such header, and their only session-less POST is ``initialize``."""
+    method = _header(scope, b"mcp-method")
+    return method is None or method == "initialize"
 
 
 def _header(scope: Any, name: bytes) -> str | None:
