@@ -203,7 +203,7 @@ def run_server(
 
     from oci_mcp_cli.server.logs import configure_logging
 
-    configure_logging(settings.log_level, settings.secrets)
+    configure_logging(settings.log_level, settings.secrets, settings.log_format)
     mcp = build_server(settings, app)
     if on_built is not None:
         on_built()

@@ -18,6 +18,7 @@ import datetime as dt
 import json
 import logging
 import os
+import stat
 import sys
 import threading
 from collections.abc import Mapping
@@ -80,7 +81,8 @@ class AuditSink:
         path = Path(target).expanduser()
         try:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            os.fchmod(fd, 0o600)
+            if stat.S_ISREG(os.fstat(fd).st_mode):  # not e.g. a FIFO read by a log shipper
+                os.fchmod(fd, 0o600)
         except OSError as exc:
             raise UserError(
                 f"cannot open the audit log {path}: {exc.strerror or exc}",

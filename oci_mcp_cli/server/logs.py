@@ -91,12 +91,34 @@ class DuplicateToolErrorFilter(logging.Filter):
         )
 
 
-def configure_logging(level: str, secrets: Iterable[str] = ()) -> logging.Handler:
-    """Route all logs to one stderr handler with the redacting filter; returns the handler."""
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: ``time`` (ISO 8601 UTC), ``level``, ``logger``, ``message``
+    (the message as the redacting filter left it)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        import datetime as dt
+        import json
+
+        stamp = dt.datetime.fromtimestamp(record.created, dt.UTC)
+        return json.dumps(
+            {
+                "time": stamp.isoformat(timespec="milliseconds"),
+                "level": record.levelname,
+                "logger": record.name,
+                "message": record.getMessage(),
+            }
+        )
+
+
+def configure_logging(
+    level: str, secrets: Iterable[str] = (), log_format: str = "text"
+) -> logging.Handler:
+    """Route all logs to one stderr handler with the redacting filter (``log_format`` text or
+    json: one object per line); returns the handler."""
     import fastmcp  # noqa: F401  (it installs its own handlers on import; replace them below)
 
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(FORMAT))
     handler.addFilter(DuplicateToolErrorFilter())
     handler.addFilter(RedactingFilter(secrets))
     root = logging.getLogger()
