@@ -30,8 +30,9 @@ metrics sink observes durations and outcomes the same way; tracing starts and en
 inside these same context managers.
 
 **Cost.** With no sink (:attr:`Telemetry.active` false) every context manager yields a throwaway
-record and does nothing else: no contextvar, no digest, no clock read beyond one
-``perf_counter``.
+record and does nothing else: no contextvar, no digest, no clock read (about 5 µs for a call
+with one OCI request and one storage operation; with the audit sink about 40 µs). ``active`` is
+the one switch: whatever else must run without a sink (a tracer) makes it true.
 
 **Gauges** a metrics sink reads on scrape are reachable from :attr:`Telemetry.gauges`
 (:class:`Gauges`): ``signers`` (the ``SignerCache``: ``len()``, ``stats.hits`` / ``misses`` /
@@ -220,10 +221,11 @@ class Telemetry:
     ) -> Iterator[ToolCallRecord]:
         """One tool call of the user behind ``access`` (FastMCP's ``AccessToken``);
         ``client_id()`` names the MCP client (asked only when someone listens)."""
-        record = ToolCallRecord(tool=tool, replica=self.replica, time=time.time())
+        record = ToolCallRecord(tool=tool, replica=self.replica, time=0.0)
         if not self.sinks:
             yield record
             return
+        record.time = time.time()
         record.user, record.user_ocid, record.domain = user_fields(
             getattr(access, "claims", None) or {}
         )
