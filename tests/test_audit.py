@@ -8,7 +8,8 @@ authenticated: the stand-in for OCI Audit that the audit events are joined to.
 Guarantees (docs/operations.md "Audit trail", docs/security.md "Audit trail"):
 - audit-join: every OCI request of every tool-call event, two users calling concurrently, is
   found in the sandbox's log by its opc-request-id, made as the user the event names;
-- audit-outcomes: ok / tool_error / deadline / breaker / refused are reported as such;
+- audit-outcomes: ok / tool_error / deadline / breaker / refused / server_fault are reported
+  as such;
 - audit-events: sign-in, token exchange, revalidation refusal, revocation, rate-limit and
   session-cap refusals each produce their event;
 - audit-no-secrets: no token, secret, password or argument value in the audit output;
@@ -389,6 +390,31 @@ def test_session_cap_event(stack: Stack) -> None:
     assert capped and capped[-1]["user"] == "alice" and capped[-1]["limit"] == 1, (
         "GUARANTEE audit-events: session cap"
     )
+
+
+def test_server_fault_outcome(stack: Stack) -> None:
+    """A tool of the user's own server (``serve --app``) that raises an unexpected exception."""
+    from fastmcp import FastMCP
+
+    from oci_mcp_cli.server.app import ServerThread
+
+    app = FastMCP("faulty")
+
+    @app.tool
+    def boom() -> str:
+        """Fail unexpectedly."""
+        raise RuntimeError("unexpected")
+
+    stack.stop()
+    try:
+        with ServerThread(stack.settings, app):
+            ok, _ = calls_of(stack, "alice", lambda call: call("boom"))
+    finally:
+        stack.restart()
+    assert not ok
+    assert tool_calls(stack.events(), user="alice", tool="boom")[-1]["outcome"] == (
+        "server_fault"
+    ), "GUARANTEE audit-outcomes: server_fault"
 
 
 def test_a_failing_audit_write_never_fails_a_call(
