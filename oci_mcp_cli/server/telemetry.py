@@ -37,7 +37,8 @@ the one switch: whatever else must run without a sink (a tracer) makes it true.
 **Gauges** a metrics sink reads on scrape are reachable from :attr:`Telemetry.gauges`
 (:class:`Gauges`): ``signers`` (the ``SignerCache``: ``len()``, ``stats.hits`` / ``misses`` /
 ``evictions``), ``sessions`` (the ``SessionCap`` middleware: ``open_sessions()``), ``breakers``
-(the ``BreakerBoard``: ``len()``, ``open_keys()``) and ``store`` (the OAuth state store:
+(the ``BreakerBoard``: ``len()``, ``open_keys()`` — a key holds the user's OCID: count keys per
+service and operation, never label by them) and ``store`` (the OAuth state store:
 ``available`` True/False/None, ``label``). Each is None until the server part exists
 (``sessions`` once the HTTP app has built its middleware stack, i.e. after the first request).
 """
