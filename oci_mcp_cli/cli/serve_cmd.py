@@ -137,6 +137,17 @@ def serve(
             "open (keep using the cached signer).",
         ),
     ] = "closed",
+    audit_log: Annotated[
+        str,
+        typer.Option(
+            "--audit-log",
+            help="The audit trail, one JSON object per tool call and security event: a file "
+            "(appended, 0600), - for standard output, or off.",
+        ),
+    ] = "-",
+    log_format: Annotated[
+        str, typer.Option("--log-format", help="The ordinary log on stderr: text or json.")
+    ] = "text",
     oracle: Annotated[
         str | None,
         typer.Option(
@@ -203,6 +214,8 @@ def serve(
         oci_workers=oci_workers,
         revalidate_after=revalidate_after,
         revalidation_outage=revalidation_outage,
+        audit_log=audit_log,
+        log_format=log_format,
     )
     warning = port_mismatch_warning(settings, port)
     if warning:
@@ -224,10 +237,15 @@ def serve(
         replica = ""
         if settings.replica_mode:
             replica = f"; replica, storage {settings.storage_label}"
-        err.print(
+        line = (
             f"starting {settings.server_url}/mcp (bind {settings.host}:{settings.port}"
-            f"{replica}); health: {settings.server_url}/health",
-            markup=False,
+            f"{replica}); health: {settings.server_url}/health"
         )
+        if settings.log_format == "json":  # stderr stays one JSON object per line
+            import logging
+
+            logging.getLogger("oci_mcp.server").info(line)
+        else:
+            err.print(line, markup=False)
 
     run(run_server, settings, user_app, built, sock)

@@ -133,11 +133,16 @@ class SandboxMiddleware:
             guid = self.ctx.guid_for_port((scope.get("server") or (None, None))[1])
         if guid is not None:  # a domain port or host: route as /<guid>/...; raw_path as sent
             scope = {**scope, "path": f"/{guid}{path}"}
-        status = {"code": 500}
+        status: dict[str, Any] = {"code": 500, "request_id": None}
 
         async def record_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+                status["request_id"] = next(
+                    (v.decode("latin-1") for k, v in message.get("headers", [])
+                     if k.lower() == b"opc-request-id"),
+                    None,
+                )
             await send(message)
 
         fault = take_fault(self.ctx, method, path) or (
@@ -158,6 +163,7 @@ class SandboxMiddleware:
                 "scheme": front,
                 "domain": guid or _guid_of(path),
                 "status": status["code"],
+                "opc_request_id": status["request_id"],
                 **principal_fields(state.get("principal")),
                 "grant_type": state.get("grant_type"),
                 "fault": bool(fault and fault.status),

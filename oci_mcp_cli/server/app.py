@@ -31,6 +31,7 @@ def build_server(settings: ServerSettings, app: Any | None = None, *, tools: boo
         bounded_signer_class,
         token_exchange_factory,
     )
+    from oci_mcp_cli.server.telemetry import build_telemetry
     from oci_mcp_cli.server.tools import register_tools
 
     # Ready before it says so: the SDK is imported here, before a request is accepted, and
@@ -38,6 +39,8 @@ def build_server(settings: ServerSettings, app: Any | None = None, *, tools: boo
     warm_imports()
     bounded_signer_class()
     auth = build_auth(settings)
+    telemetry = build_telemetry(settings)
+    _report_to(telemetry, auth)
     problem = check_jwks(settings)
     if problem:
         LOGGER.error(problem)
@@ -56,8 +59,8 @@ def build_server(settings: ServerSettings, app: Any | None = None, *, tools: boo
         ),
         max_size=settings.cache_size,
     )
-    attach_runtime(mcp, Runtime(settings=settings, signers=cache))
-    mcp.add_middleware(tool_call_middleware())
+    attach_runtime(mcp, Runtime(settings=settings, signers=cache, telemetry=telemetry))
+    mcp.add_middleware(tool_call_middleware(telemetry))
     if tools:
         register_tools(mcp)
 
@@ -80,6 +83,27 @@ def build_server(settings: ServerSettings, app: Any | None = None, *, tools: boo
     return mcp
 
 
+def _report_to(telemetry: Any, auth: Any) -> None:
+    """Hand ``telemetry`` to the OAuth proxy (sign-ins, revocations, rate limits) and its
+    state store (storage operations, health gauge)."""
+    auth.telemetry = telemetry
+    store = getattr(auth, "_client_storage", None)
+    telemetry.gauges.store = store
+    guarded = getattr(store, "uncached", store)  # the ReadCache's backend (GuardedStore)
+    if guarded is not None and hasattr(guarded, "backend"):
+        guarded.telemetry = telemetry
+
+
+def _telemetry_of(mcp: Any) -> Any:
+    """The telemetry of a server built by :func:`build_server` (else None)."""
+    from oci_mcp_cli.server.clients import runtime_of
+
+    try:
+        return runtime_of(mcp).telemetry
+    except KeyError:
+        return None
+
+
 def http_app(settings: ServerSettings, mcp: Any) -> Any:
     """The Starlette app serving ``mcp`` at ``/mcp``: Host/Origin checked (DNS rebinding) on a
     loopback bind or when ``--allowed-host`` is given, open sessions capped per user, expired
@@ -100,7 +124,12 @@ def http_app(settings: ServerSettings, mcp: Any) -> Any:
     app = mcp.http_app(
         path=MCP_PATH,
         middleware=[
-            Middleware(SessionCap, path=MCP_PATH, per_user=settings.max_sessions_per_user)
+            Middleware(
+                SessionCap,
+                path=MCP_PATH,
+                per_user=settings.max_sessions_per_user,
+                telemetry=_telemetry_of(mcp),
+            )
         ],
         stateless_http=True if settings.replica_mode else None,  # None: FastMCP's setting
         host_origin_protection=guard_hosts,
@@ -174,7 +203,7 @@ def run_server(
 
     from oci_mcp_cli.server.logs import configure_logging
 
-    configure_logging(settings.log_level, settings.secrets)
+    configure_logging(settings.log_level, settings.secrets, settings.log_format)
     mcp = build_server(settings, app)
     if on_built is not None:
         on_built()
@@ -267,7 +296,8 @@ class ServerThread:
 
 
 def _close_runtime(mcp: Any) -> None:
-    """Free the server's tool pools and cached signers once it has stopped serving."""
+    """Free the server's tool pools and cached signers, and close its telemetry sinks, once it
+    has stopped serving."""
     from oci_mcp_cli.server.clients import runtime_of
 
     try:
@@ -275,3 +305,4 @@ def _close_runtime(mcp: Any) -> None:
     except KeyError:
         return
     runtime.close()
+    runtime.telemetry.close()

@@ -37,6 +37,8 @@ from typing import Any
 
 from circuitbreaker import CircuitBreakerError
 
+from oci_mcp_cli.server.telemetry import DISABLED, Telemetry
+
 FAILURE_THRESHOLD = 5
 RECOVERY_TIMEOUT_S = 30.0
 DEFAULT_MAX_BREAKERS = 1024
@@ -160,10 +162,19 @@ class BreakerBoard:
             while len(self._streaks) > self.max_size:
                 self._streaks.popitem(last=False)
 
-    def guard(self, scope: BreakerKey, request: Callable[..., Any]) -> Callable[..., Any]:
+    def guard(
+        self,
+        scope: BreakerKey,
+        request: Callable[..., Any],
+        telemetry: Telemetry | None = None,
+        labels: tuple[str, str] = ("?", "?"),
+    ) -> Callable[..., Any]:
         """Wrap an SDK client's ``request(request, allow_control_chars, operation_name,
         api_reference_link)``: each call is admitted and settled under ``(*scope,
-        operation_name)``."""
+        operation_name)``, and each sent request reported to ``telemetry`` with ``labels``
+        ``(service, region)``."""
+        hub = telemetry or DISABLED
+        service, region = labels
 
         def guarded(
             call: Any,
@@ -173,13 +184,18 @@ class BreakerBoard:
         ) -> Any:
             key = (*scope, operation_name or "?")
             self.admit(key)
-            try:
-                response = request(call, allow_control_chars, operation_name, api_reference_link)
-            except BaseException as exc:
-                failed = is_failure(exc)
-                self.settle(key, failed, _cause(exc) if failed else "")
-                raise
-            self.settle(key, False)
+            sent_id = (getattr(call, "header_params", None) or {}).get("opc-request-id")
+            with hub.oci_request(service, operation_name or "?", region, sent_id) as record:
+                try:
+                    response = request(
+                        call, allow_control_chars, operation_name, api_reference_link
+                    )
+                except BaseException as exc:
+                    failed = is_failure(exc)
+                    self.settle(key, failed, _cause(exc) if failed else "")
+                    raise
+                self.settle(key, False)
+                record.answered(response)
             return response
 
         return guarded
@@ -194,28 +210,43 @@ _STRATEGY_CLASS: Any = None
 _CLASS_LOCK = threading.Lock()
 
 
-def sdk_strategy(board: BreakerBoard, scope: BreakerKey) -> Any:
+def sdk_strategy(
+    board: BreakerBoard,
+    scope: BreakerKey,
+    telemetry: Telemetry | None = None,
+    labels: tuple[str, str] = ("?", "?"),
+) -> Any:
     """A ``CircuitBreakerStrategy`` for one SDK client: its calls are guarded by ``board``
-    under ``(*scope, operation_name)`` (the class is built on first use: no ``oci`` import
-    at module level)."""
+    under ``(*scope, operation_name)`` and reported to ``telemetry`` as requests of ``labels``
+    ``(service, region)`` (the class is built on first use: no ``oci`` import at module
+    level)."""
     global _STRATEGY_CLASS
     with _CLASS_LOCK:
         if _STRATEGY_CLASS is None:
             from oci.circuit_breaker import CircuitBreakerStrategy
 
             class BoardStrategy(CircuitBreakerStrategy):
-                def __init__(self, board: BreakerBoard, scope: BreakerKey) -> None:
+                def __init__(
+                    self,
+                    board: BreakerBoard,
+                    scope: BreakerKey,
+                    telemetry: Telemetry | None,
+                    labels: tuple[str, str],
+                ) -> None:
                     super().__init__(
                         failure_threshold=board.failure_threshold,
                         recovery_timeout=board.recovery_timeout,
                     )
                     self.board, self.scope = board, scope
+                    self.telemetry, self.labels = telemetry, labels
 
                 def get_circuit_breaker(self) -> Any:
-                    return lambda request: self.board.guard(self.scope, request)
+                    return lambda request: self.board.guard(
+                        self.scope, request, self.telemetry, self.labels
+                    )
 
                 def is_transient_error(self, status_code: Any, service_code: Any) -> bool:
                     return False  # the board classifies; the SDK raises plain ServiceErrors
 
             _STRATEGY_CLASS = BoardStrategy
-    return _STRATEGY_CLASS(board, scope)
+    return _STRATEGY_CLASS(board, scope, telemetry, labels)

@@ -51,6 +51,7 @@ from oci_mcp_cli.server.signers import (
     release_logger,
     remaining,
 )
+from oci_mcp_cli.server.telemetry import Telemetry
 
 C = TypeVar("C")
 
@@ -120,12 +121,13 @@ class ClientPool:
 @dataclass
 class Runtime:
     """Per-server state the tools need: settings, the signer cache, the OCI clients built on
-    its signers, the per-tool pools, the circuit breakers."""
+    its signers, the per-tool pools, the circuit breakers, the telemetry hub."""
 
     settings: ServerSettings
     signers: SignerCache
     clients: ClientPool = field(default_factory=ClientPool)
     breakers: BreakerBoard = field(default_factory=BreakerBoard)
+    telemetry: Telemetry = field(default_factory=Telemetry)
     _pools: dict[str, ThreadPoolExecutor] = field(default_factory=dict, repr=False)
     _busy: dict[str, int] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -162,7 +164,12 @@ class Runtime:
     def breaker(self, client_cls: type, region: str, user: str) -> Any:
         """The SDK circuit breaker strategy of one user's client of one service and region:
         each operation it calls has its own breaker on this server's board."""
-        return sdk_strategy(self.breakers, (user, client_cls.__name__, region))
+        return sdk_strategy(
+            self.breakers,
+            (user, client_cls.__name__, region),
+            self.telemetry,
+            (service_name(client_cls), region),
+        )
 
     def close(self) -> None:
         """Stop the pools (running calls finish; they are bounded by their deadlines) and
@@ -188,9 +195,19 @@ class CurrentUser:
         return str(self.claims.get("sub") or self.claims.get("user_displayname") or "?")
 
 
+def service_name(client_cls: type) -> str:
+    """The OCI service of an SDK client class: its package (``oci.object_storage.…`` →
+    ``object_storage``)."""
+    parts = client_cls.__module__.split(".")
+    return parts[1] if len(parts) > 2 and parts[0] == "oci" else client_cls.__name__
+
+
 def attach_runtime(server: Any, runtime: Runtime) -> None:
-    """Bind ``runtime`` to a FastMCP server instance (and apply the settings' revalidation
-    policy to its signer cache)."""
+    """Bind ``runtime`` to a FastMCP server instance (apply the settings' revalidation policy
+    to its signer cache; its telemetry learns the signer cache and breaker board)."""
+    runtime.signers.telemetry = runtime.telemetry
+    runtime.telemetry.gauges.signers = runtime.signers
+    runtime.telemetry.gauges.breakers = runtime.breakers
     runtime.signers.configure(
         revalidate_after=runtime.settings.revalidate_after,
         outage_policy=runtime.settings.revalidation_outage,
@@ -224,7 +241,7 @@ def current_user() -> CurrentUser:
 
     access = get_access_token()
     if access is None or not access.token:
-        raise tool_error("not signed in: this tool needs an OCI IAM sign-in")
+        raise tool_error("not signed in: this tool needs an OCI IAM sign-in", outcome="refused")
     return CurrentUser(token=access.token, claims=dict(access.claims or {}))
 
 
@@ -338,6 +355,7 @@ def timeout_error(tool: str, timeout: float) -> Exception:
         f"{tool} did not finish within the {timeout:g}s tool timeout: OCI or the identity "
         "domain is slow or failing right now; try again later",
         warning=True,
+        outcome="deadline",
     )
 
 

@@ -17,6 +17,7 @@ from oci_mcp_cli.server.signers import (
 )
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("text", "json")
 DEFAULT_TOOL_TIMEOUT_S = 30.0
 DEFAULT_OCI_WORKERS = 8
 
@@ -57,6 +58,9 @@ class ServerSettings:
     oci_workers: int = DEFAULT_OCI_WORKERS  # threads per tool pool (bulkhead)
     revalidate_after: float = DEFAULT_REVALIDATE_AFTER_S  # re-exchange cached signers this old
     revalidation_outage: str = "closed"  # domain unreachable while revalidating: fail the call
+    # Observability (server/telemetry.py, server/audit.py; docs/operations.md)
+    audit_log: str | None = None  # JSON lines: a path, "-" (stdout) or None (off; serve: "-")
+    log_format: str = "text"  # the ordinary log: text or json (one object per line)
 
     def __repr__(self) -> str:  # never show secrets, even in tracebacks
         return f"ServerSettings(server_url={self.server_url!r}, domain_url={self.domain_url!r})"
@@ -130,6 +134,8 @@ def load_settings(
     oci_workers: int = DEFAULT_OCI_WORKERS,
     revalidate_after: float = DEFAULT_REVALIDATE_AFTER_S,
     revalidation_outage: str = "closed",
+    audit_log: str | None = None,
+    log_format: str = "text",
     **guard: Any,
 ) -> ServerSettings:
     """Read and validate ``.env``; a missing/invalid key raises one UserError pointing at init.
@@ -137,7 +143,8 @@ def load_settings(
     ``storage``: ``--storage URL`` (else ``--storage-dir``, else ``OCI_MCP_STORAGE`` in
     ``.env``). ``guard``: the OAuth-surface settings (``allowed_redirects``, ``rate_limit``,
     ``rate_burst``, ``ipv6_rate_limit_prefix``, ``trusted_proxies``, ``allowed_hosts``,
-    ``allowed_origins``, ``max_sessions_per_user``)."""
+    ``allowed_origins``, ``max_sessions_per_user``). ``audit_log``: a path, ``-`` (stdout),
+    ``off`` or None (no audit trail)."""
     env = ef.load_env(env_file)
     env.require()
     storage_dir, storage_url = resolve_storage(storage, storage_dir, env.get(ef.OCI_MCP_STORAGE))
@@ -180,7 +187,33 @@ def load_settings(
         cache_size=cache_size,
         **guard_settings(**guard),
         **resilience_settings(tool_timeout, oci_workers, revalidate_after, revalidation_outage),
+        **observability_settings(audit_log, log_format),
     )
+
+
+def observability_settings(audit_log: str | None, log_format: str) -> dict[str, Any]:
+    """Validated ``--audit-log`` (a path whose directory exists, ``-``, ``off``) and
+    ``--log-format`` (text or json)."""
+    import os
+
+    fmt = log_format.lower()
+    if fmt not in LOG_FORMATS:
+        raise UserError(
+            f"unknown --log-format {log_format!r}", hint=f"use one of {', '.join(LOG_FORMATS)}"
+        )
+    target = (audit_log or "").strip()
+    if target.lower() in ("", "off"):
+        return {"audit_log": None, "log_format": fmt}
+    if target != "-":
+        path = Path(target).expanduser().resolve()
+        writable = os.access(path, os.W_OK) if path.exists() else os.access(path.parent, os.W_OK)
+        if path.is_dir() or not path.parent.is_dir() or not writable:
+            raise UserError(
+                f"--audit-log {target}: not a writable file in an existing directory",
+                hint="pass a file path whose directory exists, - for standard output, or off",
+            )
+        target = str(path)
+    return {"audit_log": target, "log_format": fmt}
 
 
 def resolve_storage(

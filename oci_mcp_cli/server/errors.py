@@ -42,13 +42,17 @@ HINT_SERVER_ERROR = "the identity domain had a server error; try again shortly"
 HINT_OCI_NOT_FOUND = "it does not exist or you are not authorized to see it"
 
 
-def tool_error(message: str, *, warning: bool = False) -> Exception:
+def tool_error(
+    message: str, *, warning: bool = False, outcome: str = "tool_error"
+) -> Exception:
     """A ToolError for an expected failure: FastMCP logs it at DEBUG (no duplicate ERROR
-    line); ``warning`` marks operational trouble (timeout, outage) for the call log line."""
+    line); ``warning`` marks operational trouble (timeout, outage) for the call log line;
+    ``outcome`` is the call's audit outcome (``server/telemetry.py`` ``OUTCOMES``)."""
     from fastmcp.exceptions import ToolError
 
     error = ToolError(message, log_level=logging.DEBUG)
     error.oci_mcp_warning = warning  # type: ignore[attr-defined]
+    error.oci_mcp_outcome = outcome  # type: ignore[attr-defined]
     return error
 
 
@@ -181,7 +185,7 @@ def exchange_error(exc: Exception, user_check: Callable[[], bool] | None = None)
         return import_fault_error(failure)
     if isinstance(exc, DeadlineExceeded) or _is_timeout(exc):
         text = _timeout_text("the token exchange with the identity domain")
-        return tool_error(text, warning=True)
+        return tool_error(text, warning=True, outcome="deadline")
     user_refused = user_check is not None and is_grant_refusal(exc) and user_check()
     if isinstance(exc, SignerRefused):
         cause = exchange_message(exc.cause, user_refused=user_refused)
@@ -189,7 +193,8 @@ def exchange_error(exc: Exception, user_check: Callable[[], bool] | None = None)
         return tool_error(
             "your sign-in is no longer accepted: the identity domain refused to revalidate it "
             f"({cause}). Sign in again; if it keeps failing, ask an administrator (user "
-            "inactive, token revoked, app deactivated or trust removed)"
+            "inactive, token revoked, app deactivated or trust removed)",
+            outcome="refused",
         )
     if isinstance(exc, RevalidationUnavailable):
         cause = exchange_message(exc.cause).replace("token exchange failed", "failed", 1)
@@ -197,8 +202,14 @@ def exchange_error(exc: Exception, user_check: Callable[[], bool] | None = None)
             "your sign-in is due for revalidation and the identity domain could not confirm it "
             f"({cause}); the call was refused (fail closed) — try again shortly",
             warning=True,
+            outcome="refused",
         )
-    return tool_error(exchange_message(exc, user_refused=user_refused), warning=_is_outage(exc))
+    outage = _is_outage(exc)
+    return tool_error(
+        exchange_message(exc, user_refused=user_refused),
+        warning=outage,
+        outcome="tool_error" if outage else "refused",
+    )
 
 
 def _is_timeout(exc: BaseException) -> bool:
@@ -247,12 +258,13 @@ def oci_error(exc: Exception, operation: str) -> Exception:
             f"errors or timeouts), so your calls of it fail fast{when} (circuit breaker open); "
             "other operations are unaffected; try again later",
             warning=True,
+            outcome="breaker",
         )
     if isinstance(exc, DeadlineExceeded) or (
         isinstance(exc, oci.exceptions.RequestException | oci.exceptions.ConnectTimeout)
         and _is_timeout(exc)
     ):
-        return tool_error(_timeout_text(f"OCI {operation}"), warning=True)
+        return tool_error(_timeout_text(f"OCI {operation}"), warning=True, outcome="deadline")
     if isinstance(exc, oci.exceptions.ServiceError):
         message = redact(str(getattr(exc, "message", "") or ""))
         text = f"OCI {operation} failed: HTTP {exc.status} {exc.code}: {message}"

@@ -223,4 +223,5 @@ def import_fault_error(failure: BaseException) -> Exception:
         f"server fault: {what} failed in this call ({detail}); the server discarded the "
         "half-imported modules, so the next call loads them again — try again",
         warning=True,
+        outcome="server_fault",
     )

@@ -12,9 +12,12 @@ import logging
 import re
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from oci_mcp_cli.core.redact import redact as redact_jwts
+
+if TYPE_CHECKING:
+    from oci_mcp_cli.server.telemetry import Telemetry
 
 LOGGER = logging.getLogger("oci_mcp.server")
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -88,12 +91,34 @@ class DuplicateToolErrorFilter(logging.Filter):
         )
 
 
-def configure_logging(level: str, secrets: Iterable[str] = ()) -> logging.Handler:
-    """Route all logs to one stderr handler with the redacting filter; returns the handler."""
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: ``time`` (ISO 8601 UTC), ``level``, ``logger``, ``message``
+    (the message as the redacting filter left it)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        import datetime as dt
+        import json
+
+        stamp = dt.datetime.fromtimestamp(record.created, dt.UTC)
+        return json.dumps(
+            {
+                "time": stamp.isoformat(timespec="milliseconds"),
+                "level": record.levelname,
+                "logger": record.name,
+                "message": record.getMessage(),
+            }
+        )
+
+
+def configure_logging(
+    level: str, secrets: Iterable[str] = (), log_format: str = "text"
+) -> logging.Handler:
+    """Route all logs to one stderr handler with the redacting filter (``log_format`` text or
+    json: one object per line); returns the handler."""
     import fastmcp  # noqa: F401  (it installs its own handlers on import; replace them below)
 
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(FORMAT))
     handler.addFilter(DuplicateToolErrorFilter())
     handler.addFilter(RedactingFilter(secrets))
     root = logging.getLogger()
@@ -109,71 +134,114 @@ def configure_logging(level: str, secrets: Iterable[str] = ()) -> logging.Handle
     return handler
 
 
-def tool_call_middleware() -> Any:
+def tool_call_middleware(telemetry: Telemetry | None = None) -> Any:
     """A FastMCP middleware: one ``tool call: user=… tool=… outcome=… ms=…`` line per call
     (with ``error=…`` when it failed: INFO for expected errors, WARNING for timeouts and
-    outages), and the call's deadline (``--tool-timeout``) around every tool, the user's own
-    included (``server/clients.py``: ``call_scope``)."""
+    outages), the call reported to ``telemetry`` (``server/telemetry.py``: its outcome one of
+    ``OUTCOMES``), and the call's deadline (``--tool-timeout``) around every tool, the user's
+    own included (``server/clients.py``: ``call_scope``)."""
     from fastmcp.server.middleware import Middleware
+
+    from oci_mcp_cli.server.telemetry import DISABLED
+
+    hub = telemetry or DISABLED
 
     class ToolCallLog(Middleware):
         async def on_call_tool(self, context: Any, call_next: Any) -> Any:
             from fastmcp.server.dependencies import get_access_token
 
-            from oci_mcp_cli.server.clients import call_scope, timeout_error
-
             access = get_access_token()
             user = (access.claims or {}).get("sub", "?") if access else "anonymous"
             tool = getattr(context.message, "name", "?")
-            start = time.perf_counter()
-            outcome, error, level = "error", "", logging.INFO
-            try:
-                with call_scope() as deadline:
-                    # Backstop for tools not run through ``bulkhead`` (those end at the deadline
-                    # themselves): an async tool is cancelled at it; a sync one in FastMCP's
-                    # threads cannot be, but its OCI work is bounded by the same deadline.
-                    budget = max(0.0, deadline - time.monotonic()) + BACKSTOP_GRACE_S
-                    try:
-                        async with asyncio.timeout(budget):
-                            result = await call_next(context)
-                    except TimeoutError:
-                        raise timeout_error(tool, budget - BACKSTOP_GRACE_S) from None
-                outcome = "error" if getattr(result, "is_error", False) else "ok"
-                return result
-            except Exception as exc:
-                fault = _import_fault(exc)
-                failure = fault or exc
-                error = _short(str(failure))
-                expected = _is_tool_error(failure)
-                level = (
-                    logging.WARNING
-                    if getattr(failure, "oci_mcp_warning", not expected)
-                    else level
-                )
-                if fault is not None:
-                    raise fault from None
-                raise
-            finally:
-                ms = (time.perf_counter() - start) * 1000
-                if error:
-                    LOGGER.log(
-                        level,
-                        "tool call user=%s tool=%s outcome=%s ms=%.0f error=%s",
-                        user,
-                        tool,
-                        outcome,
-                        ms,
-                        error,
-                    )
-                else:
-                    LOGGER.info(
-                        "tool call user=%s tool=%s outcome=%s ms=%.0f", user, tool, outcome, ms
-                    )
+            arguments = getattr(context.message, "arguments", None)
+            with hub.tool_call(tool, access, arguments, mcp_client_id) as call:
+                return await _logged_call(context, call_next, tool, user, call)
 
     return ToolCallLog()
 
 
 BACKSTOP_GRACE_S = 1.0
+
+
+def mcp_client_id() -> str | None:
+    """The MCP client of the current request: ``client_id`` of the FastMCP access token it
+    presented (verified by the auth middleware before any tool runs). FastMCP's
+    ``AccessToken.client_id`` is the identity domain app's, the same for every client."""
+    from fastmcp.server.dependencies import get_http_request
+
+    from oci_mcp_cli.server.oauth_guard import jwt_claims
+
+    try:
+        header = get_http_request().headers.get("authorization", "")
+    except RuntimeError:  # not an HTTP request (in-memory transport)
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return None
+    value = jwt_claims(token).get("client_id")
+    return str(value) if value else None
+
+
+async def _logged_call(context: Any, call_next: Any, tool: str, user: str, call: Any) -> Any:
+    """Run one call under its deadline; log its line and set ``call.outcome``."""
+    from oci_mcp_cli.server.clients import call_scope, timeout_error
+
+    start = time.perf_counter()
+    outcome, error, level = "error", "", logging.INFO
+    try:
+        with call_scope() as deadline:
+            # Backstop for tools not run through ``bulkhead`` (those end at the deadline
+            # themselves): an async tool is cancelled at it; a sync one in FastMCP's
+            # threads cannot be, but its OCI work is bounded by the same deadline.
+            budget = max(0.0, deadline - time.monotonic()) + BACKSTOP_GRACE_S
+            try:
+                async with asyncio.timeout(budget):
+                    result = await call_next(context)
+            except TimeoutError:
+                raise timeout_error(tool, budget - BACKSTOP_GRACE_S) from None
+        outcome = "error" if getattr(result, "is_error", False) else "ok"
+        call.outcome = "tool_error" if outcome == "error" else "ok"
+        return result
+    except Exception as exc:
+        fault = _import_fault(exc)
+        failure = fault or exc
+        call.outcome = call_outcome(failure)
+        error = _short(str(failure))
+        expected = _is_tool_error(failure)
+        level = logging.WARNING if getattr(failure, "oci_mcp_warning", not expected) else level
+        if fault is not None:
+            raise fault from None
+        raise
+    finally:
+        ms = (time.perf_counter() - start) * 1000
+        if error:
+            LOGGER.log(
+                level,
+                "tool call user=%s tool=%s outcome=%s ms=%.0f error=%s",
+                user,
+                tool,
+                outcome,
+                ms,
+                error,
+            )
+        else:
+            LOGGER.info("tool call user=%s tool=%s outcome=%s ms=%.0f", user, tool, outcome, ms)
+
+
+def call_outcome(exc: BaseException) -> str:
+    """The audit outcome of a failed call: what ``errors.tool_error(outcome=…)`` tagged
+    (``deadline``, ``breaker``, ``refused``, ``server_fault``), else ``tool_error`` for a
+    ToolError and ``server_fault`` for anything unexpected (FastMCP wraps a tool's unexpected
+    exception in a ToolError: its cause tells)."""
+    tagged = getattr(exc, "oci_mcp_outcome", None)
+    if tagged:
+        return str(tagged)
+    if not _is_tool_error(exc):
+        return "server_fault"
+    cause = exc.__cause__
+    if cause is not None and not _is_tool_error(cause):
+        return str(getattr(cause, "oci_mcp_outcome", None) or "server_fault")
+    return "tool_error"
 
 
 def _import_fault(exc: BaseException) -> Exception | None:

@@ -31,6 +31,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from oci_mcp_cli.server.telemetry import DISABLED, RATE_LIMITED, SESSION_CAP, Telemetry
+
 LOGGER = logging.getLogger("oci_mcp.server")
 
 #: Loopback callbacks on any port (RFC 8252 §7.3: a loopback pattern without a port matches any
@@ -135,9 +137,10 @@ class _Limited:
     """ASGI wrapper: spend a token for ``methods`` requests before calling ``app``."""
 
     def __init__(self, app: Any, group: str, methods: frozenset[str], limiter: RateLimiter,
-                 ipv6_prefix: int = 64) -> None:
+                 ipv6_prefix: int = 64, reporter: Any = None) -> None:
         self.app, self.group, self.methods, self.limiter = app, group, methods, limiter
         self.ipv6_prefix = ipv6_prefix
+        self.reporter = reporter  # has ``telemetry`` (the proxy), read at each refusal
         self._warned: OrderedDict[str, None] = OrderedDict()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -146,6 +149,8 @@ class _Limited:
             wait = self.limiter.take(self.group, address)
             if wait > 0:
                 self._warn(address)
+                telemetry = getattr(self.reporter, "telemetry", DISABLED)
+                telemetry.event(RATE_LIMITED, group=self.group, client_address=address)
                 await _too_many(wait)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -294,6 +299,8 @@ class OAuthGuardMixin:
     the synthesized upstream-client_id client and CIMD clients obey the same policy.
     """
 
+    telemetry: Telemetry = DISABLED  # the server's (``app.build_server``)
+
     def __init__(self, *args: Any, guard: GuardConfig | None = None, **kwargs: Any) -> None:
         self._guard = guard or GuardConfig()
         kwargs["allowed_client_redirect_uris"] = list(self._guard.redirect_patterns)
@@ -391,12 +398,36 @@ class OAuthGuardMixin:
             ttl=REDEMPTION_TTL_S,
         )
         await self._touch_client(client.client_id, self._guard.client_ttl_s)
+        await self._signed_in(client, mapping, "authorization_code")
         return token
 
     async def exchange_refresh_token(self, client: Any, refresh_token: Any, scopes: Any) -> Any:
         token = await super().exchange_refresh_token(client, refresh_token, scopes)  # type: ignore[misc]
         await self._touch_client(client.client_id, self._guard.client_ttl_s)
+        if self.telemetry.active:
+            access_jti = jwt_claims(token.access_token).get("jti")
+            mapping = await self._jti_mapping_store.get(key=access_jti) if access_jti else None  # type: ignore[attr-defined]
+            await self._signed_in(client, mapping, "refresh_token")
         return token
+
+    async def _signed_in(self, client: Any, mapping: Any, grant: str) -> None:
+        """Report a ``sign_in`` event: FastMCP issued tokens to ``client`` for the user of the
+        upstream token set behind ``mapping`` (its JTI mapping)."""
+        if not self.telemetry.active:
+            return
+        from oci_mcp_cli.server.telemetry import SIGN_IN, user_fields
+
+        token_set = (
+            await self._upstream_token_store.get(key=mapping.upstream_token_id)  # type: ignore[attr-defined]
+            if mapping is not None
+            else None
+        )
+        claims = jwt_claims(token_set.access_token) if token_set is not None else {}
+        user, user_ocid, domain = user_fields(claims)
+        self.telemetry.event(
+            SIGN_IN, grant=grant, client_id=client.client_id, user=user, user_ocid=user_ocid,
+            domain=domain,
+        )
 
     async def _revoke_issued(self, mark: dict[str, Any]) -> bool:
         """Delete the upstream token set, JTI mappings and refresh metadata of a redemption: the
@@ -437,7 +468,7 @@ class OAuthGuardMixin:
             if path in limited and self._guard.rate_per_minute > 0:
                 group, methods = limited[path]
                 app = _Limited(app, group, frozenset(methods), self._limiter,
-                               self._guard.ipv6_prefix)
+                               self._guard.ipv6_prefix, self)
             routes.append(Route(path, endpoint=app, methods=route.methods, name=route.name,
                                 include_in_schema=route.include_in_schema))
         return routes
@@ -550,10 +581,19 @@ class SessionCap:
     mcp 2.3.0): it has no per-user knob.
     """
 
-    def __init__(self, app: Any, path: str = "/mcp", per_user: int = 16) -> None:
+    def __init__(
+        self, app: Any, path: str = "/mcp", per_user: int = 16, telemetry: Telemetry | None = None
+    ) -> None:
         self.app, self.path, self.per_user = app, path, per_user
         self.sessions: dict[str, _Session] = {}
         self.opening: dict[str, int] = {}  # per user: admitted opens not yet answered
+        self.telemetry = telemetry or DISABLED
+        if telemetry is not None:
+            telemetry.gauges.sessions = self
+
+    def open_sessions(self) -> int:
+        """MCP sessions open now (all users)."""
+        return len(self.sessions)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"].rstrip("/") != self.path or self.per_user < 1:
@@ -586,6 +626,7 @@ class SessionCap:
         session-opening request of ``user``."""
         admitted, victim = self._admit(user)
         if not admitted:
+            self.telemetry.event(SESSION_CAP, user=user, limit=self.per_user)
             await _too_many_sessions(self.per_user)(scope, receive, send)
             return
         if victim is not None:

@@ -161,6 +161,21 @@ class RevocationMixin:
 
     # --- revocation --------------------------------------------------------------------------
 
+    def _revoked(self, kind: str, client_id: Any, upstream: str | None) -> None:
+        """Report a ``revocation`` event (``kind``: access | grant) for the user of the
+        upstream access token ``upstream`` (when known)."""
+        from oci_mcp_cli.server.oauth_guard import jwt_claims
+        from oci_mcp_cli.server.telemetry import DISABLED, REVOCATION, user_fields
+
+        telemetry = getattr(self, "telemetry", DISABLED)
+        if not telemetry.active:
+            return
+        user, user_ocid, domain = user_fields(jwt_claims(upstream) if upstream else {})
+        telemetry.event(
+            REVOCATION, revoked=kind, client_id=client_id, user=user, user_ocid=user_ocid,
+            domain=domain,
+        )
+
     async def revoke_token(self, token: AccessToken | RefreshToken) -> None:
         if isinstance(token, RefreshToken):
             await self._revoke_grant(token)
@@ -169,6 +184,7 @@ class RevocationMixin:
         if payload is None:  # an upstream access token (FastMCP's own revocation view)
             await self._record(f"at:{_digest(token.token)}", "access", _ttl(token.expires_at))
             await super().revoke_token(token)  # type: ignore[misc]
+            self._revoked("access", token.client_id, token.token)
             return
         jti = payload["jti"]
         mapping = await self._jti_mapping_store.get(key=jti)  # type: ignore[attr-defined]
@@ -179,6 +195,7 @@ class RevocationMixin:
         )
         await self._jti_mapping_store.delete(key=jti)  # type: ignore[attr-defined]
         LOGGER.info(f"revoked an access token (jti {jti[:8]}…)")
+        self._revoked("access", token.client_id, token_set.access_token if token_set else None)
         if token_set is None:
             return
         upstream = token_set.access_token
@@ -224,6 +241,7 @@ class RevocationMixin:
             await self._upstream_token_store.delete(  # type: ignore[attr-defined]
                 key=token_set.upstream_token_id
             )
+            self._revoked("grant", token.client_id, token_set.access_token)
             LOGGER.info(
                 f"revoked a refresh token and its sign-in (grant "
                 f"{token_set.upstream_token_id[:8]}…): its access tokens are refused"

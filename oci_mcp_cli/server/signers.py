@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from oci_mcp_cli.core.ociconfig import DeadlineExceeded
+from oci_mcp_cli.server.telemetry import DISABLED, Telemetry
 
 DEFAULT_CACHE_SIZE = 256
 DEFAULT_REVALIDATE_AFTER_S = 300.0
@@ -284,6 +285,15 @@ def _timed_out(exc: BaseException) -> bool:
 
 
 @dataclass
+class CacheStats:
+    """Counters of a :class:`SignerCache` (read by a metrics sink on scrape)."""
+
+    hits: int = 0
+    misses: int = 0  # lookups that started an exchange (or waited for one) or a revalidation
+    evictions: int = 0  # entries dropped for room (LRU) or because their token expired
+
+
+@dataclass
 class _Entry:
     signer: Any
     expires_at: float | None
@@ -318,6 +328,8 @@ class SignerCache:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._inflight: dict[str, Future[Any]] = {}
         self._listeners: list[Callable[[Any], None]] = []
+        self.stats = CacheStats()
+        self.telemetry: Telemetry = DISABLED  # the server's (``clients.attach_runtime``)
 
     def on_retire(self, listener: Callable[[Any], None]) -> None:
         """Call ``listener(signer)`` when a signer leaves the cache (LRU, expiry, refused
@@ -356,12 +368,15 @@ class SignerCache:
         owner = False
         with self._lock:
             released = self._evict_expired()
+            self.stats.evictions += len(released)
             entry = self._entries.get(key)
             if entry is not None:
                 self._entries.move_to_end(key)
             if entry is not None and not self._due(entry):
                 hit = entry
+                self.stats.hits += 1
             else:
+                self.stats.misses += 1
                 future = self._inflight.get(key)
                 owner = future is None
                 if future is None:
@@ -380,9 +395,10 @@ class SignerCache:
                 if _timed_out(exc) and (deadline is None or time.monotonic() < deadline):
                     return self.get(token, claims, deadline=deadline)
                 raise
+        user = claims.get("sub")
         if entry is not None:
-            return self._revalidate(key, entry, future)
-        return self._build(key, token, expires_at, future)
+            return self._revalidate(key, entry, future, user)
+        return self._build(key, token, expires_at, future, user)
 
     def configure(
         self, *, revalidate_after: float | None, outage_policy: str = "closed"
@@ -429,9 +445,12 @@ class SignerCache:
             self._inflight.pop(key, None)
         future.set_exception(exc)
 
-    def _build(self, key: str, token: str, expires_at: float | None, future: Future[Any]) -> Any:
+    def _build(
+        self, key: str, token: str, expires_at: float | None, future: Future[Any], user: Any = None
+    ) -> Any:
         try:
-            signer = self._factory(token)
+            with self.telemetry.token_exchange(user):
+                signer = self._factory(token)
         except BaseException as exc:  # failures are not cached: the next call retries
             self._abandon(key, future, exc)
             raise
@@ -441,13 +460,22 @@ class SignerCache:
             evicted = []
             while len(self._entries) > self._max_size:
                 evicted.append(self._entries.popitem(last=False)[1].signer)
+            self.stats.evictions += len(evicted)
         self._release_all(evicted)
         future.set_result(signer)
         return signer
 
-    def _revalidate(self, key: str, entry: _Entry, future: Future[Any]) -> Any:
+    def _revalidate(self, key: str, entry: _Entry, future: Future[Any], user: Any = None) -> Any:
         try:
-            self._revalidator(entry.signer)
+            with self.telemetry.revalidation(user) as report:
+                try:
+                    self._revalidator(entry.signer)
+                except Exception as exc:
+                    report["outcome"] = (
+                        "refused" if self._refusal(exc)
+                        else "fail_open" if self._outage_policy == "open" else "unavailable"
+                    )
+                    raise
         except Exception as exc:
             refused = self._refusal(exc)
             fail_open = not refused and self._outage_policy == "open"

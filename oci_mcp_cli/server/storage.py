@@ -45,6 +45,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from oci_mcp_cli.server.telemetry import DISABLED, Telemetry
+
 LOGGER = logging.getLogger("oci_mcp.server")
 DEFAULT_CULL_INTERVAL_S = 600.0
 REDIS_SCHEMES = ("redis", "rediss")
@@ -370,6 +372,8 @@ class GuardedStore(_Writes, _base_wrapper()):  # type: ignore[misc]
         self.label = label
         self.epoch = epoch  # FileEpoch / StoreEpoch: what ReadCache checks (None: no cache)
         self.available: bool | None = None  # None: not used yet
+        self.telemetry: Telemetry = DISABLED  # the server's (``app.build_server``)
+        self.backend = "redis" if label.startswith(REDIS_SCHEMES) else "file"
         self._closer = closer
         self._errors = _unreachable_errors()
         super().__init__()
@@ -383,7 +387,12 @@ class GuardedStore(_Writes, _base_wrapper()):  # type: ignore[misc]
 
     async def _run(self, operation: Any) -> Any:
         try:
-            result = await operation
+            if self.telemetry.active:
+                name = getattr(operation, "__qualname__", "?").rpartition(".")[2]
+                with self.telemetry.storage(name, self.backend):
+                    result = await operation
+            else:
+                result = await operation
         except self._errors as exc:
             error = StorageUnavailable(self.label, exc)
             if self.available is not False:
