@@ -261,3 +261,38 @@ def test_a_session_still_opening_is_not_evicted(env: Any) -> None:
         assert _live(server, token, [slow.headers["mcp-session-id"]]), (
             "GUARANTEE session-cap-busy-kept: the opened session is gone"
         )
+
+
+def test_session_less_calls_are_never_counted_as_sessions(env: Any) -> None:
+    """Clients of protocol revision 2026-07-28 send ``tools/call`` without a session (the method
+    in an ``Mcp-Method`` header): many such calls in flight at once are never refused by the
+    per-user session cap (the storm in tests/test_deadlines.py found it)."""
+    sb, settings = env
+    held = Held()
+    cap, calls_in_flight = 2, 6
+    with ServerThread(replace(settings, max_sessions_per_user=cap), held.app) as server:
+        token = _token(server, sb, "alice")
+        headers = {"Authorization": f"Bearer {token}",
+                   "Accept": "application/json, text/event-stream",
+                   "Mcp-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call",
+                   "Mcp-Name": "hold"}
+        meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {}}
+        body = {"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+                "params": {"name": "hold", "arguments": {}, "_meta": meta}}
+        answers: list[httpx.Response] = []
+        threads = [threading.Thread(target=lambda: answers.append(httpx.post(
+            base(server) + "/mcp", json=body, headers=headers, timeout=HOLD_TIMEOUT_S + 30)),
+            daemon=True) for _ in range(calls_in_flight)]
+        for thread in threads:
+            thread.start()
+        try:
+            held.wait_entered(calls_in_flight)
+        finally:
+            held.release()
+            for thread in threads:
+                thread.join(HOLD_TIMEOUT_S + 40)
+        refused = [f"{a.status_code} {a.text[:160]}" for a in answers if '"released"' not in a.text]
+        assert len(answers) == calls_in_flight and not refused, (
+            f"GUARANTEE session-cap-stateless: session-less calls were refused or lost: {refused}"
+        )
