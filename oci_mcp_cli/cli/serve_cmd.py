@@ -137,6 +137,25 @@ def serve(
             "open (keep using the cached signer).",
         ),
     ] = "closed",
+    metrics_port: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics-port",
+            envvar="OCI_MCP_METRICS_PORT",
+            help="Port of the Prometheus /metrics listener, or off (default: OCI_MCP_METRICS_PORT "
+            "in .env, else 9464, skipped with a warning when busy).",
+            show_default=False,
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics-host",
+            envvar="OCI_MCP_METRICS_HOST",
+            help="Bind address of the metrics listener (default 127.0.0.1; another address "
+            "exposes the metrics beyond this machine).",
+        ),
+    ] = None,
     oracle: Annotated[
         str | None,
         typer.Option(
@@ -175,7 +194,7 @@ def serve(
             run(serve_oracle, env_file, oracle, python=python, install=install,
                 as_published=as_published, host=host, port=port, say=err.print)
         )
-    from oci_mcp_cli.server.app import bind_socket
+    from oci_mcp_cli.server.app import bind_metrics_socket, bind_socket
     from oci_mcp_cli.server.config import load_settings, port_mismatch_warning
     from oci_mcp_cli.server.storage import storage_password
 
@@ -203,12 +222,21 @@ def serve(
         oci_workers=oci_workers,
         revalidate_after=revalidate_after,
         revalidation_outage=revalidation_outage,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
     )
     warning = port_mismatch_warning(settings, port)
     if warning:
         err.print(warning, markup=False)
     # Bind before the slow part (app import, domain discovery): a busy port fails at once.
     sock = run(bind_socket, settings.host, settings.port)
+    try:
+        metrics_sock, metrics_warning = run(bind_metrics_socket, settings)
+    except BaseException:
+        sock.close()
+        raise
+    if metrics_warning:
+        err.print(metrics_warning, markup=False)
     try:
         user_app = None
         if app_spec:
@@ -217,6 +245,8 @@ def serve(
             user_app = run(load_app, app_spec)
     except BaseException:
         sock.close()
+        if metrics_sock is not None:
+            metrics_sock.close()
         raise
     from oci_mcp_cli.server.app import run_server
 
@@ -229,5 +259,9 @@ def serve(
             f"{replica}); health: {settings.server_url}/health",
             markup=False,
         )
+        if metrics_sock is not None:
+            host, bound = metrics_sock.getsockname()[:2]
+            host = f"[{host}]" if ":" in host else host
+            err.print(f"metrics: http://{host}:{bound}/metrics", markup=False)
 
-    run(run_server, settings, user_app, built, sock)
+    run(run_server, settings, user_app, built, sock, metrics_sock)

@@ -1,0 +1,299 @@
+"""Prometheus metrics (issue 19 §2): exact counts after a known sequence of calls by two users,
+scraped by a real Prometheus server; no user name or id anywhere in the exposition; the
+``--metrics-port`` rules of ``serve`` (default port busy: one warning; asked-for port busy:
+exit 2)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from conftest import need_tool
+from serve_support import ServerStack, ok, provisioned_sandbox, server_stack, signed_in
+
+from oci_mcp_cli.client.session import call_tool
+from oci_mcp_cli.core.ports import free_port, reserve_port, socket_port
+from oci_mcp_cli.core.waiting import poll_until
+from oci_mcp_cli.orchestration.serve_process import cli_command
+
+UNSEEN = "ocid1.compartment.oc1..aaaaaaaa" + "0" * 52  # no such compartment: ListBuckets → 404
+
+# What the sequence of :func:`run_sequence` must leave in the counters (label dicts → value).
+TOOL_CALLS = {
+    (("tool", "whoami"), ("outcome", "ok")): 1,
+    (("tool", "list_compartments"), ("outcome", "ok")): 2,
+    (("tool", "list_buckets"), ("outcome", "ok")): 1,
+    (("tool", "list_buckets"), ("outcome", "tool_error")): 1,
+}
+OCI_REQUESTS = {
+    (("service", "identity"), ("operation", "list_compartments"), ("status", "200")): 2,
+    (("service", "object_storage"), ("operation", "get_namespace"), ("status", "200")): 2,
+    (("service", "object_storage"), ("operation", "list_buckets"), ("status", "200")): 1,
+    (("service", "object_storage"), ("operation", "list_buckets"), ("status", "404")): 1,
+}
+
+
+@dataclass
+class Sequence:
+    stack: ServerStack
+    metrics_url: str
+    users: dict[str, dict[str, Any]]  # whoami of alice and bob (names and OCIDs to look for)
+
+
+def run_sequence(st: ServerStack) -> dict[str, dict[str, Any]]:
+    """alice: whoami, list_compartments, list_buckets (ok); bob: list_compartments (ok),
+    list_buckets of a compartment that does not exist (OCI answers 404: a tool error)."""
+
+    async def main() -> dict[str, dict[str, Any]]:
+        seen: dict[str, dict[str, Any]] = {}
+        async with signed_in(st, "alice", cache="alice") as alice:
+            seen["alice"] = await ok(alice, "whoami")
+            compartments = await ok(alice, "list_compartments")
+            eng = next(c["id"] for c in compartments if c["name"] == "engineering")
+            await ok(alice, "list_buckets", compartment_id=eng)
+        async with signed_in(st, "bob", cache="bob") as bob:
+            await ok(bob, "list_compartments")
+            success, message = await call_tool(bob, "list_buckets", {"compartment_id": UNSEEN})
+            assert not success and "HTTP 404" in str(message), message
+            seen["bob"] = {"user_name": "bob"}
+        return seen
+
+    return anyio.run(main)
+
+
+@pytest.fixture(scope="module")
+def sequence(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sequence]:
+    """One in-process server with metrics on a free port, after the known sequence."""
+    tmp = tmp_path_factory.mktemp("metrics")
+    with server_stack(tmp, metrics_port="0") as st:
+        assert st.server is not None and st.server.metrics_url
+        users = run_sequence(st)
+        yield Sequence(st, st.server.metrics_url, users)
+
+
+def samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """``name``'s samples in an exposition: sorted label pairs → value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    found: dict[tuple[tuple[str, str], ...], float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                found[tuple(sorted(sample.labels.items()))] = sample.value
+    return found
+
+
+def normalized(expected: dict[Any, int]) -> dict[tuple[tuple[str, str], ...], float]:
+    return {tuple(sorted(key)): float(value) for key, value in expected.items()}
+
+
+def test_exposition_counts_the_sequence_exactly(sequence: Sequence) -> None:
+    text = httpx.get(sequence.metrics_url, timeout=10).text
+    assert samples(text, "oci_mcp_tool_calls_total") == normalized(TOOL_CALLS)
+    assert samples(text, "oci_mcp_oci_requests_total") == normalized(OCI_REQUESTS)
+    assert samples(text, "oci_mcp_token_exchanges_total") == {(("outcome", "ok"),): 2.0}
+    assert samples(text, "oci_mcp_signer_cache_size") == {(): 2.0}
+    assert samples(text, "oci_mcp_sign_ins_total") == {(("grant", "authorization_code"),): 2.0}
+    assert samples(text, "oci_mcp_tool_call_duration_seconds_count") == {
+        (("tool", "whoami"),): 1.0, (("tool", "list_compartments"),): 2.0,
+        (("tool", "list_buckets"),): 2.0,
+    }
+    assert samples(text, "oci_mcp_storage_up") == {(("backend", "file"),): 1.0}
+    assert samples(text, "oci_mcp_breakers_open") == {}
+    assert samples(text, "oci_mcp_session_cap_refusals_total") == {(): 0.0}
+    storage_ops = samples(text, "oci_mcp_storage_operations_total")
+    assert storage_ops and all(dict(k)["backend"] == "file" for k in storage_ops)
+
+
+def test_exposition_names_no_user(sequence: Sequence) -> None:
+    """No user name, user OCID, tenancy OCID or OAuth client id anywhere in the exposition."""
+    text = httpx.get(sequence.metrics_url, timeout=10).text
+    alice = sequence.users["alice"]
+    forbidden = ["alice", "bob", alice["user_ocid"], alice["tenancy_ocid"], "ocid1."]
+    forbidden += [u["username"] for u in sequence.stack.sb.users]
+    for value in forbidden:
+        assert value and value not in text, value
+
+
+def test_metrics_listener_answers_only_its_path(sequence: Sequence) -> None:
+    base = sequence.metrics_url.rsplit("/", 1)[0]
+    answer = httpx.get(base + "/health", timeout=10)
+    assert answer.status_code == 404 and "/metrics" in answer.text
+
+
+# --- a real Prometheus server scrapes the replica ----------------------------------------------
+
+
+def prometheus_config(path: Path, target: str) -> Path:
+    path.write_text(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+        "scrape_configs:\n  - job_name: oci-mcp\n"
+        f"    static_configs:\n      - targets: ['{target}']\n"
+    )
+    return path
+
+
+def query(api: str, promql: str) -> list[dict[str, Any]]:
+    answer = httpx.get(f"{api}/api/v1/query", params={"query": promql}, timeout=10)
+    answer.raise_for_status()
+    body = answer.json()
+    assert body["status"] == "success", body
+    result: list[dict[str, Any]] = body["data"]["result"]
+    return result
+
+
+def by_labels(result: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[Any, float]:
+    return {
+        tuple((k, r["metric"][k]) for k in keys): float(r["value"][1]) for r in result
+    }
+
+
+def test_real_prometheus_scrapes_exact_counts(sequence: Sequence, tmp_path: Path) -> None:
+    binary = need_tool("prometheus", "a real Prometheus server scrapes the metrics listener")
+    target = sequence.metrics_url.split("//", 1)[1].split("/", 1)[0]
+    config = prometheus_config(tmp_path / "prometheus.yml", target)
+    port = free_port()  # Prometheus binds it itself (no way to hand it a socket)
+    log = (tmp_path / "prometheus.log").open("w")
+    proc = subprocess.Popen(
+        [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+         f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    api = f"http://127.0.0.1:{port}"
+    try:
+
+        def ready() -> bool:
+            assert proc.poll() is None, (tmp_path / "prometheus.log").read_text()
+            try:
+                return httpx.get(f"{api}/-/ready", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        assert poll_until(ready, timeout=60, interval=0.2), "prometheus did not become ready"
+        final = sum(OCI_REQUESTS.values())
+
+        def scraped() -> bool:  # a scrape after the sequence has landed
+            up = query(api, 'up{job="oci-mcp"}')
+            total = query(api, "sum(oci_mcp_oci_requests_total)")
+            return bool(up) and up[0]["value"][1] == "1" and bool(total) and (
+                float(total[0]["value"][1]) == final
+            )
+
+        assert poll_until(scraped, timeout=60, interval=0.25), "no scrape landed in time"
+        calls = query(api, "oci_mcp_tool_calls_total")
+        assert by_labels(calls, ("outcome", "tool")) == {
+            tuple(sorted(k)): v for k, v in TOOL_CALLS.items()
+        }
+        requests = query(api, "oci_mcp_oci_requests_total")
+        assert by_labels(requests, ("operation", "service", "status")) == {
+            tuple(sorted(k)): v for k, v in OCI_REQUESTS.items()
+        }
+        exchanges = query(api, "oci_mcp_token_exchanges_total")
+        assert by_labels(exchanges, ("outcome",)) == {(("outcome", "ok"),): 2}
+        assert by_labels(query(api, "oci_mcp_signer_cache_size"), ()) == {(): 2}
+        for histogram in ("oci_mcp_tool_call_duration_seconds",
+                          "oci_mcp_oci_request_duration_seconds",
+                          "oci_mcp_token_exchange_duration_seconds"):
+            moved = query(api, f"sum({histogram}_count)")
+            assert moved and float(moved[0]["value"][1]) > 0, histogram
+        # The docs' p95 query, over the whole run (rate() needs the counters to move between
+        # two scrapes; here every call came before the first one).
+        p95 = query(api, "histogram_quantile(0.95, sum by (le, tool) "
+                         "(oci_mcp_tool_call_duration_seconds_bucket))")
+        latencies = {r["metric"]["tool"]: float(r["value"][1]) for r in p95}
+        assert set(latencies) == {"whoami", "list_compartments", "list_buckets"}
+        assert all(0 < v <= 60 for v in latencies.values()), latencies
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+# --- serve's --metrics-port rules ---------------------------------------------------------------
+
+
+def serve_env(tmp: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OCI_MCP_METRICS")}
+    return {**env, "FASTMCP_HOME": str(tmp / "fastmcp-home"), **extra}
+
+
+def test_serve_default_metrics_port_busy_warns_once_and_serves(tmp_path: Path) -> None:
+    """The default port (9464) taken: one warning, the server still serves."""
+    from oci_mcp_cli.core.errors import UserError
+    from oci_mcp_cli.server.metrics import DEFAULT_METRICS_PORT
+
+    try:
+        holder = reserve_port("127.0.0.1", DEFAULT_METRICS_PORT)
+    except UserError:
+        holder = None  # busy already (another server on this machine): just as good
+    try:
+        with provisioned_sandbox(tmp_path) as (_, env_file, server_url):
+            port = server_url.rsplit(":", 1)[1]
+            log = tmp_path / "serve.log"
+            with log.open("w") as sink:
+                proc = subprocess.Popen(
+                    cli_command("serve", "--env-file", str(env_file), "--port", port,
+                                "--storage-dir", str(tmp_path / "oauth")),
+                    stdout=sink, stderr=subprocess.STDOUT, env=serve_env(tmp_path),
+                )
+                try:
+                    from serve_support import wait_healthy
+
+                    wait_healthy(server_url, proc)
+                    assert httpx.get(server_url + "/health", timeout=10).status_code == 200
+                finally:
+                    proc.terminate()
+                    proc.wait(timeout=30)
+    finally:
+        if holder is not None:
+            holder.close()
+    lines = log.read_text().splitlines()
+    warnings = [line for line in lines if "metrics" in line]
+    assert warnings == [
+        f"warning: metrics are off: the default metrics port 127.0.0.1:{DEFAULT_METRICS_PORT} is "
+        "in use (pass --metrics-port with a free port, or --metrics-port off)"
+    ], lines
+
+
+def test_serve_explicit_busy_metrics_port_is_exit_2(tmp_path: Path) -> None:
+    busy = reserve_port()
+    busy_port = socket_port(busy)
+    try:
+        with provisioned_sandbox(tmp_path) as (_, env_file, server_url):
+            port = server_url.rsplit(":", 1)[1]
+            result = subprocess.run(
+                cli_command("serve", "--env-file", str(env_file), "--port", port,
+                            "--metrics-port", str(busy_port)),
+                capture_output=True, text=True, timeout=120, env=serve_env(tmp_path),
+            )
+    finally:
+        busy.close()
+    assert result.returncode == 2, result.stderr
+    lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+    assert lines[0] == (
+        f"error: cannot listen on 127.0.0.1:{busy_port}: the address is already in use"
+    )
+    assert "--metrics-port" in lines[1] and "Traceback" not in result.stderr
+    assert "starting" not in result.stderr
+
+
+def test_serve_rejects_a_metrics_port_that_is_no_port(tmp_path: Path) -> None:
+    with provisioned_sandbox(tmp_path) as (_, env_file, server_url):
+        result = subprocess.run(
+            cli_command("serve", "--env-file", str(env_file), "--metrics-port", "nine"),
+            capture_output=True, text=True, timeout=120, env=serve_env(tmp_path),
+        )
+    assert result.returncode == 2, result.stderr
+    assert "--metrics-port 'nine' is not a port" in result.stderr
+    assert "Traceback" not in result.stderr
