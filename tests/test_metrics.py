@@ -22,6 +22,7 @@ from oci_mcp_cli.client.session import call_tool
 from oci_mcp_cli.core.ports import free_port, reserve_port, socket_port
 from oci_mcp_cli.core.waiting import poll_until
 from oci_mcp_cli.orchestration.serve_process import cli_command
+from oci_mcp_cli.server.breakers import FAILURE_THRESHOLD
 
 UNSEEN = "ocid1.compartment.oc1..aaaaaaaa" + "0" * 52  # no such compartment: ListBuckets → 404
 
@@ -297,3 +298,76 @@ def test_serve_rejects_a_metrics_port_that_is_no_port(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stderr
     assert "--metrics-port 'nine' is not a port" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# --- failure paths: revalidation, failed exchange, open breaker, rate limit ----------------------
+
+COMPARTMENTS = "/20160918/compartments"
+TOKEN = "/oauth2/v1/token"
+
+
+def test_failures_are_counted_by_kind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each failure the operator must see lands in its own series, exactly once per event."""
+    monkeypatch.setenv("OCI_MCP_RETRY_BASE_SECONDS", "0.01")  # short backoff between retries
+    with server_stack(tmp_path, metrics_port="0", revalidate_after=0, tool_timeout=20) as st:
+        assert st.server is not None and st.server.metrics_url
+        outcomes: dict[str, list[str]] = {}
+
+        async def main() -> None:
+            async with signed_in(st, "alice", cache="alice") as alice:
+                await ok(alice, "whoami")  # exchange ok
+                await ok(alice, "whoami")  # revalidation ok (revalidate_after=0)
+                st.sb.fault("POST", TOKEN, 503, count=2)  # outlasts the one retry
+                success, _ = await call_tool(alice, "whoami", {})  # revalidation unavailable
+                outcomes["domain down"] = [str(success)]
+                st.sb.fault("GET", COMPARTMENTS, 503, count=10_000)
+                for _ in range(8):  # each call up to 3 attempts: opens the 5-failure breaker
+                    success, message = await call_tool(alice, "list_compartments", {})
+                    outcomes.setdefault("compartments", []).append(str(message))
+                    if "not attempted" in str(message):
+                        break
+            async with signed_in(st, "bob", cache="bob") as bob:
+                st.sb.fault("POST", TOKEN, 503, count=2)
+                success, message = await call_tool(bob, "whoami", {})  # exchange failed
+                outcomes["exchange"] = [str(success), str(message)]
+
+        anyio.run(main)
+        refused = 0.0
+        for _ in range(15):  # anonymous registrations beyond the burst
+            answer = httpx.post(st.settings.server_url + "/register", json={
+                "redirect_uris": ["http://127.0.0.1:9/callback"], "client_name": "x"})
+            refused += answer.status_code == 429
+        assert refused > 0
+        text = httpx.get(st.server.metrics_url, timeout=10).text
+    assert outcomes["domain down"] == ["False"] and outcomes["exchange"][0] == "False"
+    assert "not attempted" in outcomes["compartments"][-1]
+    assert samples(text, "oci_mcp_tool_calls_total") == normalized({
+        (("tool", "whoami"), ("outcome", "ok")): 2,
+        (("tool", "whoami"), ("outcome", "refused")): 1,  # revalidation: domain unreachable
+        (("tool", "whoami"), ("outcome", "tool_error")): 1,  # bob's exchange failed
+        (("tool", "list_compartments"), ("outcome", "tool_error")): 2,  # 503s
+        (("tool", "list_compartments"), ("outcome", "breaker")): 1,
+    })
+    # every attempt until the breaker opened (3 + 2), none after it
+    assert samples(text, "oci_mcp_oci_requests_total") == {
+        (("operation", "list_compartments"), ("service", "identity"), ("status", "503")):
+            float(FAILURE_THRESHOLD),
+    }
+    assert samples(text, "oci_mcp_breakers_open") == {
+        (("client", "IdentityClient"), ("operation", "list_compartments")): 1.0,
+    }
+    assert samples(text, "oci_mcp_token_exchanges_total") == {
+        (("outcome", "ok"),): 1.0, (("outcome", "failed"),): 1.0,
+    }
+    assert samples(text, "oci_mcp_token_exchange_failures_total") == {
+        (("reason", "http_503"),): 1.0,
+    }
+    assert samples(text, "oci_mcp_token_exchange_duration_seconds_count") == {(): 2.0}
+    revalidations = samples(text, "oci_mcp_revalidations_total")
+    assert revalidations[(("result", "unavailable"),)] == 1.0
+    assert set(revalidations) == {(("result", "ok"),), (("result", "unavailable"),)}
+    # a miss is an exchange or a revalidation (revalidate_after=0: every lookup re-checks)
+    assert samples(text, "oci_mcp_signer_cache_misses_total") == {
+        (): 2.0 + sum(revalidations.values())
+    }
+    assert samples(text, "oci_mcp_rate_limited_total") == {(("group", "register"),): refused}
