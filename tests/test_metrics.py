@@ -16,7 +16,14 @@ import anyio
 import httpx
 import pytest
 from conftest import need_tool
-from serve_support import ServerStack, ok, provisioned_sandbox, server_stack, signed_in
+from serve_support import (
+    ServerStack,
+    ok,
+    provisioned_sandbox,
+    server_stack,
+    signed_in,
+    wait_healthy,
+)
 
 from oci_mcp_cli.client.session import call_tool
 from oci_mcp_cli.core.ports import free_port, reserve_port, socket_port
@@ -249,8 +256,6 @@ def test_serve_default_metrics_port_busy_warns_once_and_serves(tmp_path: Path) -
                     stdout=sink, stderr=subprocess.STDOUT, env=serve_env(tmp_path),
                 )
                 try:
-                    from serve_support import wait_healthy
-
                     wait_healthy(server_url, proc)
                     assert httpx.get(server_url + "/health", timeout=10).status_code == 200
                 finally:
@@ -265,6 +270,33 @@ def test_serve_default_metrics_port_busy_warns_once_and_serves(tmp_path: Path) -
         f"warning: metrics are off: the default metrics port 127.0.0.1:{DEFAULT_METRICS_PORT} is "
         "in use (pass --metrics-port with a free port, or --metrics-port off)"
     ], lines
+
+
+def test_serve_takes_the_metrics_port_from_the_env_file(tmp_path: Path) -> None:
+    """``OCI_MCP_METRICS_PORT`` in the .env: `serve` says where, and a scrape there works."""
+    metrics_port = free_port()
+    with provisioned_sandbox(tmp_path) as (_, env_file, server_url):
+        with env_file.open("a") as env:
+            env.write(f"OCI_MCP_METRICS_PORT={metrics_port}\n")
+        port = server_url.rsplit(":", 1)[1]
+        log = tmp_path / "serve.log"
+        with log.open("w") as sink:
+            proc = subprocess.Popen(
+                cli_command("serve", "--env-file", str(env_file), "--port", port,
+                            "--storage-dir", str(tmp_path / "oauth")),
+                stdout=sink, stderr=subprocess.STDOUT, env=serve_env(tmp_path),
+            )
+            try:
+                wait_healthy(server_url, proc)
+                answer = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
+    assert "oci_mcp_signer_cache_size 0.0" in answer.text
+    lines = log.read_text().splitlines()
+    assert f"metrics: http://127.0.0.1:{metrics_port}/metrics" in lines, lines
+    assert not [line for line in lines if line.startswith("warning:")], lines
 
 
 def test_serve_explicit_busy_metrics_port_is_exit_2(tmp_path: Path) -> None:
@@ -371,3 +403,40 @@ def test_failures_are_counted_by_kind(tmp_path: Path, monkeypatch: pytest.Monkey
         (): 2.0 + sum(revalidations.values())
     }
     assert samples(text, "oci_mcp_rate_limited_total") == {(("group", "register"),): refused}
+
+
+def test_storage_health_and_latency_follow_a_redis_outage(tmp_path: Path) -> None:
+    """A real redis-server as the OAuth state store: ``oci_mcp_storage_up{backend="redis"}`` is
+    1, 0 while it is down (failed operations counted), 1 again once it is back."""
+    from replica_support import RedisServer
+
+    from oci_mcp_cli.server.app import ServerThread
+    from oci_mcp_cli.server.config import load_settings
+
+    with provisioned_sandbox(tmp_path) as (_, env_file, url), RedisServer(tmp_path / "redis") as rs:
+        settings = load_settings(env_file, storage=rs.url, log_level="ERROR", metrics_port="0")
+        with ServerThread(settings) as server:
+            assert server.metrics_url is not None
+
+            def scrape() -> str:
+                return httpx.get(str(server.metrics_url), timeout=10).text
+
+            assert httpx.get(url + "/health", timeout=30).status_code == 200
+            text = scrape()
+            assert samples(text, "oci_mcp_storage_up") == {(("backend", "redis"),): 1.0}
+            ok_ops = samples(text, "oci_mcp_storage_operations_total")
+            assert ok_ops and {dict(k)["outcome"] for k in ok_ops} == {"ok"}
+            assert sum(samples(text, "oci_mcp_storage_operation_duration_seconds_count")
+                       .values()) == sum(ok_ops.values())
+            rs.stop(save=True)
+            try:
+                assert httpx.get(url + "/health", timeout=30).status_code == 503
+                text = scrape()
+                assert samples(text, "oci_mcp_storage_up") == {(("backend", "redis"),): 0.0}
+                failed = {k: v for k, v in samples(text, "oci_mcp_storage_operations_total")
+                          .items() if dict(k)["outcome"] == "failed"}
+                assert failed and all(dict(k)["backend"] == "redis" for k in failed)
+            finally:
+                rs.start()
+            assert httpx.get(url + "/health", timeout=30).status_code == 200
+            assert samples(scrape(), "oci_mcp_storage_up") == {(("backend", "redis"),): 1.0}

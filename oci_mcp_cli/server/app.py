@@ -317,6 +317,9 @@ class ServerThread:
         if not started or not self._server.started:
             self._server.should_exit = True
             self._sock.close()
+            if self._metrics is not None:
+                self._metrics.stop()
+                self._metrics = None
             raise RemoteError(
                 f"the MCP server did not start on {self.settings.host}:{self.port}",
                 hint="see the server's log above",
