@@ -116,3 +116,22 @@ def test_live_view_in_a_real_terminal_follows_the_calls(running: Running, tmp_pa
         assert "Traceback" not in term.screen()
     finally:
         term.close()
+
+
+def test_status_client_never_imports_the_server() -> None:
+    """observe/ depends on core only (docs/architecture.md): reading a server's numbers loads
+    neither the server package nor fastmcp nor the OCI SDK."""
+    code = (
+        "import json, sys\n"
+        "from oci_mcp_cli.cli import status_cmd\n"
+        "from oci_mcp_cli.observe import status\n"
+        "status.snapshot(None, status.Scrape(0.0, {'status': 'ok'}, {}), 'http://x', 'http://y')\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    heavy = [m for m in json.loads(result.stdout)
+             if m.split(".")[0] in ("oci", "fastmcp", "mcp", "uvicorn", "starlette")
+             or m.startswith("oci_mcp_cli.server")]
+    assert heavy == []
