@@ -440,3 +440,22 @@ def test_storage_health_and_latency_follow_a_redis_outage(tmp_path: Path) -> Non
                 rs.start()
             assert httpx.get(url + "/health", timeout=30).status_code == 200
             assert samples(scrape(), "oci_mcp_storage_up") == {(("backend", "redis"),): 1.0}
+
+
+def test_open_sessions_gauge_counts_open_mcp_sessions(tmp_path: Path) -> None:
+    """Two users open an MCP session each (raw ``initialize``): the gauge says 2."""
+    from oauth_flow import password
+    from serve_support import initialize, sign_in
+
+    with server_stack(tmp_path, metrics_port="0") as st, httpx.Client(timeout=30) as http:
+        assert st.server is not None and st.server.metrics_url
+        base = st.settings.server_url
+        ids = []
+        for user in ("alice", "bob"):
+            login = sign_in(http, base, base, user, password(st.sb, user))
+            answer = initialize(http, base, base, login.access_token)
+            assert answer.status_code == 200, answer.text
+            ids.append(answer.headers.get("mcp-session-id"))
+        assert all(ids) and len(set(ids)) == 2
+        text = httpx.get(st.server.metrics_url, timeout=10).text
+    assert samples(text, "oci_mcp_open_sessions") == {(): 2.0}
