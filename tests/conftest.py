@@ -20,6 +20,11 @@ SANDBOX_THREAD = "oci-mcp-sandbox"
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+# `oci-mcp serve` listens for Prometheus on 9464 by default: the suite's many `serve` children
+# would race for it (and warn when it is taken). Tests of metrics pass --metrics-port (or drop
+# this variable: tests/test_metrics.py).
+os.environ.setdefault("OCI_MCP_METRICS_PORT", "off")
+
 # A run started in the background by a non-interactive shell (`cmd &`, some CI runners) inherits
 # SIGINT ignored, and every child would too (Python keeps an inherited SIG_IGN): tests that stop
 # `oci-mcp sandbox`/`demo` with Ctrl-C would hang until their timeout. A handler here gives each

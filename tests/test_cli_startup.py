@@ -12,6 +12,7 @@ HEAVY = (
     "questionary", "prompt_toolkit", "dotenv", "redis", "key_value", "anyio",
     "oci_mcp_cli.server", "oci_mcp_cli.provisioning", "oci_mcp_cli.sandbox", "oci_mcp_cli.client",
     "oci_mcp_cli.oracle", "oci_mcp_cli.doctor", "oci_mcp_cli.deploy", "oci_mcp_cli.testing",
+    "prometheus_client", "oci_mcp_cli.observe",
 )
 
 

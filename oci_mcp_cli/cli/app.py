@@ -18,6 +18,7 @@ from oci_mcp_cli.cli import (
     new_cmd,
     sandbox_cmd,
     serve_cmd,
+    status_cmd,
     teardown_cmd,
     test_client_cmd,
     trust_cmd,
@@ -106,6 +107,7 @@ app.command("init")(init_cmd.init)
 app.add_typer(trust_cmd.trust_app, name="trust")
 app.command("teardown")(teardown_cmd.teardown)
 app.command("serve")(serve_cmd.serve)
+app.command("status")(status_cmd.status)
 app.command("test-client")(test_client_cmd.sign_in_and_call)
 app.command("demo")(demo_cmd.demo)
 app.add_typer(sandbox_cmd.sandbox_app, name="sandbox")

@@ -148,6 +148,25 @@ def serve(
     log_format: Annotated[
         str, typer.Option("--log-format", help="The ordinary log on stderr: text or json.")
     ] = "text",
+    metrics_port: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics-port",
+            envvar="OCI_MCP_METRICS_PORT",
+            help="Port of the Prometheus /metrics listener, or off (default: OCI_MCP_METRICS_PORT "
+            "in .env, else 9464, skipped with a warning when busy).",
+            show_default=False,
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics-host",
+            envvar="OCI_MCP_METRICS_HOST",
+            help="Bind address of the metrics listener (default 127.0.0.1; another address "
+            "exposes the metrics beyond this machine).",
+        ),
+    ] = None,
     oracle: Annotated[
         str | None,
         typer.Option(
@@ -186,7 +205,7 @@ def serve(
             run(serve_oracle, env_file, oracle, python=python, install=install,
                 as_published=as_published, host=host, port=port, say=err.print)
         )
-    from oci_mcp_cli.server.app import bind_socket
+    from oci_mcp_cli.server.app import bind_metrics_socket, bind_socket
     from oci_mcp_cli.server.config import load_settings, port_mismatch_warning
     from oci_mcp_cli.server.storage import storage_password
 
@@ -216,12 +235,21 @@ def serve(
         revalidation_outage=revalidation_outage,
         audit_log=audit_log,
         log_format=log_format,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
     )
     warning = port_mismatch_warning(settings, port)
     if warning:
         err.print(warning, markup=False)
     # Bind before the slow part (app import, domain discovery): a busy port fails at once.
     sock = run(bind_socket, settings.host, settings.port)
+    try:
+        metrics_sock, metrics_warning = run(bind_metrics_socket, settings)
+    except BaseException:
+        sock.close()
+        raise
+    if metrics_warning:
+        err.print(metrics_warning, markup=False)
     try:
         user_app = None
         if app_spec:
@@ -230,6 +258,8 @@ def serve(
             user_app = run(load_app, app_spec)
     except BaseException:
         sock.close()
+        if metrics_sock is not None:
+            metrics_sock.close()
         raise
     from oci_mcp_cli.server.app import run_server
 
@@ -237,10 +267,16 @@ def serve(
         replica = ""
         if settings.replica_mode:
             replica = f"; replica, storage {settings.storage_label}"
-        line = (
+        say(
             f"starting {settings.server_url}/mcp (bind {settings.host}:{settings.port}"
             f"{replica}); health: {settings.server_url}/health"
         )
+        if metrics_sock is not None:
+            host, bound = metrics_sock.getsockname()[:2]
+            host = f"[{host}]" if ":" in host else host
+            say(f"metrics: http://{host}:{bound}/metrics")
+
+    def say(line: str) -> None:
         if settings.log_format == "json":  # stderr stays one JSON object per line
             import logging
 
@@ -248,4 +284,4 @@ def serve(
         else:
             err.print(line, markup=False)
 
-    run(run_server, settings, user_app, built, sock)
+    run(run_server, settings, user_app, built, sock, metrics_sock)

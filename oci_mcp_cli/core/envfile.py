@@ -32,6 +32,9 @@ OCI_PROFILE = "OCI_PROFILE"
 OCI_SERVICE_ENDPOINT = "OCI_SERVICE_ENDPOINT"
 # Where `serve` keeps the OAuth state: file:///path (default) or redis[s]://… (replicas).
 OCI_MCP_STORAGE = "OCI_MCP_STORAGE"
+# `serve`'s Prometheus metrics listener (docs/operations.md "Metrics"): a port or off; its host.
+OCI_MCP_METRICS_PORT = "OCI_MCP_METRICS_PORT"
+OCI_MCP_METRICS_HOST = "OCI_MCP_METRICS_HOST"
 # What `init` / `trust create` provisioned, so `teardown` can reverse exactly that.
 OCI_MCP_APP_ID = "OCI_MCP_APP_ID"
 OCI_MCP_EXCHANGE_APP_ID = "OCI_MCP_EXCHANGE_APP_ID"

@@ -191,20 +191,52 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return reserve_port(host, port, option="--port")
 
 
+def bind_metrics_socket(settings: ServerSettings) -> tuple[socket.socket | None, str]:
+    """The metrics listener's socket for ``settings`` (None when metrics are off), bound before
+    the slow startup like ``--port``'s, and a warning when the default port was busy (see
+    ``server.metrics.bind_metrics``)."""
+    if settings.metrics_port is None:
+        return None, ""
+    from oci_mcp_cli.server.metrics import bind_metrics
+
+    return bind_metrics(
+        settings.metrics_host, settings.metrics_port, explicit=settings.metrics_explicit
+    )
+
+
+def serve_metrics(mcp: Any, sock: socket.socket | None) -> Any:
+    """Start the metrics listener of ``mcp`` (built by :func:`build_server`) on ``sock``; None
+    when ``sock`` is None (metrics off)."""
+    telemetry = _telemetry_of(mcp)
+    if sock is None or telemetry is None:
+        return None
+    from oci_mcp_cli.server.metrics import start_metrics
+
+    return start_metrics(telemetry, sock)
+
+
 def run_server(
     settings: ServerSettings,
     app: Any | None = None,
     on_built: Callable[[], None] | None = None,
     sock: socket.socket | None = None,
+    metrics_sock: socket.socket | None = None,
 ) -> None:
     """Configure logging, build the server (``on_built`` runs once discovery is loaded) and serve
-    HTTP at ``/mcp`` until interrupted; on ``sock`` (see :func:`bind_socket`) when given."""
+    HTTP at ``/mcp`` until interrupted; on ``sock`` (see :func:`bind_socket`) when given, with
+    metrics on ``metrics_sock`` (see :func:`bind_metrics_socket`) when given."""
     import uvicorn
 
     from oci_mcp_cli.server.logs import configure_logging
 
     configure_logging(settings.log_level, settings.secrets, settings.log_format)
-    mcp = build_server(settings, app)
+    try:
+        mcp = build_server(settings, app)
+    except BaseException:
+        if metrics_sock is not None:
+            metrics_sock.close()
+        raise
+    metrics = serve_metrics(mcp, metrics_sock)
     if on_built is not None:
         on_built()
     server = uvicorn.Server(uvicorn_config(settings, http_app(settings, mcp), 3))
@@ -215,6 +247,8 @@ def run_server(
     finally:
         if sock is not None:
             sock.close()
+        if metrics is not None:
+            metrics.stop()
         _close_runtime(mcp)
     if not server.started:
         raise SystemExit(3)  # uvicorn's STARTUP_FAILURE; it logged why
@@ -234,6 +268,8 @@ class ServerThread:
     another ServerThread on it later; this one serves on a duplicate) or, without it, one bound
     here to ``settings.host:settings.port`` (see :func:`bind_socket`; a busy port fails at once).
     Startup is confirmed by uvicorn's own ``started`` flag (the socket is listening).
+    Metrics are off unless ``settings.metrics_port`` is set (``load_settings(metrics_port=…)``;
+    0 picks a free port): then :attr:`metrics_url` serves them.
     """
 
     def __init__(
@@ -249,7 +285,7 @@ class ServerThread:
         self._sock: socket.socket | None = None
         self._thread: Any = None
         self.port = settings.port  # the port served on, once started
-
+        self._metrics: Any = None  # server.metrics.MetricsListener, when asked for
 
     def start(self, timeout: float = 30) -> ServerThread:
         import functools
@@ -263,6 +299,13 @@ class ServerThread:
         else:
             self._sock = bind_socket(self.settings.host, self.settings.port)
         self.port = int(self._sock.getsockname()[1])
+        if self.settings.metrics_port is not None and self._metrics is None:
+            from oci_mcp_cli.server.metrics import bind_metrics
+
+            metrics_sock, _ = bind_metrics(
+                self.settings.metrics_host, self.settings.metrics_port, explicit=True
+            )
+            self._metrics = serve_metrics(self.mcp, metrics_sock)
         run = functools.partial(self._server.run, sockets=[self._sock])
         self._thread = threading.Thread(target=run, name="oci-mcp-serve", daemon=True)
         self._thread.start()
@@ -274,6 +317,9 @@ class ServerThread:
         if not started or not self._server.started:
             self._server.should_exit = True
             self._sock.close()
+            if self._metrics is not None:
+                self._metrics.stop()
+                self._metrics = None
             raise RemoteError(
                 f"the MCP server did not start on {self.settings.host}:{self.port}",
                 hint="see the server's log above",
@@ -286,7 +332,17 @@ class ServerThread:
             self._thread.join(timeout=10)
         if self._sock is not None:
             self._sock.close()  # already closed when uvicorn served on it
+        if self._metrics is not None:
+            self._metrics.stop()
+            self._metrics = None
         _close_runtime(self.mcp)
+
+    @property
+    def metrics_url(self) -> str | None:
+        """``http://host:port/metrics`` once started with metrics on, else None."""
+        if self._metrics is None:
+            return None
+        return f"http://{self.settings.metrics_host}:{self._metrics.port}/metrics"
 
     def __enter__(self) -> ServerThread:
         return self.start()

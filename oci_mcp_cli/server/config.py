@@ -61,6 +61,10 @@ class ServerSettings:
     # Observability (server/telemetry.py, server/audit.py; docs/operations.md)
     audit_log: str | None = None  # JSON lines: a path, "-" (stdout) or None (off; serve: "-")
     log_format: str = "text"  # the ordinary log: text or json (one object per line)
+    # Prometheus metrics on their own listener (server/metrics.py); None = off
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    metrics_explicit: bool = False  # asked for (flag, env, .env): a busy port is an error
 
     def __repr__(self) -> str:  # never show secrets, even in tracebacks
         return f"ServerSettings(server_url={self.server_url!r}, domain_url={self.domain_url!r})"
@@ -136,6 +140,8 @@ def load_settings(
     revalidation_outage: str = "closed",
     audit_log: str | None = None,
     log_format: str = "text",
+    metrics_port: str | None = "off",
+    metrics_host: str | None = None,
     **guard: Any,
 ) -> ServerSettings:
     """Read and validate ``.env``; a missing/invalid key raises one UserError pointing at init.
@@ -144,7 +150,9 @@ def load_settings(
     ``.env``). ``guard``: the OAuth-surface settings (``allowed_redirects``, ``rate_limit``,
     ``rate_burst``, ``ipv6_rate_limit_prefix``, ``trusted_proxies``, ``allowed_hosts``,
     ``allowed_origins``, ``max_sessions_per_user``). ``audit_log``: a path, ``-`` (stdout),
-    ``off`` or None (no audit trail)."""
+    ``off`` or None (no audit trail). ``metrics_port``: a port, ``off`` (the default: in-process
+    servers have no metrics unless asked) or None (``serve``'s default: ``OCI_MCP_METRICS_PORT``
+    in ``.env``, else 9464, which is skipped with a warning when busy)."""
     env = ef.load_env(env_file)
     env.require()
     storage_dir, storage_url = resolve_storage(storage, storage_dir, env.get(ef.OCI_MCP_STORAGE))
@@ -188,7 +196,30 @@ def load_settings(
         **guard_settings(**guard),
         **resilience_settings(tool_timeout, oci_workers, revalidate_after, revalidation_outage),
         **observability_settings(audit_log, log_format),
+        **metrics_settings(
+            metrics_port if metrics_port is not None else env.get(ef.OCI_MCP_METRICS_PORT),
+            metrics_host or env.get(ef.OCI_MCP_METRICS_HOST),
+        ),
     )
+
+
+def metrics_settings(port: str | None, host: str | None) -> dict[str, Any]:
+    """Validated ``--metrics-port`` (a port, 0 for any free one, ``off``; None: the default
+    port, not insisted on) and ``--metrics-host``."""
+    from oci_mcp_cli.server.metrics import DEFAULT_METRICS_HOST, DEFAULT_METRICS_PORT
+
+    bind = (host or "").strip() or DEFAULT_METRICS_HOST
+    text = (port or "").strip().lower()
+    if port is None or text == "":
+        return {"metrics_port": DEFAULT_METRICS_PORT, "metrics_host": bind}
+    if text == "off":
+        return {"metrics_port": None, "metrics_host": bind}
+    if not text.isdigit() or int(text) > 65535:
+        raise UserError(
+            f"--metrics-port {port!r} is not a port",
+            hint="pass a port between 1 and 65535 (0 picks a free one), or off",
+        )
+    return {"metrics_port": int(text), "metrics_host": bind, "metrics_explicit": True}
 
 
 def observability_settings(audit_log: str | None, log_format: str) -> dict[str, Any]:
