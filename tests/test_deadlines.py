@@ -265,7 +265,8 @@ def test_no_per_signer_or_per_call_sdk_resource_outlives_its_use(stack: Stack) -
                 await ok(alice, "list_compartments")
                 await ok(bob, "get_namespace")
             after = sdk_loggers()
-            assert after["clients"] == before["clients"]
+            # never more: other servers of this test process may release theirs meanwhile
+            assert after["clients"] <= before["clients"]
             assert after["signers"] <= before["signers"] + 1  # at most the one cached signer
             return after
 

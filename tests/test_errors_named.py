@@ -67,6 +67,7 @@ JSON_FAILURES: list[tuple[str, list[str], int, str]] = [
     ("sandbox", ["--host", "10.0.0.1"], 2, "UserError"),  # non-loopback without --allow-remote
     ("init", ["--for", "no-such-target"], 2, "UserError"),
     ("trust list", ["--no-such-flag"], 2, "UsageError"),
+    ("status", ["--url", "http://127.0.0.1:{closed}", "--once"], 1, "RemoteError"),
 ]
 
 
