@@ -110,14 +110,12 @@ def http_app(settings: ServerSettings, mcp: Any) -> Any:
     OAuth state culled at startup and every ``cull_interval_s``, a request the OAuth state store
     could not serve answered 503 (``StorageGate``). With shared storage (replica mode) MCP is
     stateless HTTP: a load balancer may send each request of a client to another replica."""
-    from contextlib import asynccontextmanager
     from urllib.parse import urlsplit
 
     from starlette.middleware import Middleware
 
     from oci_mcp_cli.core.urls import is_loopback_host
     from oci_mcp_cli.server.oauth_guard import SessionCap, remember_host_origin_verdicts
-    from oci_mcp_cli.server.storage import StateCuller, StorageGate
 
     public = urlsplit(settings.server_url)
     guard_hosts = is_loopback_host(settings.host) or bool(settings.allowed_hosts)
@@ -142,9 +140,24 @@ def http_app(settings: ServerSettings, mcp: Any) -> Any:
     )
     remember_host_origin_verdicts(app)  # FastMCP's check, once per (Host, Origin) seen
     store = getattr(mcp.auth, "_client_storage", None)  # FastMCP's name for client_storage
-    if store is None:
-        return app
-    app.add_middleware(StorageGate, label=getattr(store, "label", None))  # outermost
+    if store is not None:
+        _gate_storage(app, store, settings)
+    telemetry = _telemetry_of(mcp)
+    if telemetry is not None and telemetry.tracer is not None:
+        from oci_mcp_cli.server.tracing import TraceContext
+
+        app.add_middleware(TraceContext)  # outermost: a client's traceparent parents it all
+    return app
+
+
+def _gate_storage(app: Any, store: Any, settings: ServerSettings) -> None:
+    """Answer 503 for requests the OAuth state store could not serve; cull its expired state at
+    startup and every ``cull_interval_s``; close it with the app."""
+    from contextlib import asynccontextmanager
+
+    from oci_mcp_cli.server.storage import StateCuller, StorageGate
+
+    app.add_middleware(StorageGate, label=getattr(store, "label", None))
     culler = StateCuller(store, settings.cull_interval_s)
     inner = app.router.lifespan_context
 
@@ -162,7 +175,6 @@ def http_app(settings: ServerSettings, mcp: Any) -> Any:
 
     app.router.lifespan_context = lifespan
     app.state.oauth_state_culler = culler
-    return app
 
 
 def uvicorn_config(settings: ServerSettings, app: Any, graceful_s: int) -> Any:
@@ -201,21 +213,27 @@ def run_server(
     HTTP at ``/mcp`` until interrupted; on ``sock`` (see :func:`bind_socket`) when given."""
     import uvicorn
 
+    from oci_mcp_cli.server import tracing
     from oci_mcp_cli.server.logs import configure_logging
+    from oci_mcp_cli.server.telemetry import default_replica
 
     configure_logging(settings.log_level, settings.secrets)
-    mcp = build_server(settings, app)
-    if on_built is not None:
-        on_built()
-    server = uvicorn.Server(uvicorn_config(settings, http_app(settings, mcp), 3))
-    try:  # as uvicorn.run, which cannot take a bound socket
-        server.run(sockets=[sock] if sock is not None else None)
-    except KeyboardInterrupt:
-        pass
+    provider = tracing.install_from_env(default_replica())  # OTEL_* (docs/operations.md)
+    try:
+        mcp = build_server(settings, app)
+        if on_built is not None:
+            on_built()
+        server = uvicorn.Server(uvicorn_config(settings, http_app(settings, mcp), 3))
+        try:  # as uvicorn.run, which cannot take a bound socket
+            server.run(sockets=[sock] if sock is not None else None)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if sock is not None:
+                sock.close()
+            _close_runtime(mcp)
     finally:
-        if sock is not None:
-            sock.close()
-        _close_runtime(mcp)
+        tracing.shutdown(provider)  # flushes the spans still queued
     if not server.started:
         raise SystemExit(3)  # uvicorn's STARTUP_FAILURE; it logged why
 

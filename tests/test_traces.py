@@ -1,0 +1,241 @@
+"""Traces (issue 19 §3): `oci-mcp serve` as a real subprocess, configured only by the standard
+``OTEL_*`` variables, exports one tool call's spans over OTLP/HTTP to a receiver in this process
+(tests/otlp_receiver.py) — the client's W3C ``traceparent`` → FastMCP's MCP request span → our
+tool-call span → the token exchange and the OCI request (with the ``opc-request-id`` the sandbox
+answered) — and nothing secret rides along. Without an installed ``TracerProvider`` the
+instrumentation points create no spans at all."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from oauth_flow import password
+from otlp_receiver import Receiver, Span, otlp_receiver
+from serve_support import initialize_request, provisioned_sandbox, serve_process, sign_in
+
+from oci_mcp_cli.core.envfile import load_env
+from oci_mcp_cli.server import tracing
+from oci_mcp_cli.server.telemetry import Telemetry
+
+pytestmark = pytest.mark.e2e
+ACCEPT = "application/json, text/event-stream"
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+SERVICE = "oci-mcp-traces-test"
+REPLICA = "replica-7"
+SERVER, CLIENT = 2, 3  # OTLP Span.SpanKind
+STATUS_ERROR = 2  # OTLP Status.StatusCode
+
+
+@dataclass
+class Traced:
+    sb: Any
+    url: str
+    receiver: Receiver
+    log: Path
+    data_key: str
+    secrets: list[str]
+
+
+@pytest.fixture(scope="module")
+def traced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Traced]:
+    tmp = tmp_path_factory.mktemp("traces")
+    log = tmp / "serve.log"
+    data_key = "dk-" + secrets.token_hex(16)  # stands in for an APM private data key
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    with otlp_receiver() as receiver, provisioned_sandbox(tmp) as (sb, env_file, url):
+        env.update(
+            OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url,
+            OTEL_EXPORTER_OTLP_HEADERS=f"Authorization=dataKey%20{data_key}",
+            OTEL_SERVICE_NAME=SERVICE,
+            OTEL_BSP_SCHEDULE_DELAY="50",  # ms: export soon after a span ends
+            OCI_MCP_REPLICA=REPLICA,
+        )
+        args = ["--env-file", str(env_file), "--storage-dir", str(tmp / "oauth"),
+                "--log-level", "DEBUG"]
+        with log.open("wb") as sink, serve_process(
+            url, *args, env=env, stdout=sink, stderr=subprocess.STDOUT
+        ):
+            values = load_env(env_file)
+            keys = ("IAM_CLIENT_SECRET", "IAM_TOKENEXCHANGE_CLIENT_SECRET", "MCP_JWT_SIGNING_KEY")
+            yield Traced(sb, url, receiver, log, data_key,
+                         [v for v in (values.get(k) for k in keys) if v])
+
+
+def open_session(http: httpx.Client, url: str, token: str) -> dict[str, str]:
+    headers = {"Authorization": f"Bearer {token}", "Accept": ACCEPT}
+    init = http.post(f"{url}/mcp", json=initialize_request("traces"), headers=headers)
+    assert init.status_code == 200, init.text
+    headers["mcp-session-id"] = init.headers["mcp-session-id"]
+    done = http.post(f"{url}/mcp", headers=headers,
+                     json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+    assert done.status_code == 202, done.text
+    return headers
+
+
+def in_trace(spans: list[Span], trace_id: str) -> dict[str, Span]:
+    return {s.name: s for s in spans if s.trace_id == trace_id}
+
+
+def test_one_tool_call_exports_its_spans_under_the_clients_trace(traced: Traced) -> None:
+    """A ``tools/call get_namespace`` carrying a client ``traceparent``: FastMCP's SERVER span is
+    the client span's child; our ``tool_call get_namespace`` span its child; the token exchange
+    and the ``object_storage/GetNamespace`` CLIENT span (made in a bulkhead worker thread) are
+    the tool call's children, with service, operation, region, status and the opc-request-id
+    the sandbox answered; the resource names the service and the replica."""
+    trace_id, parent = secrets.token_hex(16), secrets.token_hex(8)
+    with httpx.Client(timeout=60) as http:
+        login = sign_in(http, traced.url, traced.url, "alice", password(traced.sb, "alice"))
+        headers = open_session(http, traced.url, login.access_token)
+        traced.sb.clear_requests()
+        answer = http.post(
+            f"{traced.url}/mcp",
+            headers={**headers, "traceparent": f"00-{trace_id}-{parent}-01"},
+            json={"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                  "params": {"name": "get_namespace", "arguments": {}}},
+        )
+    assert answer.status_code == 200 and '"isError":false' in answer.text, answer.text
+    wanted = {"tools/call get_namespace", "tool_call get_namespace", "token_exchange",
+              "object_storage/get_namespace"}
+    spans = in_trace(traced.receiver.wait_for(
+        lambda got: wanted <= set(in_trace(got, trace_id))), trace_id)
+
+    request = spans["tools/call get_namespace"]
+    assert (request.kind, request.parent_id) == (SERVER, parent)
+    tool = spans["tool_call get_namespace"]
+    assert tool.parent_id == request.span_id
+    assert tool.attributes["oci_mcp.outcome"] == "ok"
+    exchange = spans["token_exchange"]
+    assert exchange.parent_id == tool.span_id
+    assert exchange.attributes["oci_mcp.outcome"] == "ok"
+    oci = spans["object_storage/get_namespace"]
+    assert (oci.kind, oci.parent_id) == (CLIENT, tool.span_id)
+    assert oci.attributes["rpc.service"] == "object_storage"
+    assert oci.attributes["rpc.method"] == "get_namespace"
+    assert oci.attributes["cloud.provider"] == "oracle_cloud"
+    assert oci.attributes["cloud.region"] == "us-ashburn-1"
+    assert oci.attributes["http.response.status_code"] == 200
+    assert oci.resource["service.name"] == SERVICE
+    assert oci.resource["service.instance.id"] == REPLICA
+
+    logged = [r for r in traced.sb.requests()
+              if r["method"] == "GET" and r["path"].rstrip("/").endswith("/n")
+              and r.get("principal") == "alice"]
+    assert len(logged) == 1, logged
+    sent = oci.attributes["oci.opc_request_id"]
+    # The sandbox answers "<the SDK's id>/<its own segment>" (as OCI does): the span holds
+    # what the sandbox answered, not only what the SDK sent.
+    assert re.fullmatch(r"[0-9A-F]{32}/[0-9A-F]{32}", sent), sent
+    if "opc_request_id" in logged[0]:  # the sandbox's request log records it (branch i19-core)
+        assert logged[0]["opc_request_id"] == sent
+
+    # Nothing secret in any span (attributes, events, resource), the export's credentials
+    # reached the receiver and nowhere else (not in the server's DEBUG log).
+    exported = json.dumps([vars(s) for s in traced.receiver.spans], default=str)
+    for secret in [login.access_token, login.refresh_token, traced.data_key, *traced.secrets]:
+        assert secret not in exported
+    assert not JWT.search(exported)
+    assert {h.get("authorization") for h in traced.receiver.headers} == {
+        f"dataKey {traced.data_key}"
+    }
+    assert traced.data_key not in traced.log.read_text(errors="replace")
+
+
+def test_a_failed_oci_request_marks_its_span_without_the_message(traced: Traced) -> None:
+    """An OCI request the sandbox answers 500 (a fault it injects: the sandbox cannot be made
+    to fail GetNamespace otherwise): its span has the status, ``error.type`` = the status and
+    ERROR status, no exception event; the tool call's span is failed too."""
+    trace_id = secrets.token_hex(16)
+    with httpx.Client(timeout=60) as http:
+        login = sign_in(http, traced.url, traced.url, "bob", password(traced.sb, "bob"))
+        headers = open_session(http, traced.url, login.access_token)
+        traced.sb.fault("GET", "/n/", 500, count=10)
+        try:
+            answer = http.post(
+                f"{traced.url}/mcp",
+                headers={**headers, "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"},
+                json={"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                      "params": {"name": "get_namespace", "arguments": {}}},
+            )
+        finally:
+            traced.sb.clear_faults()
+    assert '"isError":true' in answer.text, answer.text
+    spans = traced.receiver.wait_for(lambda got: any(
+        s.trace_id == trace_id and s.name == "tools/call get_namespace" for s in got))
+    oci = [s for s in spans if s.trace_id == trace_id and s.name == "object_storage/get_namespace"]
+    assert oci, [s.name for s in spans if s.trace_id == trace_id]
+    for span in oci:  # one per attempt (the SDK retries a 500)
+        assert span.attributes["http.response.status_code"] == 500
+        assert span.attributes["error.type"] == "500"
+        assert span.status_code == STATUS_ERROR and span.events == []
+    tool = in_trace(spans, trace_id)["tool_call get_namespace"]
+    assert tool.status_code == STATUS_ERROR
+    assert tool.attributes["oci_mcp.outcome"] != "ok"
+
+
+# --- without a TracerProvider: no cost ---------------------------------------------------------
+
+
+def test_without_a_tracer_provider_nothing_is_traced() -> None:
+    """This process installs no ``TracerProvider``: the server's telemetry has no tracer, and
+    an instrumentation point (no sink either) creates no span — the current span stays the
+    invalid one, so no span object is made, started or ended."""
+    from opentelemetry import trace
+
+    from oci_mcp_cli.server.telemetry import build_telemetry
+
+    assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+    assert tracing.active_tracer() is None
+    hub = build_telemetry(None)
+    assert hub.tracer is None and not hub.active
+    with hub.tool_call("whoami"), hub.oci_request("identity", "GetUser", "us-ashburn-1"):
+        assert trace.get_current_span() is trace.INVALID_SPAN
+    with hub.token_exchange("alice"), hub.storage("get", "file"):
+        assert trace.get_current_span() is trace.INVALID_SPAN
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, False),
+        ({"OTEL_SERVICE_NAME": "x"}, False),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}, True),
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:4318/v1/traces"}, True),
+        ({"OTEL_TRACES_EXPORTER": "otlp"}, True),
+        ({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x"}, False),
+        ({"OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x"}, False),
+    ],
+)
+def test_only_the_standard_variables_turn_traces_on(env: dict[str, str], expected: bool) -> None:
+    assert tracing.requested(env) is expected
+
+
+def test_a_span_of_a_tracer_handed_to_telemetry_has_no_exception_text() -> None:
+    """With an SDK tracer (an in-memory exporter; not installed globally), a failing token
+    exchange is one ERROR span whose ``error.type`` is the failure's kind — no exception event,
+    so an exception's message (which could quote a response) never leaves the process."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    hub = Telemetry(tracer=provider.get_tracer("oci_mcp"))
+    with pytest.raises(TimeoutError), hub.token_exchange("alice"):
+        raise TimeoutError("secret-looking text")
+    (span,) = exporter.get_finished_spans()
+    assert span.name == "token_exchange" and span.events == ()
+    assert span.attributes is not None
+    assert span.attributes["error.type"] == "timeout"
+    assert "alice" not in json.dumps(dict(span.attributes))  # user names stay in the audit trail
+    assert span.status.status_code.name == "ERROR"
