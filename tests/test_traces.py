@@ -111,6 +111,7 @@ def test_one_tool_call_exports_its_spans_under_the_clients_trace(traced: Traced)
 
     request = spans["tools/call get_namespace"]
     assert (request.kind, request.parent_id) == (SERVER, parent)
+    assert request.attributes["enduser.id"] == "alice"  # FastMCP's convention (documented)
     tool = spans["tool_call get_namespace"]
     assert tool.parent_id == request.span_id
     assert tool.attributes["oci_mcp.outcome"] == "ok"
@@ -137,6 +138,11 @@ def test_one_tool_call_exports_its_spans_under_the_clients_trace(traced: Traced)
     assert re.fullmatch(r"[0-9A-F]{32}/[0-9A-F]{32}", sent), sent
     if "opc_request_id" in logged[0]:  # the sandbox's request log records it (branch i19-core)
         assert logged[0]["opc_request_id"] == sent
+
+    ours = [s for s in spans.values() if s.name != "tools/call get_namespace"]
+    assert "alice" not in json.dumps([s.attributes for s in ours])  # user names: audit trail only
+    storage = [s for s in traced.receiver.spans if s.name.startswith("storage ")]
+    assert storage and {s.attributes["oci_mcp.backend"] for s in storage} == {"file"}
 
     # Nothing secret in any span (attributes, events, resource), the export's credentials
     # reached the receiver and nowhere else (not in the server's DEBUG log).
@@ -180,6 +186,27 @@ def test_a_failed_oci_request_marks_its_span_without_the_message(traced: Traced)
     tool = in_trace(spans, trace_id)["tool_call get_namespace"]
     assert tool.status_code == STATUS_ERROR
     assert tool.attributes["oci_mcp.outcome"] != "ok"
+
+
+def test_spans_still_queued_are_flushed_when_serve_stops(tmp_path: Path) -> None:
+    """With a batch delay far longer than the test, the spans of a call reach the receiver only
+    because ``serve`` shuts its ``TracerProvider`` down (flush) when it is stopped (SIGTERM)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    with otlp_receiver() as receiver, provisioned_sandbox(tmp_path) as (sb, env_file, url):
+        env.update(OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url, OTEL_BSP_SCHEDULE_DELAY="3600000")
+        args = ["--env-file", str(env_file), "--storage-dir", str(tmp_path / "oauth")]
+        with serve_process(url, *args, env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL), httpx.Client(timeout=60) as http:
+            login = sign_in(http, url, url, "alice", password(sb, "alice"))
+            headers = open_session(http, url, login.access_token)
+            answer = http.post(f"{url}/mcp", headers=headers, json={
+                "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                "params": {"name": "whoami", "arguments": {}}})
+            assert '"isError":false' in answer.text, answer.text
+            assert not any(s.name == "tool_call whoami" for s in receiver.spans)
+        # serve_process has terminated (SIGTERM) and reaped the server: what arrived, arrived.
+        names = {s.name for s in receiver.spans}
+    assert {"tools/call whoami", "tool_call whoami", "token_exchange"} <= names, names
 
 
 # --- without a TracerProvider: no cost ---------------------------------------------------------

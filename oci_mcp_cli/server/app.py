@@ -150,6 +150,23 @@ def http_app(settings: ServerSettings, mcp: Any) -> Any:
     return app
 
 
+def on_shutdown(app: Any, action: Callable[[], None]) -> None:
+    """Run ``action`` once the Starlette ``app``'s lifespan has shut down (after its own)."""
+    from contextlib import asynccontextmanager
+
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(starlette_app: Any) -> Any:
+        try:
+            async with inner(starlette_app) as state:
+                yield state
+        finally:
+            action()
+
+    app.router.lifespan_context = lifespan
+
+
 def _gate_storage(app: Any, store: Any, settings: ServerSettings) -> None:
     """Answer 503 for requests the OAuth state store could not serve; cull its expired state at
     startup and every ``cull_interval_s``; close it with the app."""
@@ -218,12 +235,15 @@ def run_server(
     from oci_mcp_cli.server.telemetry import default_replica
 
     configure_logging(settings.log_level, settings.secrets)
-    provider = tracing.install_from_env(default_replica())  # OTEL_* (docs/operations.md)
+    exporting = tracing.install_from_env(default_replica())  # OTEL_* (docs/operations.md)
     try:
         mcp = build_server(settings, app)
         if on_built is not None:
             on_built()
-        server = uvicorn.Server(uvicorn_config(settings, http_app(settings, mcp), 3))
+        asgi = http_app(settings, mcp)
+        if exporting is not None:  # uvicorn re-raises SIGTERM after shutdown: flush before
+            on_shutdown(asgi, exporting.close)
+        server = uvicorn.Server(uvicorn_config(settings, asgi, 3))
         try:  # as uvicorn.run, which cannot take a bound socket
             server.run(sockets=[sock] if sock is not None else None)
         except KeyboardInterrupt:
@@ -233,7 +253,8 @@ def run_server(
                 sock.close()
             _close_runtime(mcp)
     finally:
-        tracing.shutdown(provider)  # flushes the spans still queued
+        if exporting is not None:
+            exporting.close()  # (when the lifespan never ran) flushes the spans still queued
     if not server.started:
         raise SystemExit(3)  # uvicorn's STARTUP_FAILURE; it logged why
 

@@ -10,7 +10,8 @@ The spans themselves are started and ended in ``server/telemetry.py``'s instrume
   ``TracerProvider`` (resource ``service.name`` from ``OTEL_SERVICE_NAME``, default ``oci-mcp``,
   and ``service.instance.id`` = the replica) with a ``BatchSpanProcessor`` and the OTLP/HTTP
   exporter, which read every other ``OTEL_*`` variable themselves (headers, timeouts, batch
-  delay, sampler). The caller shuts it down (flush) on exit.
+  delay, sampler). The caller closes it (flush, then stop) when the server stops: uvicorn
+  re-raises SIGTERM once it has shut down, so ``serve`` does it in the app's lifespan shutdown.
 * :func:`active_tracer`: our tracer (``oci_mcp``) when a real ``TracerProvider`` is installed —
   by ``serve`` or by the application that embeds the server — else None: without one, the
   instrumentation points create no spans at all (not even no-op ones).
@@ -24,6 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from typing import Any
 
 LOGGER = logging.getLogger("oci_mcp.server.tracing")
@@ -47,10 +49,30 @@ def requested(env: dict[str, str] | None = None) -> bool:
     return any(env.get(name, "").strip() for name in TRIGGERS)
 
 
-def install_from_env(replica: str) -> Any:
+class Exporting:
+    """The installed ``TracerProvider``; :meth:`close` flushes and stops it (once)."""
+
+    def __init__(self, provider: Any) -> None:
+        self.provider = provider
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Export the spans still queued, then stop; never raises; later calls do nothing."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        try:
+            self.provider.shutdown()
+        except Exception:
+            LOGGER.debug("traces: shutting the tracer provider down failed", exc_info=True)
+
+
+def install_from_env(replica: str) -> Exporting | None:
     """Install the SDK's ``TracerProvider`` when the environment asks for traces (see the module
-    docstring); return it (call ``shutdown()`` on exit), or None: not asked, or the SDK is not
-    installed (one WARNING naming the extra to install)."""
+    docstring); return it (:meth:`Exporting.close` when the server stops), or None: not asked,
+    or the SDK is not installed (one WARNING naming the extra to install)."""
     if not requested():
         return None
     try:
@@ -77,7 +99,7 @@ def install_from_env(replica: str) -> Any:
     provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     LOGGER.info("traces: exporting spans (%s)", _destination())
-    return provider
+    return Exporting(provider)
 
 
 def _exporter() -> Any:
@@ -113,16 +135,6 @@ def _destination() -> str:
     )
     exporter = os.environ.get("OTEL_TRACES_EXPORTER", "otlp") or "otlp"
     return f"{exporter} → {endpoint}" if endpoint and exporter == "otlp" else exporter
-
-
-def shutdown(provider: Any) -> None:
-    """Flush and stop ``provider`` (from :func:`install_from_env`); never raises."""
-    if provider is None:
-        return
-    try:
-        provider.shutdown()
-    except Exception:
-        LOGGER.debug("traces: shutting the tracer provider down failed", exc_info=True)
 
 
 def active_tracer() -> Any:
