@@ -12,6 +12,8 @@ import os
 import re
 import secrets
 import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -228,6 +230,38 @@ def test_without_a_tracer_provider_nothing_is_traced() -> None:
         assert trace.get_current_span() is trace.INVALID_SPAN
     with hub.token_exchange("alice"), hub.storage("get", "file"):
         assert trace.get_current_span() is trace.INVALID_SPAN
+
+
+def test_an_embedding_applications_provider_gets_the_spans() -> None:
+    """An application that installed its own ``TracerProvider`` before building the server
+    (in-process: ``ServerThread``, the pytest plugin) gets our spans, under its current span.
+    In a child process: a provider is installed once per process."""
+    code = textwrap.dedent("""
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        from oci_mcp_cli.server.telemetry import build_telemetry
+
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        trace.set_tracer_provider(provider)
+        hub = build_telemetry(None)
+        with trace.get_tracer("app").start_as_current_span("app") as app:
+            with hub.revalidation("alice") as report:
+                report["outcome"] = "refused"
+        (span, _) = exporter.get_finished_spans()
+        assert span.name == "revalidation", span.name
+        assert span.parent.span_id == app.get_span_context().span_id
+        assert span.attributes["oci_mcp.outcome"] == "refused"
+        assert span.status.status_code.name == "ERROR"
+        print("ok")
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, env={k: v for k, v in os.environ.items()
+                                              if not k.startswith("OTEL_")})
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
 
 
 @pytest.mark.parametrize(
