@@ -155,7 +155,50 @@ def test_one_tool_call_exports_its_spans_under_the_clients_trace(traced: Traced)
     assert {h.get("authorization") for h in traced.receiver.headers} == {
         f"dataKey {traced.data_key}"
     }
-    assert traced.data_key not in traced.log.read_text(errors="replace")
+    log = traced.log.read_text(errors="replace")
+    assert traced.data_key not in log
+    assert f"traces: exporting spans (otlp → {traced.receiver.url})" in log
+
+
+# A serve process whose Python lacks the OpenTelemetry SDK (a sitecustomize on PYTHONPATH hides
+# it from that process only: this environment has the dev extra installed).
+NO_SDK = """
+import importlib.abc
+import sys
+
+
+class _Missing(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "opentelemetry.sdk" or name.startswith("opentelemetry.sdk."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, _Missing())
+"""
+
+
+def test_without_the_sdk_serve_warns_once_and_serves(tmp_path: Path) -> None:
+    """``OTEL_*`` set but the SDK missing: ``serve`` starts and answers, after one WARNING that
+    names the extra to install — no traceback, nothing exported."""
+    hooks = tmp_path / "no-sdk"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(NO_SDK)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(hooks), env.get("PYTHONPATH")) if p)
+    log = tmp_path / "serve.log"
+    with otlp_receiver() as receiver, provisioned_sandbox(tmp_path) as (_, env_file, url):
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.url
+        args = ["--env-file", str(env_file), "--storage-dir", str(tmp_path / "oauth")]
+        with log.open("wb") as sink, serve_process(
+            url, *args, env=env, stdout=sink, stderr=subprocess.STDOUT
+        ):
+            assert httpx.get(f"{url}/health", timeout=30).status_code == 200
+    said = log.read_text(errors="replace")
+    warnings = [line for line in said.splitlines() if "OpenTelemetry SDK is not installed" in line]
+    assert len(warnings) == 1 and "pip install 'oci-mcp[otel]'" in warnings[0], said[-2000:]
+    assert "WARNING" in warnings[0] and "Traceback" not in said
+    assert receiver.spans == []
 
 
 def test_a_failed_oci_request_marks_its_span_without_the_message(traced: Traced) -> None:
