@@ -157,7 +157,7 @@ def test_apm_without_a_data_key_is_a_warning(tmp_path: Path) -> None:
 
 
 BAD_OTEL = {
-    "not-http": ("ftp://collector.example.com", "is not an http(s) URL"),
+    "not-http": ("ftp://collector.example.com/?key=pa55word-xyz", "is not an http(s) URL"),
     "no-host": ("https://", "is not an http(s) URL"),
     "userinfo": ("https://user:pa55word-xyz@collector.example.com", "carries credentials"),
     "query": ("https://collector.example.com/v1?key=pa55word-xyz", "carries credentials"),
@@ -179,3 +179,17 @@ def test_a_bad_otel_endpoint_is_exit_2_with_one_clear_line(
     assert "pa55word-xyz" not in result.stderr + result.stdout
     assert "Traceback" not in result.stderr and not out.exists()
 
+
+
+def test_a_quoted_otel_header_that_kubectl_would_misread_is_refused(tmp_path: Path) -> None:
+    """``kubectl create secret generic --from-env-file`` keeps quotes: a quoted
+    ``OTEL_EXPORTER_OTLP_HEADERS`` would reach the server as a broken header. Exit 2, naming the
+    key, not its value."""
+    env_file = write_env(tmp_path / ".env")
+    with env_file.open("a") as f:
+        f.write(f'OTEL_EXPORTER_OTLP_HEADERS="{HEADERS}"\n')
+    result = cli("deploy", "kubernetes", "--env-file", str(env_file), "--out",
+                 str(tmp_path / "k8s"))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "OTEL_EXPORTER_OTLP_HEADERS" in result.stderr and "kubectl" in result.stderr
+    assert DATA_KEY not in result.stdout + result.stderr

@@ -357,7 +357,8 @@ def _otel_endpoint(value: str | None, loaded: _Env) -> tuple[str | None, list[st
     fix = ("e.g. --otel-endpoint https://<APM data upload endpoint>/20200101/opentelemetry/"
            "private or http://otel-collector.monitoring:4318")
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UserError(f"--otel-endpoint {redact_url(url)!r} is not an http(s) URL", hint=fix)
+        shown = redact_url(url).partition("?")[0]  # a query may carry a token
+        raise UserError(f"--otel-endpoint {shown!r} is not an http(s) URL", hint=fix)
     if parts.username or parts.password or parts.query or parts.fragment:
         raise UserError(
             "--otel-endpoint carries credentials or a query, which would be written into the "

@@ -31,13 +31,14 @@ inside these same context managers.
 
 **Spans.** When a real OpenTelemetry ``TracerProvider`` is installed (``server/tracing.py``:
 ``serve`` with the ``oci-mcp[otel]`` extra and ``OTEL_*`` variables, or an embedding
-application), :attr:`Telemetry.tracer` is set and each instrumentation point is also a span, the
-current one while it runs (so the OCI requests of a tool call, made in worker threads that copy
-the context, are its children; FastMCP's own request span is the tool call's parent):
-``tool_call <tool>``, ``<service>/<operation>`` (CLIENT: ``rpc.service``, ``rpc.method``,
-``cloud.provider``, ``cloud.region``, ``http.response.status_code``, ``oci.opc_request_id``),
-``token_exchange``, ``revalidation`` and ``storage <operation>``. A failure sets the span's
-status and ``error.type`` (a :func:`failure_reason`, never an exception's message).
+application), :attr:`Telemetry.tracer` is set and each instrumentation point is also a span:
+``tool_call <tool>`` (a child of FastMCP's request span, deliberately not made current — see
+:meth:`Telemetry._call_span`), ``<service>/<operation>`` (CLIENT: ``rpc.service``,
+``rpc.method``, ``cloud.provider``, ``cloud.region``, ``http.response.status_code``,
+``oci.opc_request_id``), ``token_exchange``, ``revalidation`` and ``storage <operation>``; the
+spans inside a tool call are its children, in worker threads too (they run in a copy of the
+call's context). A failure sets the span's status and ``error.type`` (the outcome, the HTTP
+status or a :func:`failure_reason`; never an exception's message).
 
 **Cost.** With no sink and no tracer (:attr:`Telemetry.active` false) every context manager
 yields a throwaway record and does nothing else: no contextvar, no digest, no span, no clock read
