@@ -23,9 +23,16 @@ import httpx
 import pytest
 from oauth_flow import password
 from otlp_receiver import Receiver, Span, otlp_receiver
-from serve_support import initialize_request, provisioned_sandbox, serve_process, sign_in
+from serve_support import (
+    initialize_request,
+    provisioned_sandbox,
+    serve_process,
+    sign_in,
+    wait_healthy,
+)
 
 from oci_mcp_cli.core.envfile import load_env
+from oci_mcp_cli.orchestration.serve_process import ServeProcess
 from oci_mcp_cli.server import tracing
 from oci_mcp_cli.server.telemetry import Telemetry
 
@@ -252,6 +259,39 @@ def test_spans_still_queued_are_flushed_when_serve_stops(tmp_path: Path) -> None
         # serve_process has terminated (SIGTERM) and reaped the server: what arrived, arrived.
         names = {s.name for s in receiver.spans}
     assert {"tools/call whoami", "tool_call whoami", "token_exchange"} <= names, names
+
+
+def test_the_container_entrypoint_passes_the_otel_variables_to_serve(tmp_path: Path) -> None:
+    """What a pod runs, minus the container: the ``OTEL_*`` variables (the endpoint from the
+    manifest, the headers from the Secret) reach ``serve`` through the entrypoint's exec, whose
+    start-up spans (the OAuth state cull) arrive with the header; the private .env it writes
+    holds no ``OTEL_*`` value."""
+    data_key = "dk-" + secrets.token_hex(16)
+    with otlp_receiver() as receiver, provisioned_sandbox(tmp_path) as (_, env_file, url):
+        env_path = tmp_path / "run" / "oci-mcp" / ".env"
+        environ = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("OCI_MCP_", "IAM_",
+                                                                         "OTEL_"))},
+            **load_env(env_file).values,
+            "OCI_MCP_ENV_FILE": str(env_path),
+            "FASTMCP_HOME": str(tmp_path / "fastmcp"),
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
+            "OTEL_EXPORTER_OTLP_HEADERS": f"Authorization=dataKey%20{data_key}",
+            "OTEL_SERVICE_NAME": "oci-mcp-pod",
+            "OTEL_BSP_SCHEDULE_DELAY": "50",
+        }
+        command = [sys.executable, "-m", "oci_mcp_cli.deploy.entrypoint", "--host", "127.0.0.1",
+                   "--port", url.rsplit(":", 1)[1]]
+        with (tmp_path / "entrypoint.log").open("wb") as log:
+            proc = subprocess.Popen(command, env=environ, stdout=log, stderr=subprocess.STDOUT)
+            with ServeProcess(proc, url, stop_grace=15):
+                wait_healthy(url, proc)
+                spans = receiver.wait_for(lambda got: any(s.name.startswith("storage ")
+                                                          for s in got))
+    assert {s.resource["service.name"] for s in spans} == {"oci-mcp-pod"}
+    assert {h.get("authorization") for h in receiver.headers} == {f"dataKey {data_key}"}
+    assert "OTEL_" not in env_path.read_text()
+    assert data_key not in (tmp_path / "entrypoint.log").read_text(errors="replace")
 
 
 # --- without a TracerProvider: no cost ---------------------------------------------------------
