@@ -212,7 +212,8 @@ def test_compose_references_the_env_file_not_its_values(env_file: Path, tmp_path
     assert server["env_file"] == ["../.env"]
     assert (out / server["env_file"][0]).resolve() == env_file.resolve()
     assert server["environment"] == {"OCI_MCP_STORAGE": "redis://redis:6379/0"}
-    assert "ports" not in server and server["read_only"] is True
+    # only the metrics port is published, on the VM's loopback (tests/test_deploy_observability.py)
+    assert server["ports"] == ["127.0.0.1:9464:9464"] and server["read_only"] is True
     assert server["user"] == "10001:10001"
     assert server["depends_on"]["redis"]["condition"] == "service_healthy"
     assert "443:443" in services["caddy"]["ports"]

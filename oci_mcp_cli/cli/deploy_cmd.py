@@ -37,6 +37,15 @@ HostOpt = Annotated[
     ),
 ]
 NameOpt = Annotated[str, typer.Option("--name", help="Name of the app's resources.")]
+OtelEndpointOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--otel-endpoint",
+        help="Send traces to this OTLP/HTTP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT; "
+        "OTEL_SERVICE_NAME=<name>). Credentials (an APM data key) go into the env file as "
+        "OTEL_EXPORTER_OTLP_HEADERS, never into the rendered files.",
+    ),
+]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Replace files of an earlier rendering.")]
 JsonOpt = Annotated[
     bool, json_option("Print one JSON object: the files written, next steps.")
@@ -104,6 +113,10 @@ SecretNameOpt = Annotated[
 PullSecretOpt = Annotated[
     str | None, _opt("--image-pull-secret", "Secret to pull the image with (private OCIR).")
 ]
+ServiceMonitorOpt = Annotated[
+    bool, _opt("--service-monitor", "Also render a ServiceMonitor (Prometheus Operator) and the "
+                                    "metrics Service it selects.")
+]
 TrustedProxyOpt = Annotated[
     list[str] | None,
     _opt("--trusted-proxy", "Address or CIDR whose X-Forwarded-For names the client, e.g. the "
@@ -127,11 +140,14 @@ def kubernetes(
     secret_name: SecretNameOpt = None,
     image_pull_secret: PullSecretOpt = None,
     trusted_proxy: TrustedProxyOpt = None,
+    service_monitor: ServiceMonitorOpt = False,
+    otel_endpoint: OtelEndpointOpt = None,
     name: NameOpt = "oci-mcp",
     force: ForceOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Containerfile + Deployment, Service (OCI Load Balancer) or Ingress, PodDisruptionBudget."""
+    """Containerfile + Deployment, Service (OCI Load Balancer) or Ingress, PodDisruptionBudget
+    (+ a ServiceMonitor with --service-monitor)."""
     from oci_mcp_cli.deploy.options import DEFAULT_IMAGE
     from oci_mcp_cli.deploy.service import deploy_kubernetes
 
@@ -152,6 +168,8 @@ def kubernetes(
         ingress_class=ingress_class,
         image_pull_secret=image_pull_secret,
         trusted_proxies=trusted_proxy or [],
+        service_monitor=service_monitor,
+        otel_endpoint=otel_endpoint,
         force=force,
     )
     _show(result, as_json)
@@ -163,6 +181,7 @@ def compose(
     out_dir: OutOpt = Path("deploy/compose"),
     image: ImageOpt = None,
     host: HostOpt = None,
+    otel_endpoint: OtelEndpointOpt = None,
     name: NameOpt = "oci-mcp",
     force: ForceOpt = False,
     as_json: JsonOpt = False,
@@ -173,6 +192,6 @@ def compose(
 
     result = run(
         deploy_compose, env_file, out_dir, image=image or DEFAULT_IMAGE, name=name, host=host,
-        force=force,
+        otel_endpoint=otel_endpoint, force=force,
     )
     _show(result, as_json)

@@ -349,7 +349,7 @@ def to_remote_error(exc: Exception, operation: str) -> RemoteError | UserError:
     try:
         import requests
     except ImportError:  # the SDK vendors its own copy of requests
-        from oci._vendor import requests
+        from oci._vendor import requests  # type: ignore[no-redef, unused-ignore]
 
     if isinstance(exc, oci.exceptions.ServiceError):
         detail = service_error_detail(exc)

@@ -3,9 +3,12 @@
 - The server runs behind TLS at its public URL: ``MCP_SERVER_URL`` must be ``https://host``
   (the identity domain redirects sign-ins to ``MCP_SERVER_URL + MCP_REDIRECT_PATH``).
 - Replicas share OAuth state: more than one needs a Redis storage.
-- Secrets (``envfile.SECRET_KEYS``, a Redis password) reach the pods only through the Secret
-  that ``kubectl create secret generic … --from-env-file`` makes from the ``.env``, never
-  through a rendered file.
+- Secrets (``envfile.SECRET_KEYS``, a Redis password, the OTLP exporter's headers such as an
+  APM data key) reach the pods only through the Secret that ``kubectl create secret generic …
+  --from-env-file`` makes from the ``.env`` (compose: its ``env_file``), never through a
+  rendered file.
+- Observability: the image serves metrics on ``METRICS_PORT`` on every interface (the pod IP
+  is scraped); traces go where ``--otel-endpoint`` (or the ``.env``'s ``OTEL_*``) says.
 """
 
 from __future__ import annotations
@@ -35,12 +38,17 @@ SERVER_KEYS = (
     STORAGE_KEY,
 )
 
+# The OTLP exporter's headers (credentials, e.g. an APM data key): secret, from the .env only.
+OTEL_HEADER_KEYS = ("OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS")
+
 KUBERNETES = "kubernetes"
 COMPOSE = "compose"
 DEFAULT_NAME = "oci-mcp"
 DEFAULT_NAMESPACE = "oci-mcp"
 DEFAULT_IMAGE = f"oci-mcp:{__version__}"
 CONTAINER_PORT = 8000
+METRICS_PORT = 9464  # serve --metrics-port's default; the image sets OCI_MCP_METRICS_*
+METRICS_PATH = "/metrics"
 CONTAINER_UID = 10001
 REDIS_IMAGE = "redis:7.2-alpine"
 CADDY_IMAGE = "caddy:2.8"
@@ -80,6 +88,8 @@ class DeploySpec:
     ingress_class: str | None = None
     image_pull_secret: str | None = None
     trusted_proxies: tuple[str, ...] = ()
+    service_monitor: bool = False  # a prometheus-operator ServiceMonitor (and its Service)
+    otel_endpoint: str | None = None  # OTEL_EXPORTER_OTLP_ENDPOINT for the server
     force: bool = False
     secret_values: tuple[str, ...] = field(default=(), repr=False)
     warnings: tuple[str, ...] = ()
@@ -95,6 +105,17 @@ class DeploySpec:
     @property
     def shared_storage(self) -> bool:
         return self.storage_source is not None
+
+    @property
+    def metrics_name(self) -> str:
+        return f"{self.name}-metrics"
+
+    def otel_env(self) -> dict[str, str]:
+        """The ``OTEL_*`` variables rendered for the server (no credential: headers come from
+        the .env through the Secret / env_file)."""
+        if not self.otel_endpoint:
+            return {}
+        return {"OTEL_EXPORTER_OTLP_ENDPOINT": self.otel_endpoint, "OTEL_SERVICE_NAME": self.name}
 
 
 def redact_url(url: str) -> str:
@@ -123,6 +144,23 @@ def parse_redis_url(url: str, *, what: str) -> tuple[str, str | None]:
     if parts.path not in ("", "/") and not re.fullmatch(r"/\d+", parts.path):
         raise UserError(f"{what} {shown!r}: the path must be a database number (/0)", hint=fix)
     return parts.hostname, parts.password
+
+
+def header_secrets(*values: str) -> list[str]:
+    """The secret parts of ``OTEL_EXPORTER_OTLP_HEADERS``-style values (``k=v,k2=v2``,
+    URL-encoded): each whole value, each header value, decoded, and its last word (the key of
+    ``dataKey <key>``)."""
+    from urllib.parse import unquote
+
+    found: list[str] = []
+    for value in values:
+        if not value:
+            continue
+        found.append(value)
+        for pair in value.split(","):
+            header = unquote(pair.partition("=")[2]).strip()
+            found += [header, header.rpartition(" ")[2]] if header else []
+    return found
 
 
 def _name(value: str, flag: str, *, pattern: re.Pattern[str] = _LABEL, limit: int = 63) -> str:
@@ -228,7 +266,7 @@ def load_deploy_env(env_file: Path) -> _Env:
             hint="re-run `oci-mcp init --server-url https://<public host>`, then deploy again",
         )
     text = env.path.read_bytes().decode("utf-8")
-    mismatched = kubectl_mismatches(text, env.values, SERVER_KEYS)
+    mismatched = kubectl_mismatches(text, env.values, (*SERVER_KEYS, *OTEL_HEADER_KEYS))
     if mismatched:
         raise UserError(
             f"{env_file}: `kubectl create secret generic --from-env-file` would not read "
@@ -237,6 +275,7 @@ def load_deploy_env(env_file: Path) -> _Env:
             hint="write those lines as plain KEY=value (no quotes, `export` or comment)",
         )
     secrets = [env.get(key) for key in sorted(ef.SECRET_KEYS)]
+    secrets += header_secrets(*(env.get(key) or "" for key in OTEL_HEADER_KEYS))
     storage = env.get(STORAGE_KEY)
     if storage and storage.startswith(("redis://", "rediss://")):
         _, password = parse_redis_url(storage, what=f"{STORAGE_KEY} in {env_file}")
@@ -308,6 +347,38 @@ def _storage(
     return None, None, warnings
 
 
+def _otel_endpoint(value: str | None, loaded: _Env) -> tuple[str | None, list[str]]:
+    """Validate ``--otel-endpoint``: an http(s) URL without credentials (they belong in the env
+    file's ``OTEL_EXPORTER_OTLP_HEADERS``, which reaches the server through the Secret)."""
+    if value is None:
+        return None, []
+    url = value.strip()
+    parts = urlsplit(url)
+    fix = ("e.g. --otel-endpoint https://<APM data upload endpoint>/20200101/opentelemetry/"
+           "private or http://otel-collector.monitoring:4318")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        shown = redact_url(url).partition("?")[0]  # a query may carry a token
+        raise UserError(f"--otel-endpoint {shown!r} is not an http(s) URL", hint=fix)
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise UserError(
+            "--otel-endpoint carries credentials or a query, which would be written into the "
+            "rendered files",
+            hint="give the endpoint alone and put credentials in the env file as "
+            "OTEL_EXPORTER_OTLP_HEADERS=Authorization=dataKey%20<key> (it reaches the server "
+            "through the Secret / env_file)",
+        )
+    warnings = []
+    if ("apm-agt" in parts.hostname or "/opentelemetry/" in parts.path) and not any(
+        loaded.env.get(key) for key in OTEL_HEADER_KEYS
+    ):
+        warnings.append(
+            f"--otel-endpoint {url} looks like OCI APM, which needs a data key: add "
+            f"OTEL_EXPORTER_OTLP_HEADERS=Authorization=dataKey%20<private data key> to "
+            f"{loaded.env.path} (it reaches the server through the Secret / env_file)"
+        )
+    return url, warnings
+
+
 def _printable_path(path: Path, flag: str) -> Path:
     """``path``, refused when it holds a control character (it is written into comments)."""
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in str(path)):
@@ -339,6 +410,8 @@ def kubernetes_spec(
     ingress_class: str | None = None,
     image_pull_secret: str | None = None,
     trusted_proxies: tuple[str, ...] | list[str] = (),
+    service_monitor: bool = False,
+    otel_endpoint: str | None = None,
     force: bool = False,
 ) -> DeploySpec:
     """Validate the flags of ``deploy kubernetes`` against the ``.env``."""
@@ -377,6 +450,7 @@ def kubernetes_spec(
     loaded = load_deploy_env(env_file)
     public_host = _host(loaded, host)
     storage_url, source, warnings = _storage(loaded, redis_url, in_cluster_redis, name)
+    otel, otel_warnings = _otel_endpoint(otel_endpoint, loaded)
     if replicas > 1 and source is None:
         raise UserError(
             f"--replicas {replicas} needs a shared Redis storage, --redis-url or "
@@ -401,8 +475,10 @@ def kubernetes_spec(
         ingress_class=ingress_class,
         image_pull_secret=image_pull_secret,
         trusted_proxies=proxies,
+        service_monitor=service_monitor,
+        otel_endpoint=otel,
         force=force,
-        warnings=tuple(_domain_warnings(loaded.env) + warnings),
+        warnings=tuple(_domain_warnings(loaded.env) + warnings + otel_warnings),
     )
 
 
@@ -413,6 +489,7 @@ def compose_spec(
     image: str = DEFAULT_IMAGE,
     name: str = DEFAULT_NAME,
     host: str | None = None,
+    otel_endpoint: str | None = None,
     force: bool = False,
 ) -> DeploySpec:
     """Validate the flags of ``deploy compose`` (one VM: server + Redis + Caddy)."""
@@ -420,7 +497,8 @@ def compose_spec(
     _image(image)
     loaded = load_deploy_env(env_file)
     public_host = _host(loaded, host)
-    warnings = _domain_warnings(loaded.env)
+    otel, otel_warnings = _otel_endpoint(otel_endpoint, loaded)
+    warnings = _domain_warnings(loaded.env) + otel_warnings
     if loaded.storage:
         warnings.append(
             f"{STORAGE_KEY} from {loaded.env.path} is overridden by the compose file's Redis"
@@ -432,6 +510,7 @@ def compose_spec(
         storage_url="redis://redis:6379/0",
         storage_source=IN_CLUSTER,
         trusted_proxies=("*",),
+        otel_endpoint=otel,
         force=force,
         warnings=tuple(warnings),
     )

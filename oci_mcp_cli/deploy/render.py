@@ -24,6 +24,8 @@ from oci_mcp_cli.deploy.options import (
     CONTAINER_PORT,
     CONTAINER_UID,
     IN_CLUSTER,
+    METRICS_PATH,
+    METRICS_PORT,
     REDIS_IMAGE,
     STORAGE_KEY,
     DeploySpec,
@@ -37,6 +39,7 @@ SERVICE_FILE = "30-service.yaml"
 CERTIFICATES_FILE = "31-lb-certificates.yaml"
 INGRESS_FILE = "40-ingress.yaml"
 PDB_FILE = "50-pdb.yaml"
+SERVICE_MONITOR_FILE = "60-servicemonitor.yaml"
 COMPOSE_FILE = "compose.yaml"
 CADDY_FILE = "Caddyfile"
 # Every file `deploy` may write: with --force, the ones a new rendering leaves out are removed
@@ -50,6 +53,7 @@ KNOWN_FILES = (
     CERTIFICATES_FILE,
     INGRESS_FILE,
     PDB_FILE,
+    SERVICE_MONITOR_FILE,
     COMPOSE_FILE,
     CADDY_FILE,
 )
@@ -139,6 +143,8 @@ def _common(spec: DeploySpec) -> dict[str, str]:
         "image": spec.image,
         "uid": str(CONTAINER_UID),
         "port": str(CONTAINER_PORT),
+        "metrics_port": str(METRICS_PORT),
+        "metrics_path": METRICS_PATH,
         "out_dir": str(spec.out),
         "redis_name": spec.redis_name,
         "redis_image": REDIS_IMAGE,
@@ -161,7 +167,8 @@ def _quoted(values: Mapping[str, str]) -> dict[str, str]:
 def _yaml_values(spec: DeploySpec) -> dict[str, str]:
     """The common values for a YAML template (numbers and the version unquoted)."""
     values = _quoted(_common(spec))
-    values.update(uid=str(CONTAINER_UID), port=str(CONTAINER_PORT), version=__version__)
+    values.update(uid=str(CONTAINER_UID), port=str(CONTAINER_PORT), version=__version__,
+                  metrics_port=str(METRICS_PORT))
     return values
 
 
@@ -190,6 +197,7 @@ def _deployment(spec: DeploySpec, values: dict[str, str]) -> str:
     for proxy in spec.trusted_proxies:
         args += ["--trusted-proxy", proxy]
     env = [{"name": STORAGE_KEY, "value": spec.storage_url}] if spec.storage_url else []
+    env += [{"name": key, "value": value} for key, value in spec.otel_env().items()]
     values.update(
         replicas=str(spec.replicas),
         **_quoted({"secret_name": spec.secret_name}),
@@ -239,6 +247,11 @@ def kubernetes_files(spec: DeploySpec) -> dict[str, str]:
             "kubernetes/service-lb.yaml", {**values, "tls_annotation": block(annotation, 4)}
         )
     files[PDB_FILE] = render_template("kubernetes/pdb.yaml", values)
+    if spec.service_monitor:
+        files[SERVICE_MONITOR_FILE] = render_template(
+            "kubernetes/servicemonitor.yaml", {**values, **_quoted({"metrics_name":
+                                                                    spec.metrics_name})}
+        )
     return dict(sorted(files.items()))
 
 
@@ -248,6 +261,7 @@ def compose_files(spec: DeploySpec) -> dict[str, str]:
     env_file = os.path.relpath(Path(spec.env_file).resolve(), Path(spec.out).resolve())
     env_file = env_file.replace("$", "$$")  # compose interpolates $VAR in the file
     values.update(_quoted({"env_file": env_file, "storage_url": spec.storage_url or ""}))
+    values["otel_environment"] = block(spec.otel_env(), 6)
     return {
         CONTAINERFILE: containerfile(spec),
         COMPOSE_FILE: render_template("compose/compose.yaml", values),

@@ -110,14 +110,12 @@ def http_app(settings: ServerSettings, mcp: Any) -> Any:
     OAuth state culled at startup and every ``cull_interval_s``, a request the OAuth state store
     could not serve answered 503 (``StorageGate``). With shared storage (replica mode) MCP is
     stateless HTTP: a load balancer may send each request of a client to another replica."""
-    from contextlib import asynccontextmanager
     from urllib.parse import urlsplit
 
     from starlette.middleware import Middleware
 
     from oci_mcp_cli.core.urls import is_loopback_host
     from oci_mcp_cli.server.oauth_guard import SessionCap, remember_host_origin_verdicts
-    from oci_mcp_cli.server.storage import StateCuller, StorageGate
 
     public = urlsplit(settings.server_url)
     guard_hosts = is_loopback_host(settings.host) or bool(settings.allowed_hosts)
@@ -142,9 +140,41 @@ def http_app(settings: ServerSettings, mcp: Any) -> Any:
     )
     remember_host_origin_verdicts(app)  # FastMCP's check, once per (Host, Origin) seen
     store = getattr(mcp.auth, "_client_storage", None)  # FastMCP's name for client_storage
-    if store is None:
-        return app
-    app.add_middleware(StorageGate, label=getattr(store, "label", None))  # outermost
+    if store is not None:
+        _gate_storage(app, store, settings)
+    telemetry = _telemetry_of(mcp)
+    if telemetry is not None and telemetry.tracer is not None:
+        from oci_mcp_cli.server.tracing import TraceContext
+
+        app.add_middleware(TraceContext)  # outermost: a client's traceparent parents it all
+    return app
+
+
+def on_shutdown(app: Any, action: Callable[[], None]) -> None:
+    """Run ``action`` once the Starlette ``app``'s lifespan has shut down (after its own)."""
+    from contextlib import asynccontextmanager
+
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(starlette_app: Any) -> Any:
+        try:
+            async with inner(starlette_app) as state:
+                yield state
+        finally:
+            action()
+
+    app.router.lifespan_context = lifespan
+
+
+def _gate_storage(app: Any, store: Any, settings: ServerSettings) -> None:
+    """Answer 503 for requests the OAuth state store could not serve; cull its expired state at
+    startup and every ``cull_interval_s``; close it with the app."""
+    from contextlib import asynccontextmanager
+
+    from oci_mcp_cli.server.storage import StateCuller, StorageGate
+
+    app.add_middleware(StorageGate, label=getattr(store, "label", None))
     culler = StateCuller(store, settings.cull_interval_s)
     inner = app.router.lifespan_context
 
@@ -162,7 +192,6 @@ def http_app(settings: ServerSettings, mcp: Any) -> Any:
 
     app.router.lifespan_context = lifespan
     app.state.oauth_state_culler = culler
-    return app
 
 
 def uvicorn_config(settings: ServerSettings, app: Any, graceful_s: int) -> Any:
@@ -227,29 +256,40 @@ def run_server(
     metrics on ``metrics_sock`` (see :func:`bind_metrics_socket`) when given."""
     import uvicorn
 
+    from oci_mcp_cli.server import tracing
     from oci_mcp_cli.server.logs import configure_logging
+    from oci_mcp_cli.server.telemetry import default_replica
 
     configure_logging(settings.log_level, settings.secrets, settings.log_format)
+    exporting = tracing.install_from_env(default_replica())  # OTEL_* (docs/operations.md)
+    metrics = None
     try:
-        mcp = build_server(settings, app)
-    except BaseException:
-        if metrics_sock is not None:
-            metrics_sock.close()
-        raise
-    metrics = serve_metrics(mcp, metrics_sock)
-    if on_built is not None:
-        on_built()
-    server = uvicorn.Server(uvicorn_config(settings, http_app(settings, mcp), 3))
-    try:  # as uvicorn.run, which cannot take a bound socket
-        server.run(sockets=[sock] if sock is not None else None)
-    except KeyboardInterrupt:
-        pass
+        try:
+            mcp = build_server(settings, app)
+        except BaseException:
+            if metrics_sock is not None:
+                metrics_sock.close()
+            raise
+        metrics = serve_metrics(mcp, metrics_sock)
+        if on_built is not None:
+            on_built()
+        asgi = http_app(settings, mcp)
+        if exporting is not None:  # uvicorn re-raises SIGTERM after shutdown: flush before
+            on_shutdown(asgi, exporting.close)
+        server = uvicorn.Server(uvicorn_config(settings, asgi, 3))
+        try:  # as uvicorn.run, which cannot take a bound socket
+            server.run(sockets=[sock] if sock is not None else None)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if sock is not None:
+                sock.close()
+            if metrics is not None:
+                metrics.stop()
+            _close_runtime(mcp)
     finally:
-        if sock is not None:
-            sock.close()
-        if metrics is not None:
-            metrics.stop()
-        _close_runtime(mcp)
+        if exporting is not None:
+            exporting.close()  # (when the lifespan never ran) flushes the spans still queued
     if not server.started:
         raise SystemExit(3)  # uvicorn's STARTUP_FAILURE; it logged why
 

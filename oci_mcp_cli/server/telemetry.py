@@ -29,10 +29,21 @@ once and never fails the server's work). The audit trail (``server/audit.py``) i
 metrics sink observes durations and outcomes the same way; tracing starts and ends its spans
 inside these same context managers.
 
-**Cost.** With no sink (:attr:`Telemetry.active` false) every context manager yields a throwaway
-record and does nothing else: no contextvar, no digest, no clock read (about 5 µs for a call
-with one OCI request and one storage operation; with the audit sink about 40 µs). ``active`` is
-the one switch: whatever else must run without a sink (a tracer) makes it true.
+**Spans.** When a real OpenTelemetry ``TracerProvider`` is installed (``server/tracing.py``:
+``serve`` with the ``oci-mcp[otel]`` extra and ``OTEL_*`` variables, or an embedding
+application), :attr:`Telemetry.tracer` is set and each instrumentation point is also a span:
+``tool_call <tool>`` (a child of FastMCP's request span, deliberately not made current — see
+:meth:`Telemetry._call_span`), ``<service>/<operation>`` (CLIENT: ``rpc.service``,
+``rpc.method``, ``cloud.provider``, ``cloud.region``, ``http.response.status_code``,
+``oci.opc_request_id``), ``token_exchange``, ``revalidation`` and ``storage <operation>``; the
+spans inside a tool call are its children, in worker threads too (they run in a copy of the
+call's context). A failure sets the span's status and ``error.type`` (the outcome, the HTTP
+status or a :func:`failure_reason`; never an exception's message).
+
+**Cost.** With no sink and no tracer (:attr:`Telemetry.active` false) every context manager
+yields a throwaway record and does nothing else: no contextvar, no digest, no span, no clock read
+(about 5 µs for a call with one OCI request and one storage operation; with the audit sink about
+40 µs). ``active`` is the one switch.
 
 **Gauges** a metrics sink reads on scrape are reachable from :attr:`Telemetry.gauges`
 (:class:`Gauges`): ``signers`` (the ``SignerCache``: ``len()``, ``stats.hits`` / ``misses`` /
@@ -153,6 +164,12 @@ _CALL: contextvars.ContextVar[ToolCallRecord | None] = contextvars.ContextVar(
 )
 
 
+# The tool call's span and the span that was current when it started (FastMCP's request span).
+_CALL_SPAN: contextvars.ContextVar[tuple[Any, Any] | None] = contextvars.ContextVar(
+    "oci_mcp_tool_call_span", default=None
+)
+
+
 def current_call() -> ToolCallRecord | None:
     """The tool call being served (in worker threads too: the context is copied into them)."""
     return _CALL.get()
@@ -164,16 +181,20 @@ def current_call() -> ToolCallRecord | None:
 class Telemetry:
     """The sinks of one server and its instrumentation points (see the module docstring)."""
 
-    def __init__(self, sinks: list[Sink] | None = None, *, replica: str | None = None) -> None:
+    def __init__(
+        self, sinks: list[Sink] | None = None, *, replica: str | None = None, tracer: Any = None
+    ) -> None:
         self.sinks: list[Sink] = list(sinks or [])
         self.replica = replica or default_replica()
+        self.tracer = tracer  # an OpenTelemetry Tracer, or None: no spans
         self.gauges = Gauges()
         self._failed_sinks: set[int] = set()
 
     @property
     def active(self) -> bool:
-        """Whether anything listens; False makes every instrumentation point a no-op."""
-        return bool(self.sinks)
+        """Whether anything listens (a sink or a tracer); False makes every instrumentation
+        point a no-op."""
+        return bool(self.sinks) or self.tracer is not None
 
     def add_sink(self, sink: Sink) -> None:
         self.sinks.append(sink)
@@ -223,7 +244,7 @@ class Telemetry:
         """One tool call of the user behind ``access`` (FastMCP's ``AccessToken``);
         ``client_id()`` names the MCP client (asked only when someone listens)."""
         record = ToolCallRecord(tool=tool, replica=self.replica, time=0.0)
-        if not self.sinks:
+        if not self.active:
             yield record
             return
         record.time = time.time()
@@ -232,6 +253,7 @@ class Telemetry:
         )
         record.client_id = client_id() if client_id else getattr(access, "client_id", None)
         record.arguments = argument_digests(arguments or {})
+        span = self._call_span(tool)
         token = _CALL.set(record)
         start = time.perf_counter()
         try:
@@ -239,6 +261,12 @@ class Telemetry:
         finally:
             record.duration_s = time.perf_counter() - start
             _CALL.reset(token)
+            if span is not None:
+                _CALL_SPAN.reset(span[1])
+                span[0].set_attribute("oci_mcp.outcome", record.outcome)
+                if record.outcome != "ok":
+                    _span_failed(span[0], record.outcome)
+                span[0].end()
             self._deliver("tool_call", record)
 
     @contextmanager
@@ -249,22 +277,32 @@ class Telemetry:
         back). Call ``record.answered(response)`` on success; a raised exception is read by
         :meth:`OciRequestRecord.failed`."""
         record = OciRequestRecord(service, operation, region, request_id=request_id)
-        if not self.sinks:
+        if not self.active:
             yield record
             return
-        record.time = time.time()
-        start = time.perf_counter()
-        try:
-            yield record
-        except BaseException as exc:
-            record.failed(exc)
-            raise
-        finally:
-            record.duration_s = time.perf_counter() - start
-            call = _CALL.get()
-            if call is not None:
-                call.oci_requests.append(record)  # list.append: safe across worker threads
-            self._deliver("oci_request", record)
+        attributes = {
+            "rpc.system": "oci",
+            "rpc.service": service,
+            "rpc.method": operation,
+            "cloud.provider": "oracle_cloud",
+            "cloud.region": region,
+        }
+        with self._span(f"{service}/{operation}", attributes, client=True) as span:
+            record.time = time.time()
+            start = time.perf_counter()
+            try:
+                yield record
+            except BaseException as exc:
+                record.failed(exc)
+                raise
+            finally:
+                record.duration_s = time.perf_counter() - start
+                if span is not None:
+                    _annotate_oci_span(span, record)
+                call = _CALL.get()
+                if call is not None:
+                    call.oci_requests.append(record)  # list.append: safe across worker threads
+                self._deliver("oci_request", record)
 
     @contextmanager
     def token_exchange(self, user: str | None) -> Iterator[dict[str, Any]]:
@@ -289,25 +327,93 @@ class Telemetry:
 
     @contextmanager
     def _timed(self, kind: str, **fields: Any) -> Iterator[dict[str, Any]]:
-        if not self.sinks:
+        if not self.active:
             yield fields
             return
-        fields["time"] = time.time()
-        start = time.perf_counter()
-        try:
-            yield fields
-        except BaseException as exc:
-            fields.setdefault("outcome", "failed")
-            fields.setdefault("reason", failure_reason(exc))
-            raise
-        finally:
-            fields.setdefault("outcome", "ok")
-            fields["duration_s"] = time.perf_counter() - start
-            fields["replica"] = self.replica
-            self._deliver("event", kind, fields)
+        name = f"{kind} {fields['operation']}" if kind == STORAGE else kind
+        attributes = {f"oci_mcp.{k}": v for k, v in fields.items() if k != "user" and v}
+        with self._span(name, attributes) as span:
+            fields["time"] = time.time()
+            start = time.perf_counter()
+            try:
+                yield fields
+            except BaseException as exc:
+                fields.setdefault("outcome", "failed")
+                fields.setdefault("reason", failure_reason(exc))
+                raise
+            finally:
+                fields.setdefault("outcome", "ok")
+                fields["duration_s"] = time.perf_counter() - start
+                fields["replica"] = self.replica
+                if span is not None:
+                    span.set_attribute("oci_mcp.outcome", str(fields["outcome"]))
+                    if fields["outcome"] not in ("ok", "fail_open"):
+                        _span_failed(span, str(fields.get("reason") or fields["outcome"]))
+                self._deliver("event", kind, fields)
+
+    def _call_span(self, tool: str) -> tuple[Any, Any] | None:
+        """Start the tool call's span, a child of the current one (FastMCP's request span), but
+        *not* made current: FastMCP enriches its request span only while that is the current
+        one (else it opens a second SERVER span). The spans inside the call find it through
+        :data:`_CALL_SPAN` (see :meth:`_span`). ``(span, contextvar token)`` or None."""
+        if self.tracer is None:
+            return None
+        from opentelemetry import trace
+
+        parent = trace.get_current_span()
+        span = self.tracer.start_span(f"tool_call {tool}", attributes={"gen_ai.tool.name": tool})
+        return span, _CALL_SPAN.set((span, parent))
+
+    @contextmanager
+    def _span(
+        self, name: str, attributes: Mapping[str, Any], *, client: bool = False
+    ) -> Iterator[Any]:
+        """A span (the current one while it runs) when a tracer is set, else None: a child of
+        the current span, or of the tool call's span when the current one is the span the
+        call started under. Exceptions are not recorded as events (their messages might carry
+        what must not leave the process): the caller marks a failure with
+        :func:`_span_failed` (status and ``error.type``) from its record."""
+        if self.tracer is None:
+            yield None
+            return
+        from opentelemetry import trace
+
+        context = None
+        call = _CALL_SPAN.get()
+        if call is not None and trace.get_current_span() is call[1]:
+            context = trace.set_span_in_context(call[0])
+        with self.tracer.start_as_current_span(
+            name,
+            context=context,
+            kind=trace.SpanKind.CLIENT if client else trace.SpanKind.INTERNAL,
+            attributes=dict(attributes),
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            yield span
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+
+def _span_failed(span: Any, error_type: str) -> None:
+    """Mark ``span`` failed with a secret-free ``error.type``."""
+    from opentelemetry.trace import Status, StatusCode
+
+    span.set_attribute("error.type", error_type)
+    span.set_status(Status(StatusCode.ERROR))
+
+
+def _annotate_oci_span(span: Any, record: OciRequestRecord) -> None:
+    """Status, opc-request-id and failure of one OCI request on its span."""
+    if record.request_id:
+        span.set_attribute("oci.opc_request_id", record.request_id)
+    if record.status is not None:
+        span.set_attribute("http.response.status_code", record.status)
+        if record.status >= 400:
+            _span_failed(span, str(record.status))
+    elif record.failure:
+        _span_failed(span, record.failure)
 
 
 def default_replica() -> str:
@@ -358,8 +464,11 @@ def failure_reason(exc: BaseException) -> str:
 
 def build_telemetry(settings: Any) -> Telemetry:
     """The telemetry of a server with these settings: the audit sink when ``audit_log`` is set
-    (``-`` = stdout, a path, None/``off`` = none). Other sinks are added here."""
-    telemetry = Telemetry()
+    (``-`` = stdout, a path, None/``off`` = none), spans when a real OpenTelemetry
+    ``TracerProvider`` is installed (``server/tracing.py``). Other sinks are added here."""
+    from oci_mcp_cli.server.tracing import active_tracer
+
+    telemetry = Telemetry(tracer=active_tracer())
     audit = getattr(settings, "audit_log", None)
     if audit and audit != "off":
         from oci_mcp_cli.server.audit import AuditSink
