@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from oci_mcp_cli.core.waiting import poll_until
+
 # How long a child may take to exit after Ctrl-C/SIGTERM. It takes about a second on a quiet
 # machine; the bound is generous because a loaded CI machine can be many times slower, and a
 # bound is not a timing assertion.
@@ -74,3 +76,19 @@ def stop_group(proc: subprocess.Popen[Any], timeout: float = STOP_TIMEOUT_S) -> 
         proc.wait()
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)  # a child that outlived the wrapper
+    # Return only once no member of the group runs any more (its sockets are closed): a next
+    # test that reuses a port must not find the dying server still listening there.
+    poll_until(lambda: not _live_members(proc.pid), timeout=timeout, interval=0.02)
+
+
+def _live_members(pgid: int) -> list[int]:
+    """The processes of group ``pgid`` that are not zombies (Linux ``/proc``)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(stat.parent.name))
+    return members
