@@ -17,6 +17,7 @@ from serve_support import provisioned_sandbox, wait_healthy
 from test_deploy import K8S_VERSION, tool
 
 from oci_mcp_cli.core import envfile as ef
+from oci_mcp_cli.orchestration.serve_process import stop_process
 from oci_mcp_cli.sandbox import Sandbox
 
 pytestmark = pytest.mark.e2e
@@ -87,12 +88,7 @@ def test_container_entrypoint_writes_the_env_file_and_serves(tmp_path: Path) -> 
             try:
                 wait_healthy(server_url, proc)
             finally:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                stop_process(proc, grace=15)
         assert stat.S_IMODE(env_path.stat().st_mode) == 0o600
         written = ef.load_env(env_path).values
         assert {k: written[k] for k in values} == values

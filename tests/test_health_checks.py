@@ -18,6 +18,7 @@ from serve_support import provisioned_sandbox
 
 from oci_mcp_cli.core.ports import free_port
 from oci_mcp_cli.core.waiting import poll_until
+from oci_mcp_cli.orchestration.serve_process import stop_process
 from oci_mcp_cli.server.config import ServerSettings, load_settings
 
 pytestmark = pytest.mark.e2e
@@ -135,10 +136,5 @@ def test_haproxy_default_httpchk_keeps_the_server_up(env: Any) -> None:
                                 headers={"Host": f"127.0.0.1:{server.port}"}, timeout=10)
             assert through.status_code == 200, through.text
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, grace=10)
             log.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from serve_support import (
 from oci_mcp_cli.client.session import call_tool
 from oci_mcp_cli.core.ports import free_port, reserve_port, socket_port
 from oci_mcp_cli.core.waiting import poll_until
-from oci_mcp_cli.orchestration.serve_process import cli_command
+from oci_mcp_cli.orchestration.serve_process import cli_command, stop_process
 from oci_mcp_cli.server.breakers import FAILURE_THRESHOLD
 
 UNSEEN = "ocid1.compartment.oc1..aaaaaaaa" + "0" * 52  # no such compartment: ListBuckets → 404
@@ -219,12 +220,7 @@ def test_real_prometheus_scrapes_exact_counts(sequence: Sequence, tmp_path: Path
         assert set(latencies) == {"whoami", "list_compartments", "list_buckets"}
         assert all(0 < v <= 60 for v in latencies.values()), latencies
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, grace=15)
         log.close()
 
 
@@ -234,6 +230,23 @@ def test_real_prometheus_scrapes_exact_counts(sequence: Sequence, tmp_path: Path
 def serve_env(tmp: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OCI_MCP_METRICS")}
     return {**env, "FASTMCP_HOME": str(tmp / "fastmcp-home"), **extra}
+
+
+@contextmanager
+def serve_logged(tmp_path: Path, env_file: Path, server_url: str) -> Iterator[Path]:
+    """``oci-mcp serve`` on the .env's port, healthy, its output in the yielded log file."""
+    log = tmp_path / "serve.log"
+    with log.open("w") as sink:
+        proc = subprocess.Popen(
+            cli_command("serve", "--env-file", str(env_file), "--port",
+                        server_url.rsplit(":", 1)[1], "--storage-dir", str(tmp_path / "oauth")),
+            stdout=sink, stderr=subprocess.STDOUT, env=serve_env(tmp_path),
+        )
+        try:
+            wait_healthy(server_url, proc)
+            yield log
+        finally:
+            stop_process(proc, grace=30)
 
 
 def test_serve_default_metrics_port_busy_warns_once_and_serves(tmp_path: Path) -> None:
@@ -246,21 +259,11 @@ def test_serve_default_metrics_port_busy_warns_once_and_serves(tmp_path: Path) -
     except UserError:
         holder = None  # busy already (another server on this machine): just as good
     try:
-        with provisioned_sandbox(tmp_path) as (_, env_file, server_url):
-            port = server_url.rsplit(":", 1)[1]
-            log = tmp_path / "serve.log"
-            with log.open("w") as sink:
-                proc = subprocess.Popen(
-                    cli_command("serve", "--env-file", str(env_file), "--port", port,
-                                "--storage-dir", str(tmp_path / "oauth")),
-                    stdout=sink, stderr=subprocess.STDOUT, env=serve_env(tmp_path),
-                )
-                try:
-                    wait_healthy(server_url, proc)
-                    assert httpx.get(server_url + "/health", timeout=10).status_code == 200
-                finally:
-                    proc.terminate()
-                    proc.wait(timeout=30)
+        with (
+            provisioned_sandbox(tmp_path) as (_, env_file, server_url),
+            serve_logged(tmp_path, env_file, server_url) as log,
+        ):
+            assert httpx.get(server_url + "/health", timeout=10).status_code == 200
     finally:
         if holder is not None:
             holder.close()
@@ -278,20 +281,8 @@ def test_serve_takes_the_metrics_port_from_the_env_file(tmp_path: Path) -> None:
     with provisioned_sandbox(tmp_path) as (_, env_file, server_url):
         with env_file.open("a") as env:
             env.write(f"OCI_MCP_METRICS_PORT={metrics_port}\n")
-        port = server_url.rsplit(":", 1)[1]
-        log = tmp_path / "serve.log"
-        with log.open("w") as sink:
-            proc = subprocess.Popen(
-                cli_command("serve", "--env-file", str(env_file), "--port", port,
-                            "--storage-dir", str(tmp_path / "oauth")),
-                stdout=sink, stderr=subprocess.STDOUT, env=serve_env(tmp_path),
-            )
-            try:
-                wait_healthy(server_url, proc)
-                answer = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10)
-            finally:
-                proc.terminate()
-                proc.wait(timeout=30)
+        with serve_logged(tmp_path, env_file, server_url) as log:
+            answer = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10)
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
     assert "oci_mcp_signer_cache_size 0.0" in answer.text
     lines = log.read_text().splitlines()
