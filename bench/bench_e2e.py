@@ -2,24 +2,35 @@
 
 One process tree on this machine: the sandbox (in this process), and as subprocesses
 
-- **A** — the product: ``oci-mcp serve`` (``--storage-dir``, ``--log-level WARNING``,
-  ``--rate-limit 0``), its built-in ``get_namespace`` as a signed-in user (cached signer);
+- **A** — the product: ``oci-mcp serve --storage-dir …``, its built-in ``get_namespace`` as a
+  signed-in user (cached signer). Tuned mode (the default): ``--log-level WARNING
+  --rate-limit 0 --max-sessions-per-user 1000``. ``--defaults``: none of those — ``serve`` as it
+  runs out of the box (INFO log, rate limits on, 16 sessions per user; the load client then
+  shares ``DEFAULT_SESSIONS`` MCP sessions among its connections, for every variant alike).
+  In both modes the audit trail and the metrics are on at their defaults (audit on ``-``, i.e.
+  standard output, which the bench sends to a file, as it does standard error); the one
+  difference is ``--metrics-port <free port>``, since the default 9464 may be taken on this
+  machine (A and C would also collide). ``--no-observability``: A and C with ``--audit-log off
+  --metrics-port off``, to measure what the two cost;
 - **B** — the floor: plain FastMCP, no auth, the same tool with a static API-key signer and a
   client built once (``bench/e2e_apps.py floor``);
 - **C** — a new ``TokenExchangeSigner`` per call: ``oci-mcp serve --app bench/e2e_apps.py:percall``
-  on the same OAuth store, tool ``get_namespace_percall``;
+  on the same OAuth store, tool ``get_namespace_percall``, the same flags as A;
 
 each driven over MCP streamable HTTP by the light load client (``bench/e2e_load.py``, plain
 HTTP/1.1 JSON-RPC in its own process) at concurrency 1, 10 and 50, ``--calls`` calls per run,
 the variants interleaved (``--reps`` rounds, the order rotated each round). Reported: calls/s,
 median and p95 latency, server CPU per call (``/proc/<pid>/stat``), and the ratios A/B and C/A
-of the summed throughput over the rounds. Then, for A only: the first call of a new sign-in
+of the summed throughput over the rounds; as a sanity check, A's ``tool_call`` audit lines and
+its ``oci_mcp_tool_calls_total`` against the calls sent. Then, for A only (tuned mode; the
+extras' hundreds of sign-ins would meet the default rate limit): the first call of a new sign-in
 (cold signer) vs warm calls, RSS per signed-in user at ``--users`` users, and ``serve`` start
 to ``/health``.
 
-Run: ``python bench/bench_e2e.py [--calls 300] [--reps 3] [--users 10,50,200]``. Runs from any
-code tree (``git worktree add /tmp/before <commit>``, then copy ``bench/bench_e2e.py``,
-``e2e_load.py`` and ``e2e_apps.py`` there): every subprocess gets that tree on ``PYTHONPATH``.
+Run: ``python bench/bench_e2e.py [--calls 300] [--reps 3] [--users 10,50,200] [--defaults]
+[--no-observability]``. Runs from any code tree (``git worktree add /tmp/before <commit>``, then
+copy ``bench/bench_e2e.py``, ``e2e_load.py`` and ``e2e_apps.py`` there): every subprocess gets
+that tree on ``PYTHONPATH``.
 """
 
 from __future__ import annotations
@@ -49,6 +60,8 @@ from serve_support import provisioned_sandbox, sign_in  # noqa: E402  (sign_in: 
 from oci_mcp_cli.orchestration.serve_process import stop_process  # noqa: E402
 
 CONCURRENCIES = (1, 10, 50)
+DEFAULT_SESSIONS = 8  # MCP sessions per load run in --defaults (serve's default cap is 16)
+TUNED = ["--log-level", "WARNING", "--rate-limit", "0", "--max-sessions-per-user", "1000"]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -90,26 +103,57 @@ def wait_http(url: str, proc: subprocess.Popen[Any], timeout: float = 60) -> flo
 
 
 @contextmanager
-def process(args: list[str], ready: str, **kw: Any) -> Iterator[subprocess.Popen[Any]]:
-    proc = subprocess.Popen(args, env=kw.pop("env", env()), cwd=ROOT, **kw)
-    try:
-        wait_http(ready, proc)
-        yield proc
-    finally:
-        stop_process(proc, grace=15)
+def process(args: list[str], ready: str, logs: Path, **kw: Any) -> Iterator[subprocess.Popen[Any]]:
+    """``args`` running until ``ready`` answers; its stdout and stderr in ``logs``.out / .err."""
+    with open(f"{logs}.out", "wb") as out, open(f"{logs}.err", "wb") as err:
+        proc = subprocess.Popen(args, env=kw.pop("env", env()), cwd=ROOT, stdout=out,
+                                stderr=err, **kw)
+        try:
+            wait_http(ready, proc)
+            yield proc
+        finally:
+            stop_process(proc, grace=15)
 
 
-def serve_args(env_file: Path, storage: Path, port: int, *extra: str) -> list[str]:
+def serve_flags(*, defaults: bool, observability: bool, metrics_port: int | None) -> list[str]:
+    """The flags of a benchmarked ``serve`` beyond its env file, store and port: the tuned ones
+    unless ``defaults``; audit (its default ``-``) and metrics on ``metrics_port`` unless not
+    ``observability``."""
+    flags = [] if defaults else list(TUNED)
+    if not observability:
+        return [*flags, "--audit-log", "off", "--metrics-port", "off"]
+    return [*flags, "--metrics-port", str(metrics_port)]
+
+
+def serve_args(
+    env_file: Path, storage: Path, port: int, flags: list[str], *extra: str
+) -> list[str]:
     return [
         sys.executable, "-m", "oci_mcp_cli", "serve", "--env-file", str(env_file),
-        "--storage-dir", str(storage), "--port", str(port), "--log-level", "WARNING",
-        "--rate-limit", "0", "--max-sessions-per-user", "1000", *extra,
+        "--storage-dir", str(storage), "--port", str(port), *flags, *extra,
     ]
 
 
-def load(url: str, token: str | None, tool: str, concurrency: int, calls: int) -> dict[str, Any]:
+def audit_tool_calls(path: Path) -> int:
+    """``tool_call`` lines of an audit trail (other lines — security events — not counted)."""
+    count = 0
+    with open(path, encoding="utf-8") as lines:
+        for line in lines:
+            if line.startswith("{") and json.loads(line).get("event") == "tool_call":
+                count += 1
+    return count
+
+
+def metric_total(text: str, name: str) -> float:
+    """The sum over all label sets of ``name`` in a Prometheus text exposition."""
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith((f"{name}{{", f"{name} ")))
+
+
+def load(url: str, token: str | None, tool: str, concurrency: int, calls: int,
+         sessions: int = 0) -> dict[str, Any]:
     args = [sys.executable, str(BENCH / "e2e_load.py"), "--url", url, "--tool", tool,
-            "--concurrency", str(concurrency), "--calls", str(calls)]
+            "--concurrency", str(concurrency), "--calls", str(calls), "--sessions", str(sessions)]
     if token:
         args += ["--token", token]
     out = subprocess.run(args, env=env(), cwd=ROOT, capture_output=True, text=True, check=True)
@@ -154,8 +198,19 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--users", default="10,50,200", help="RSS per user at these counts")
     parser.add_argument("--skip-extras", action="store_true", help="throughput table only")
+    parser.add_argument("--defaults", action="store_true",
+                        help="A and C as `serve` runs out of the box (implies --skip-extras)")
+    parser.add_argument("--no-observability", action="store_true",
+                        help="A and C with --audit-log off --metrics-port off")
     args = parser.parse_args()
     users = [int(u) for u in args.users.split(",") if u]
+    observability = not args.no_observability
+    sessions = DEFAULT_SESSIONS if args.defaults else 0
+    metrics_a, metrics_c = free_port(), free_port()
+    flags_a, flags_c = (serve_flags(defaults=args.defaults, observability=observability,
+                                    metrics_port=m) for m in (metrics_a, metrics_c))
+    print(f"A: serve {' '.join(flags_a)} (stdout: the audit trail, and stderr to files)",
+          flush=True)
 
     with tempfile.TemporaryDirectory() as tmp_name, provisioned_sandbox(Path(tmp_name)) as (
         sb, env_file, server_url,
@@ -168,11 +223,12 @@ def main() -> None:
         floor = [sys.executable, str(BENCH / "e2e_apps.py"), "floor", "--port", str(port_b),
                  "--config", str(sb.config_file), "--profile", sb.profile]
         with (
-            process(serve_args(env_file, storage, port_a), f"{server_url}/health") as a,
-            process(floor, f"http://127.0.0.1:{port_b}/mcp") as b,
-            process(serve_args(env_file, storage, port_c, "--app",
+            process(serve_args(env_file, storage, port_a, flags_a), f"{server_url}/health",
+                    tmp / "a") as a,
+            process(floor, f"http://127.0.0.1:{port_b}/mcp", tmp / "b") as b,
+            process(serve_args(env_file, storage, port_c, flags_c, "--app",
                                f"{BENCH / 'e2e_apps.py'}:percall"),
-                    f"http://127.0.0.1:{port_c}/health", env=c_env) as c,
+                    f"http://127.0.0.1:{port_c}/health", tmp / "c", env=c_env) as c,
             httpx.Client(timeout=120) as http,
         ):
             login = sign_in(http, server_url, server_url, "alice", password(sb, "alice"))
@@ -189,7 +245,7 @@ def main() -> None:
                     for name in order:
                         proc, url, tok, tool = variants[name]
                         before = cpu_s(proc.pid)
-                        run = load(url, tok, tool, conc, args.calls)
+                        run = load(url, tok, tool, conc, args.calls, sessions)
                         run["cpu_s"] = cpu_s(proc.pid) - before
                         if run["errors"]:
                             print(f"  {name} c={conc}: {run['errors']} errors, e.g. "
@@ -200,10 +256,20 @@ def main() -> None:
                               flush=True)
                 order = order[1:] + order[:1]
             table = summarize(results)
-            extras = {} if args.skip_extras else run_extras(
-                sb, http, a, server_url, env_file, storage, users
+            sent = sum(len(r["latencies_ms"]) + r["errors"] + conc
+                       for (name, conc), runs in results.items() if name == "A" for r in runs)
+            metrics = (http.get(f"http://127.0.0.1:{metrics_a}/metrics").text
+                       if observability else "")
+            checks = {
+                "a_calls_sent": sent,
+                "a_audit_tool_calls": audit_tool_calls(tmp / "a.out"),
+                "a_metric_tool_calls": metric_total(metrics, "oci_mcp_tool_calls_total"),
+                "a_stderr_lines": len((tmp / "a.err").read_bytes().splitlines()),
+            }
+            extras = {} if args.skip_extras or args.defaults else run_extras(
+                sb, http, a, server_url, env_file, storage, users, observability
             )
-    print_report(table, extras, args)
+    print_report(table, extras, checks, args)
 
 
 def summarize(results: dict[tuple[str, int], list[dict[str, Any]]]) -> dict[str, Any]:
@@ -222,7 +288,7 @@ def summarize(results: dict[tuple[str, int], list[dict[str, Any]]]) -> dict[str,
 
 
 def run_extras(sb: Any, http: Any, a: Any, server_url: str, env_file: Path, storage: Path,
-               users: list[int]) -> dict[str, Any]:
+               users: list[int], observability: bool) -> dict[str, Any]:
     from oci_mcp_cli.core.ports import free_port
 
     extras: dict[str, Any] = {}
@@ -255,8 +321,9 @@ def run_extras(sb: Any, http: Any, a: Any, server_url: str, env_file: Path, stor
     starts = []
     for _ in range(3):
         port = free_port()
-        proc = subprocess.Popen(serve_args(env_file, storage, port), env=env(), cwd=ROOT,
-                                stderr=subprocess.DEVNULL)
+        flags = serve_flags(defaults=False, observability=observability, metrics_port=free_port())
+        proc = subprocess.Popen(serve_args(env_file, storage, port, flags), env=env(), cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             starts.append(wait_http(f"http://127.0.0.1:{port}/health", proc))
         finally:
@@ -266,9 +333,16 @@ def run_extras(sb: Any, http: Any, a: Any, server_url: str, env_file: Path, stor
     return extras
 
 
-def print_report(table: dict[str, Any], extras: dict[str, Any], args: Any) -> None:
-    print(f"\n{args.calls} calls per run, {args.reps} interleaved rounds, {os.cpu_count()} CPUs,"
-          f" load average before the report: {os.getloadavg()[0]:.2f}")
+def print_report(table: dict[str, Any], extras: dict[str, Any], checks: dict[str, Any],
+                 args: Any) -> None:
+    mode = "defaults" if args.defaults else "tuned"
+    obs = "off" if args.no_observability else "on"
+    print(f"\n{mode} mode, audit + metrics {obs}; {args.calls} calls per run, {args.reps} "
+          f"interleaved rounds, {os.cpu_count()} CPUs, load average before the report: "
+          f"{os.getloadavg()[0]:.2f}")
+    print(f"A: {checks['a_calls_sent']} calls sent (warm-ups included), "
+          f"{checks['a_audit_tool_calls']} tool_call audit lines, oci_mcp_tool_calls_total "
+          f"{checks['a_metric_tool_calls']}, {checks['a_stderr_lines']} lines on stderr")
     print("variant  conc   calls/s   median ms   p95 ms   server CPU ms/call  errors")
     for conc in CONCURRENCIES:
         for name in "ABC":
@@ -286,7 +360,8 @@ def print_report(table: dict[str, Any], extras: dict[str, Any], args: Any) -> No
         for n, kb in extras["rss_kb_per_user"].items():
             print(f"RSS per signed-in user at {n} users: {kb:.0f} KB")
         print(f"serve start to /health: {extras['start_s']:.2f} s (median of 3)")
-    print("RESULT " + json.dumps({"table": table, "extras": extras}))
+    print("RESULT " + json.dumps({"mode": mode, "observability": obs, "table": table,
+                                  "extras": extras, "checks": checks}))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 """The light load client of ``bench_e2e.py``: MCP over streamable HTTP as plain HTTP/1.1 JSON-RPC.
 
-One keep-alive connection and one MCP session per worker (``initialize``, ``initialized``), one
-untimed warm-up call each, then ``--calls`` ``tools/call`` in total shared by ``--concurrency``
-workers; the session is deleted at the end. Raw asyncio streams (no HTTP library, no MCP SDK) so
-the client costs a fraction of what the server does. Prints one JSON line:
-``{"elapsed_s", "latencies_ms", "errors", "first_error"}``.
+One keep-alive connection per worker and one MCP session per worker (``initialize``,
+``initialized``) — or, with ``--sessions N`` below ``--concurrency``, N sessions shared round-robin
+by the workers' connections (as one MCP client sends concurrent calls on its one session; JSON-RPC
+ids stay unique per session) — one untimed warm-up call per worker, then ``--calls``
+``tools/call`` in total shared by the workers; the sessions are deleted at the end. Raw asyncio
+streams (no HTTP library, no MCP SDK) so the client costs a fraction of what the server does.
+Prints one JSON line: ``{"elapsed_s", "latencies_ms", "errors", "first_error"}``.
 
 Run by ``bench_e2e.py`` as a subprocess; by hand:
 ``python bench/e2e_load.py --url http://127.0.0.1:PORT/mcp --token T --tool get_namespace``.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import time
 from typing import Any
@@ -102,7 +105,16 @@ class Session:
         }
         if token:
             self.headers["Authorization"] = f"Bearer {token}"
-        self.next_id = 0
+        self.ids = itertools.count(1)
+        self.owner = True
+
+    def rider(self) -> Session:
+        """Another connection on this (started) session, sharing its JSON-RPC ids."""
+        other = Session.__new__(Session)
+        other.path, other.headers, other.ids = self.path, dict(self.headers), self.ids
+        other.owner = False
+        other.conn = Connection(self.conn.host, self.conn.port)
+        return other
 
     async def post(self, message: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
         return await self.conn.request(
@@ -130,11 +142,10 @@ class Session:
         await self.post({"jsonrpc": "2.0", "method": "notifications/initialized"})
 
     async def call(self, tool: str, arguments: dict[str, Any]) -> None:
-        self.next_id += 1
         status, headers, data = await self.post(
             {
                 "jsonrpc": "2.0",
-                "id": self.next_id,
+                "id": next(self.ids),
                 "method": "tools/call",
                 "params": {"name": tool, "arguments": arguments},
             }
@@ -147,14 +158,19 @@ class Session:
             raise RuntimeError(f"tools/call failed: {json.dumps(message)[:300]}")
 
     async def end(self) -> None:
-        if "mcp-session-id" in self.headers:
+        if self.owner and "mcp-session-id" in self.headers:
             await self.conn.request("DELETE", self.path, self.headers)
         self.conn.close()
 
 
-async def run(url: str, token: str | None, tool: str, concurrency: int, calls: int) -> dict:
-    sessions = [Session(url, token) for _ in range(concurrency)]
-    await asyncio.gather(*(s.start() for s in sessions))
+async def run(
+    url: str, token: str | None, tool: str, concurrency: int, calls: int, shared: int = 0
+) -> dict:
+    owners = [Session(url, token) for _ in range(min(shared or concurrency, concurrency))]
+    await asyncio.gather(*(s.start() for s in owners))
+    riders = [owners[i % len(owners)].rider() for i in range(len(owners), concurrency)]
+    await asyncio.gather(*(r.conn.open() for r in riders))
+    sessions = owners + riders
     await asyncio.gather(*(s.call(tool, {}) for s in sessions))  # warm: signer, connections
     latencies: list[float] = []
     errors: list[str] = []
@@ -190,8 +206,13 @@ def main() -> None:
     parser.add_argument("--tool", default="get_namespace")
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument(
+        "--sessions", type=int, default=0, help="MCP sessions shared by the workers (0: one each)"
+    )
     args = parser.parse_args()
-    result = asyncio.run(run(args.url, args.token, args.tool, args.concurrency, args.calls))
+    result = asyncio.run(
+        run(args.url, args.token, args.tool, args.concurrency, args.calls, args.sessions)
+    )
     print(json.dumps(result))
 
 

@@ -22,7 +22,6 @@ import stat
 import sys
 import threading
 from collections.abc import Mapping
-from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Any
 
@@ -57,11 +56,18 @@ def tool_call_fields(record: ToolCallRecord) -> dict[str, Any]:
 
 
 def oci_request_fields(record: OciRequestRecord) -> dict[str, Any]:
-    fields = asdict(record)
-    fields["time"] = iso_time(record.time)
-    fields["duration_ms"] = round(fields.pop("duration_s") * 1000, 3)
-    fields["opc_request_id"] = fields.pop("request_id")
-    return fields
+    """The audit object of one OCI request (field by field: ``dataclasses.asdict`` deep-copies,
+    a quarter of the instrumentation's cost per call)."""
+    return {
+        "service": record.service,
+        "operation": record.operation,
+        "region": record.region,
+        "time": iso_time(record.time),
+        "status": record.status,
+        "failure": record.failure,
+        "duration_ms": round(record.duration_s * 1000, 3),
+        "opc_request_id": record.request_id,
+    }
 
 
 class AuditSink:

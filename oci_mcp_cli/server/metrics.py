@@ -106,39 +106,49 @@ class MetricsSink:
             "operations.", ["backend", "operation"], buckets=buckets, registry=reg,
         )
         reg.register(_GaugeCollector(gauges))
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def _child(self, metric: Any, *values: str) -> Any:
+        """``metric.labels(*values)``, remembered: the label sets are bounded (module
+        docstring), and ``labels()`` validates and locks on every call."""
+        key = (metric, *values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
 
     # -- Sink --
 
     def tool_call(self, record: ToolCallRecord) -> None:
-        self.tool_calls.labels(record.tool, record.outcome).inc()
-        self.tool_seconds.labels(record.tool).observe(record.duration_s)
+        self._child(self.tool_calls, record.tool, record.outcome).inc()
+        self._child(self.tool_seconds, record.tool).observe(record.duration_s)
 
     def oci_request(self, record: OciRequestRecord) -> None:
         status = str(record.status) if record.status is not None else (record.failure or "error")
-        self.oci_requests.labels(record.service, record.operation, status).inc()
-        self.oci_seconds.labels(record.service, record.operation).observe(record.duration_s)
+        self._child(self.oci_requests, record.service, record.operation, status).inc()
+        self._child(self.oci_seconds, record.service, record.operation).observe(record.duration_s)
 
     def event(self, kind: str, fields: Mapping[str, Any]) -> None:
         outcome = str(fields.get("outcome", "ok"))
         if kind == TOKEN_EXCHANGE:
-            self.exchanges.labels(outcome).inc()
+            self._child(self.exchanges, outcome).inc()
             self.exchange_seconds.observe(float(fields.get("duration_s", 0.0)))
             if outcome != "ok":
-                self.exchange_failures.labels(str(fields.get("reason", "unknown"))).inc()
+                self._child(self.exchange_failures, str(fields.get("reason", "unknown"))).inc()
         elif kind == REVALIDATION:
-            self.revalidations.labels(outcome).inc()
+            self._child(self.revalidations, outcome).inc()
         elif kind == STORAGE:
             backend, operation = str(fields.get("backend")), str(fields.get("operation"))
-            self.storage_ops.labels(backend, operation, outcome).inc()
-            self.storage_seconds.labels(backend, operation).observe(
+            self._child(self.storage_ops, backend, operation, outcome).inc()
+            self._child(self.storage_seconds, backend, operation).observe(
                 float(fields.get("duration_s", 0.0))
             )
         elif kind == SIGN_IN:
-            self.sign_ins.labels(str(fields.get("grant", "unknown"))).inc()
+            self._child(self.sign_ins, str(fields.get("grant", "unknown"))).inc()
         elif kind == REVOCATION:
             self.revocations.inc()
         elif kind == RATE_LIMITED:
-            self.rate_limited.labels(str(fields.get("group", "unknown"))).inc()
+            self._child(self.rate_limited, str(fields.get("group", "unknown"))).inc()
         elif kind == SESSION_CAP:
             self.session_cap.inc()
 
