@@ -117,6 +117,22 @@ def test_list_buckets_pages_25_by_default_in_byte_order(sb: Sandbox, ic: Any, os
     assert [b.name for b in everything.data] == expected and everything.next_page is None
 
 
+def test_list_buckets_refuses_fields_other_than_tags(sb: Sandbox, ic: Any, signer: Any) -> None:
+    """The SDK allows only ``fields=tags`` (``ListBuckets``: "The only supported value of this
+    parameter is 'tags' for now"); the sandbox refuses anything else with 400 rather than
+    ignoring it (stricter reading: what OCI answers is not recorded)."""
+    eng = comp_ids(ic, sb)["engineering"]
+    path = "/n/sandboxns/b"
+    assert raw_get(sb, signer, path, compartmentId=eng, fields="tags").status_code == 200
+    for bad in ("tags,size", "approximateCount", ""):
+        response = raw_get(sb, signer, path, compartmentId=eng, fields=bad)
+        if bad == "":  # an empty value names no field: the plain listing
+            assert response.status_code == 200
+            continue
+        assert response.status_code == 400, bad
+        assert response.json()["code"] == "InvalidParameter"
+
+
 def test_object_storage_echoes_opc_client_request_id(sb: Sandbox, ic: Any, osc: Any) -> None:
     """OS_TAGS: every Object Storage answer carries the ``opc-client-request-id`` the client
     sent (``519CFE654A644C97B80F3B3E118B7518`` in, the same out) — errors included."""
@@ -189,6 +205,16 @@ def test_compartments_default_order_is_by_name_case_insensitive(
         with sb.ctx.store.mutate() as state:
             for cid in [k for k in state.compartments if k.startswith(REC_PREFIX)]:
                 del state.compartments[cid]
+
+
+def test_the_subtree_comes_in_no_name_order(sb: Sandbox, ic: Any) -> None:
+    """IAM_LIST: with ``compartmentIdInSubtree=true`` the recorded order is not by name
+    (``CP-21``, ``LevelTwoChild``, ``CP-31``, ``CP-211``, …). The sandbox lists the subtree in
+    OCID order, so a client that needs an order has to ask for one (``sortBy``)."""
+    comps = ic.list_compartments(sb.tenancy_id, compartment_id_in_subtree=True).data
+    assert [c.id for c in comps] == sorted(c.id for c in comps)
+    by_name = ic.list_compartments(sb.tenancy_id, compartment_id_in_subtree=True, sort_by="NAME")
+    assert [c.name for c in by_name.data] == sorted(c.name for c in comps)
 
 
 # ---- GetCompartment / GetUser ------------------------------------------------------------------
