@@ -16,6 +16,7 @@ import stat
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -316,6 +317,56 @@ def test_oci_cli_runs_unmodified(tsb: Sandbox, home: Path, oci_cli: str) -> None
     assert log and all(r["scheme"] == "https" for r in log)
     assert {r["path"].split("?")[0] for r in log} >= {"/n", "/20160918/regions",
                                                      "/20160918/domains", "/admin/v1/Apps"}
+
+
+def test_admin_api_key_file_is_labelled_as_oci_setup_keys_writes_it(
+    tsb: Sandbox, home: Path, oci_cli: str, tmp_path: Path
+) -> None:
+    """The oci CLI appends a line ``OCI_API_KEY`` after the PEM of every key it writes
+    (oracle/oci-cli src/oci_cli/cli_setup.py ``write_private_key_to_file`` /
+    ``PRIVATE_KEY_LABEL``, since 3.43.2 @ edeab4af) and warns on stderr about a key file without
+    it. The sandbox's admin key (and each session key) ends exactly like one `oci setup keys`
+    wrote, so the CLI runs against it without that warning."""
+    made = subprocess.run(
+        [oci_cli, "setup", "keys", "--output-dir", str(tmp_path), "--key-name", "cli",
+         "--overwrite"],
+        input="N/A\nN/A\n", env={**os.environ, "HOME": str(home)},
+        capture_output=True, text=True, timeout=120,
+    )
+    assert made.returncode == 0, made.stderr
+    end = "-----END PRIVATE KEY-----"
+    theirs = (tmp_path / "cli.pem").read_text()
+    admin_key = Path(tsb.state_dir) / tsb.ctx.store.state.admin.private_key_file
+    session_key = Path(tsb.state_dir) / "user_sessions" / "alice" / "oci_api_key.pem"
+    for ours in (admin_key.read_text(), session_key.read_text()):
+        assert ours.splitlines()[0] == theirs.splitlines()[0] == "-----BEGIN PRIVATE KEY-----"
+        assert ours.split(end)[1] == theirs.split(end)[1] == "\nOCI_API_KEY"
+    ns = under_exec(tsb, home, oci_cli, "os", "ns", "get")
+    assert ns.returncode == 0, ns.stderr
+    assert "OCI_API_KEY" not in ns.stderr, ns.stderr
+
+
+def test_oci_cli_reads_the_recorded_wire_format(tsb: Sandbox, home: Path, oci_cli: str) -> None:
+    """What the CLI shows of the sandbox matches its own recordings (tests/test_sandbox_recorded.py
+    cites them): bucket tags null unless ``--fields tags``, bucket ``etag`` a UUID, user
+    ``capabilities`` present, compartments by name without ``isAccessible``."""
+    def cli(*args: str) -> Any:
+        result = under_exec(tsb, home, oci_cli, *args)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    comps = cli("iam", "compartment", "list", "--compartment-id", tsb.tenancy_id)["data"]
+    assert [c["name"] for c in comps] == ["engineering", "finance", "shared"]
+    assert all(c["is-accessible"] is None for c in comps)
+    eng = next(c["id"] for c in comps if c["name"] == "engineering")
+    buckets = cli("os", "bucket", "list", "--compartment-id", eng)["data"]
+    assert [b["name"] for b in buckets] == ["eng-artifacts", "eng-logs"]
+    assert all(b["freeform-tags"] is None and b["defined-tags"] is None for b in buckets)
+    assert all(str(uuid.UUID(b["etag"])) == b["etag"] for b in buckets)
+    tagged = cli("os", "bucket", "list", "--compartment-id", eng, "--fields", "tags")["data"]
+    assert all(b["freeform-tags"] == {} for b in tagged)
+    admin = cli("iam", "user", "get", "--user-id", tsb.ctx.store.state.admin.ocid)["data"]
+    assert admin["capabilities"]["can-use-api-keys"] is True and admin["time-created"]
 
 
 # --- init with the https form, McpStack, OCIProvider -------------------------------------------

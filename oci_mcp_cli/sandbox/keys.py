@@ -29,6 +29,21 @@ def private_pem(key: PrivateKeyTypes) -> bytes:
     )
 
 
+API_KEY_LABEL = b"OCI_API_KEY"  # the oci CLI's PRIVATE_KEY_LABEL (oci_cli/cli_setup.py)
+
+
+def api_key_file(key: PrivateKeyTypes) -> bytes:
+    """An API-key file as ``oci setup keys`` / ``oci session authenticate`` write it: the PKCS#8
+    PEM, then the label line ``OCI_API_KEY`` (no newline after it). The oci CLI warns about a
+    key file without the label; PEM loaders ignore it."""
+    return private_pem(key) + API_KEY_LABEL
+
+
+def labelled(data: bytes) -> bytes:
+    """``data`` (a PEM key file) with the label added when it lacks one."""
+    return data if data.rstrip().endswith(API_KEY_LABEL) else data + API_KEY_LABEL
+
+
 def public_pem(key: rsa.RSAPrivateKey | rsa.RSAPublicKey) -> str:
     pub = key.public_key() if isinstance(key, rsa.RSAPrivateKey) else key
     return pub.public_bytes(

@@ -385,10 +385,14 @@ class Sandbox:
         on a real tenancy (what ``oci.config.from_file()`` and the oci CLI read by default),
         ``[SANDBOX]`` = the same plus ``oci_mcp_endpoint`` (the loopback form), and one
         session-token profile per user (``[alice]``, …, ``[sandbox-admin]``), minted afresh."""
+        import oci_mcp_cli.sandbox.keys as keys
         from oci_mcp_cli.core.ociconfig import ENDPOINT_KEY
 
         with self.ctx.store.read() as state:
             key = next(k for k in state.api_keys if k.user_ocid == state.admin.ocid)
+            pem = self.ctx.store.read_file(state.admin.private_key_file)
+            if keys.labelled(pem) != pem:  # a state dir from before the label
+                self.ctx.store.write_secret_file(state.admin.private_key_file, keys.labelled(pem))
             admin = {
                 "user": state.admin.ocid,
                 "fingerprint": key.fingerprint,
@@ -442,7 +446,7 @@ class Sandbox:
         folder = ensure_private_dir(folder)
         token_file, key_file = folder / "token", folder / "oci_api_key.pem"
         write_private(token_file, token)
-        write_private(key_file, keys.private_pem(session_key))
+        write_private(key_file, keys.api_key_file(session_key))
         write_private(folder / "oci_api_key_public.pem", keys.public_pem(session_key))
         with self.ctx.store.read() as state:
             tenancy, region = state.tenancy_id, state.home_region

@@ -149,7 +149,7 @@ def seed_state(store: SecretFiles) -> SandboxState:
     """Create keys, domains, users, compartments and buckets for a new sandbox."""
     tenancy_id = ocid("tenancy")
     admin_key = keys.new_rsa_key()
-    store.write_secret_file(ADMIN_KEY_FILE, keys.private_pem(admin_key))
+    store.write_secret_file(ADMIN_KEY_FILE, keys.api_key_file(admin_key))
     store.write_secret_file(UPST_KEY_FILE, keys.private_pem(keys.new_rsa_key()))
     admin = Admin(ocid=ocid("user"), name="sandbox-admin", private_key_file=ADMIN_KEY_FILE)
     state = SandboxState(

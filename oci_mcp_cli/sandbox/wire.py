@@ -7,9 +7,13 @@ request, runs the handler and renders errors in the family's wire format with ``
 from __future__ import annotations
 
 import base64
+import functools
+import hashlib
+import importlib
 import json
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -81,14 +85,43 @@ def empty_response(request: Request, status: int = 204) -> Response:
 MAX_LIMIT = 1000
 
 
+@dataclass(frozen=True)
+class Paging:
+    """How one OCI list operation pages (each per the recordings in docs/sandbox.md)."""
+
+    default_limit: int | None = None  # page size without ``limit``; None = everything at once
+    page_cap: int = MAX_LIMIT  # a larger ``limit`` is served as pages of this size
+    echo_limit: bool = False  # answer ``opc-limit`` (the page size used), as IAM lists do
+
+
+ALL_AT_ONCE = Paging()
+
+
 def _page_token(offset: int) -> str:
     return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode().rstrip("=")
 
 
-def paginate(request: Request, items: list[Any]) -> tuple[list[Any], dict[str, str]]:
-    """OCI list paging: ``limit`` (1..1000) and an opaque ``page`` token; ``opc-next-page`` when
-    more items follow. Without ``limit`` everything comes back in one page (sandbox assumption)."""
-    raw_limit, page = request.query_params.get("limit"), request.query_params.get("page")
+def _page_size(raw_limit: str | None, paging: Paging) -> int | None:
+    if raw_limit is None:
+        return paging.default_limit
+    try:
+        limit = int(raw_limit)
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= MAX_LIMIT:
+        raise OciApiError(
+            400, "InvalidParameter", f"limit must be an integer from 1 to {MAX_LIMIT}"
+        )
+    return min(limit, paging.page_cap)
+
+
+def paginate(
+    request: Request, items: list[Any], paging: Paging = ALL_AT_ONCE
+) -> tuple[list[Any], dict[str, str]]:
+    """OCI list paging: ``limit`` (1..1000, served up to ``paging.page_cap``) and an opaque
+    ``page`` token; ``opc-next-page`` when more items follow; ``opc-limit`` if the operation
+    echoes it."""
+    page = request.query_params.get("page")
     offset = 0
     if page:
         try:
@@ -100,24 +133,20 @@ def paginate(request: Request, items: list[Any]) -> tuple[list[Any], dict[str, s
             kind = ""
         if kind != "offset" or offset < 0 or _page_token(offset) != page:
             raise OciApiError(400, "InvalidParameter", f"Invalid page token {page!r}")
-    if raw_limit is None:
+    size = _page_size(request.query_params.get("limit"), paging)
+    if size is None:
         return items[offset:], {}
-    try:
-        limit = int(raw_limit)
-    except ValueError:
-        limit = 0
-    if not 1 <= limit <= MAX_LIMIT:
-        raise OciApiError(
-            400, "InvalidParameter", f"limit must be an integer from 1 to {MAX_LIMIT}"
-        )
-    end = offset + limit
+    end = offset + size
     headers = {"opc-next-page": _page_token(end)} if end < len(items) else {}
+    if paging.echo_limit:
+        headers["opc-limit"] = str(size)
     return items[offset:end], headers
 
 
 def sort_items(request: Request, items: list[dict[str, Any]], name_key: str) -> list[dict]:
     """OCI ``sortBy=TIMECREATED|NAME`` / ``sortOrder=ASC|DESC`` (defaults: TIMECREATED newest
-    first, NAME ascending, as the IAM API documents); unsorted when ``sortBy`` is absent."""
+    first, NAME ascending and case-sensitive, as the IAM API documents); ``items`` keep the
+    order they came in (the operation's default order) when ``sortBy`` is absent."""
     sort_by, order = request.query_params.get("sortBy"), request.query_params.get("sortOrder")
     if order is not None and order not in ("ASC", "DESC"):
         raise OciApiError(400, "InvalidParameter", "sortOrder must be ASC or DESC")
@@ -130,15 +159,34 @@ def sort_items(request: Request, items: list[dict[str, Any]], name_key: str) -> 
     return sorted(items, key=lambda i: str(i.get(keys[sort_by]) or ""), reverse=descending)
 
 
-def oci_list_response(request: Request, items: list[Any]) -> Response:
+def oci_list_response(
+    request: Request, items: list[Any], paging: Paging = ALL_AT_ONCE
+) -> Response:
     """A paged OCI list (JSON array) with ``opc-next-page`` when there is more."""
-    page, headers = paginate(request, items)
+    page, headers = paginate(request, items, paging)
     return json_response(request, page, headers=headers)
 
 
-def with_tags(fields: dict[str, Any]) -> dict[str, Any]:
-    """An OCI resource's wire form: ``fields`` then the (always empty) freeform/defined tags."""
-    return {**fields, "freeformTags": {}, "definedTags": {}}
+def with_tags(fields: dict[str, Any], shown: bool = True) -> dict[str, Any]:
+    """An OCI resource's wire form: ``fields`` then the (always empty) freeform/defined tags;
+    ``null`` where the operation leaves them out unless asked (ListBuckets without
+    ``fields=tags``)."""
+    return {**fields, "freeformTags": {} if shown else None, "definedTags": {} if shown else None}
+
+
+def entity_etag(data: Any) -> str:
+    """An IAM ``ETag`` (40 hex, as recorded): a digest of the representation, so it changes
+    exactly when the resource does."""
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha1(canonical, usedforsecurity=False).hexdigest()
+
+
+@functools.cache
+def model_wire_names(service: str, model: str) -> tuple[str, ...]:
+    """The wire names of an SDK model (its ``attribute_map``), in the SDK's order: e.g.
+    ``("identity", "User")``. The SDK is imported on first use only."""
+    models = importlib.import_module(f"oci.{service}.models")
+    return tuple(getattr(models, model)().attribute_map.values())
 
 
 def oci_error_body(code: str, message: str) -> dict[str, Any]:
@@ -188,8 +236,10 @@ def signed_endpoint(
     ctx: SandboxContext,
     handler: Handler,
     family: Family = "oci",
+    echo: tuple[str, ...] = (),
 ) -> Callable[[Request], Any]:
-    """A Starlette endpoint: verify the OCI signature, call ``handler``, render errors.
+    """A Starlette endpoint: verify the OCI signature, call ``handler``, render errors; every
+    answer (errors too) repeats the request headers named in ``echo`` that the client sent.
 
     Authentication only: *authorization* (who may call) is the handler's job (e.g. the SCIM
     admin API's domain-admin check, which answers 401 ``NotAuthorized``)."""
@@ -199,9 +249,13 @@ def signed_endpoint(
         body = await request.body()
         try:
             principal = authenticate(request, body, ctx)
-            return handler(request, principal, body)
+            response = handler(request, principal, body)
         except (NotAuthenticated, OciApiError, ScimError) as exc:
-            return error_response(request, family, exc)
+            response = error_response(request, family, exc)
+        for name in echo:
+            if name in request.headers:
+                response.headers[name] = request.headers[name]
+        return response
 
     endpoint.__name__ = getattr(handler, "__name__", "endpoint")
     return endpoint

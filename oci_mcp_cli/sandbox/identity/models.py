@@ -19,7 +19,7 @@ class IamUser:
     ocid: str
     name: str
     email: str
-    time_created: str | None
+    time_created: str
 
 
 def can_see(state: SandboxState, principal_ocid: str, compartment_id: str) -> bool:
@@ -48,6 +48,15 @@ def check_tenancy(state: SandboxState, tenancy_id: str) -> None:
         raise not_found(f"Tenancy {tenancy_id}")
 
 
+def tenancy_time_created(state: SandboxState) -> str:
+    """When the tenancy was created: the seed makes it first, so no later than its oldest
+    compartment or domain (the state keeps no separate timestamp for it)."""
+    return min(
+        [c.time_created for c in state.compartments.values()]
+        + [d.time_created for d in state.domains.values()]
+    )
+
+
 def home_region_key(state: SandboxState) -> str:
     return next(r["key"] for r in state.regions if r["name"] == state.home_region)
 
@@ -65,13 +74,16 @@ def compartments_under(
     if not can_see(state, principal_ocid, parent):
         raise not_found(f"Compartment {parent}")
     visible = state.visible_compartments(principal_ocid)
-    return [
+    found = [
         c
         for c in state.compartments.values()
         if (subtree or c.parent_id == parent)
         and (visible is None or c.id in visible)
         and (not name or c.name == name)
     ]
+    if subtree:  # recorded in no name order: the sandbox uses OCID order (docs/sandbox.md)
+        return sorted(found, key=lambda c: c.id)
+    return sorted(found, key=lambda c: (c.name.casefold(), c.name))  # recorded default order
 
 
 def compartment(state: SandboxState, principal_ocid: str, cid: str) -> Compartment:
@@ -82,11 +94,13 @@ def compartment(state: SandboxState, principal_ocid: str, cid: str) -> Compartme
 
 
 def iam_user(state: SandboxState, principal_ocid: str, uid: str) -> IamUser:
-    """The admin sees every user; a user sees only itself."""
+    """The admin sees every user; a user sees only itself. A user was created with its domain
+    (the admin, a user of the Default domain too, with the tenancy when a state predates that)."""
     is_admin = principal_ocid == state.admin.ocid
-    if uid == state.admin.ocid and is_admin:
-        return IamUser(uid, state.admin.name, "sandbox-admin@example.com", None)
     found = state.find_user_by_ocid(uid)
+    if uid == state.admin.ocid and is_admin and found is None:
+        email = f"{state.admin.name}@example.com"
+        return IamUser(uid, state.admin.name, email, tenancy_time_created(state))
     if found is None or not (is_admin or uid == principal_ocid):
         raise not_found(f"User {uid}")
     domain, user = found

@@ -11,7 +11,10 @@ from typing import TYPE_CHECKING, Any
 from oci_mcp_cli.sandbox.identity import models
 from oci_mcp_cli.sandbox.wire import (
     OciApiError,
+    Paging,
+    entity_etag,
     json_response,
+    model_wire_names,
     oci_list_response,
     sort_items,
     with_tags,
@@ -24,6 +27,10 @@ if TYPE_CHECKING:
     from oci_mcp_cli.sandbox.context import SandboxContext
     from oci_mcp_cli.sandbox.models import Compartment, Domain, SandboxState
     from oci_mcp_cli.sandbox.signatures import Principal
+
+# ListCompartments pages as recorded: ``opc-limit`` echoed, capped at 100 (``limit=1000`` →
+# ``opc-limit: 100``); 25 without ``limit``, as recorded IAM lists without one (docs/sandbox.md).
+COMPARTMENT_PAGING = Paging(default_limit=25, page_cap=100, echo_limit=True)
 
 DOMAIN_FILTERS = (
     "displayName",
@@ -55,36 +62,41 @@ def _bool_param(request: Request, name: str) -> bool:
     return value == "true"
 
 
-def compartment_wire(c: Compartment) -> dict[str, Any]:
+def compartment_wire(c: Compartment, accessible: bool) -> dict[str, Any]:
+    """A compartment; ``isAccessible`` only when asked about access (``accessLevel=ACCESSIBLE``
+    and GET), absent otherwise, as recorded. Every listed compartment is directly accessible."""
+    flag = {"isAccessible": True} if accessible else {}
     return with_tags(
         {
+            **flag,
             "id": c.id,
             "compartmentId": c.parent_id,
             "name": c.name,
             "description": c.description,
             "timeCreated": c.time_created,
             "lifecycleState": "ACTIVE",
-            "isAccessible": True,
         }
     )
 
 
 def root_compartment_wire(state: SandboxState) -> dict[str, Any]:
-    """The tenancy as ``GET /compartments/{tenancy}`` shows it."""
+    """The tenancy as ``GET /compartments/{tenancy}`` shows it: no ``compartmentId`` key."""
     return with_tags(
         {
+            "isAccessible": True,
             "id": state.tenancy_id,
-            "compartmentId": None,
             "name": state.tenancy_name,
             "description": "the tenancy (root compartment)",
-            "timeCreated": None,
+            "timeCreated": models.tenancy_time_created(state),
             "lifecycleState": "ACTIVE",
         }
     )
 
 
 def user_wire(state: SandboxState, user: models.IamUser) -> dict[str, Any]:
-    return with_tags(
+    """A user with every attribute of the SDK's ``User`` (``null`` where unset) and every
+    ``UserCapabilities`` flag on (a new user's defaults)."""
+    known = with_tags(
         {
             "id": user.ocid,
             "compartmentId": state.tenancy_id,
@@ -95,8 +107,15 @@ def user_wire(state: SandboxState, user: models.IamUser) -> dict[str, Any]:
             "timeCreated": user.time_created,
             "lifecycleState": "ACTIVE",
             "isMfaActivated": False,
+            "capabilities": dict.fromkeys(model_wire_names("identity", "UserCapabilities"), True),
         }
     )
+    return {name: known.get(name) for name in model_wire_names("identity", "User")}
+
+
+def entity_response(request: Request, data: dict[str, Any]) -> Response:
+    """A single IAM resource with its ``ETag``."""
+    return json_response(request, data, headers={"ETag": entity_etag(data)})
 
 
 class IdentityResponses:
@@ -185,21 +204,22 @@ class IdentityResponses:
         lifecycle = request.query_params.get("lifecycleState")
         with self.ctx.store.read() as state:
             found = models.compartments_under(state, principal.ocid, parent, subtree, name)
-            wire = [compartment_wire(c) for c in found]
+            wire = [compartment_wire(c, access == "ACCESSIBLE") for c in found]
             if lifecycle:
                 wire = [c for c in wire if c["lifecycleState"] == lifecycle]
-            return oci_list_response(request, sort_items(request, wire, "name"))
+            return oci_list_response(
+                request, sort_items(request, wire, "name"), COMPARTMENT_PAGING
+            )
 
     def get_compartment(self, request: Request, principal: Principal, body: bytes) -> Response:
         cid = request.path_params["id"]
         with self.ctx.store.read() as state:
             if cid == state.tenancy_id:
-                return json_response(request, root_compartment_wire(state))
-            return json_response(
-                request, compartment_wire(models.compartment(state, principal.ocid, cid))
-            )
+                return entity_response(request, root_compartment_wire(state))
+            found = models.compartment(state, principal.ocid, cid)
+            return entity_response(request, compartment_wire(found, accessible=True))
 
     def get_user(self, request: Request, principal: Principal, body: bytes) -> Response:
         with self.ctx.store.read() as state:
             user = models.iam_user(state, principal.ocid, request.path_params["id"])
-            return json_response(request, user_wire(state, user))
+            return entity_response(request, user_wire(state, user))

@@ -1,4 +1,7 @@
-"""The IAM route table: ``GET /20160918/...``, every route behind the OCI signature check."""
+"""The IAM route table: ``GET /20160918/...``, every route behind the OCI signature check.
+
+Collections also answer with a trailing slash (``/compartments/``), as recorded from OCI when the
+SDK sent one: served there, not redirected."""
 
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ def routes(ctx: SandboxContext) -> list[Route]:
         ("/tenancies/{id}/regionSubscriptions", api.region_subscriptions),
         ("/tenancies/{id}", api.get_tenancy),
         ("/compartments", api.list_compartments),
+        ("/compartments/", api.list_compartments),
         ("/compartments/{id}", api.get_compartment),
         ("/users/{id}", api.get_user),
     ]

@@ -1,6 +1,7 @@
 """Object Storage rules: the namespace and the buckets a principal may list (no HTTP).
 
-A compartment the principal may not see is ``404 NotAuthorizedOrNotFound``.
+A compartment the principal may not see is ``404 NotAuthorizedOrNotFound``. Buckets are listed by
+name in byte order (as recorded: ``…Bucket1``, ``…Bucket10``, ``…Bucket100``; upper case first).
 """
 
 from __future__ import annotations
@@ -18,4 +19,5 @@ def buckets_in(
     known = compartment_id in state.compartments or compartment_id == state.tenancy_id
     if not known or (visible is not None and compartment_id not in visible):
         raise not_found(f"Compartment {compartment_id}")
-    return [b for b in state.buckets if b.compartment_id == compartment_id]
+    found = [b for b in state.buckets if b.compartment_id == compartment_id]
+    return sorted(found, key=lambda b: b.name.encode())

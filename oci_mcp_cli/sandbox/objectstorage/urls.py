@@ -1,4 +1,5 @@
-"""The Object Storage route table (with and without the trailing slash the SDK may send)."""
+"""The Object Storage route table (with and without the trailing slash the SDK may send). Every
+answer repeats the client's ``opc-client-request-id``, as recorded from Object Storage."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ if TYPE_CHECKING:
     from oci_mcp_cli.sandbox.context import SandboxContext
 
 
+ECHO = ("opc-client-request-id",)
+
+
 def routes(ctx: SandboxContext) -> list[Route]:
     from starlette.routing import Route
 
     api = ObjectStorageResponses(ctx)
-    ns_endpoint = signed_endpoint(ctx, api.namespace)
-    list_endpoint = signed_endpoint(ctx, api.list_buckets)
+    ns_endpoint = signed_endpoint(ctx, api.namespace, echo=ECHO)
+    list_endpoint = signed_endpoint(ctx, api.list_buckets, echo=ECHO)
     return [
         Route("/n", ns_endpoint, methods=["GET"]),
         Route("/n/", ns_endpoint, methods=["GET"]),
