@@ -508,19 +508,18 @@ def validate_group(domain: Domain, group: dict[str, Any]) -> None:
 GRANT_WRITABLE = ("schemas", "grantMechanism", "grantee", "app", "tags")
 
 
-def _grant_target(domain: Domain, kind: str, value: str) -> tuple[dict[str, Any], str]:
-    """The wire reference ``{value, display}`` of a grantee or app, and its type name; 404 when
-    no such resource exists in the domain."""
+def _grant_target(domain: Domain, kind: str, value: str) -> dict[str, Any]:
+    """The wire reference ``{value, display}`` to the User, Group or App ``value``; 404 when no
+    such resource exists in the domain."""
     if kind == "User":
         user = domain.users.get(value)
         if user is None:
             raise not_found("User", value)
-        return {"value": value, "display": user.display_name}, kind
-    table = domain.groups if kind == "Group" else domain.apps
-    found = table.get(value)
+        return {"value": value, "display": user.display_name}
+    found = (domain.groups if kind == "Group" else domain.apps).get(value)
     if found is None:
         raise not_found(kind, value)
-    return {"value": value, "display": found.get("displayName", "")}, kind
+    return {"value": value, "display": found.get("displayName", "")}
 
 
 def validate_grant(domain: Domain, grant: dict[str, Any]) -> None:
@@ -559,10 +558,9 @@ def validate_grant(domain: Domain, grant: dict[str, Any]) -> None:
     app_id = get_ci(app_in, "value") if isinstance(app_in, dict) else None
     if not isinstance(app_id, str) or not app_id:
         raise ScimError(400, "Missing required attribute(s): app.value.", MISSING)
-    grantee, _ = _grant_target(domain, kind, str(get_ci(grantee_in, "value")))
-    app, _ = _grant_target(domain, "App", app_id)
+    grantee = _grant_target(domain, kind, str(get_ci(grantee_in, "value")))
     grant["grantee"] = {**grantee, "type": kind}
-    grant["app"] = app
+    grant["app"] = _grant_target(domain, "App", app_id)
     key = composite_key(grant)
     for other in domain.grants.values():
         if other["id"] != grant.get("id") and composite_key(other) == key:
