@@ -362,3 +362,31 @@ def test_a_state_saved_before_groups_is_migrated_to_hold_the_seeded_group(tmp_pa
         groups = idc.list_groups(filter='displayName eq "mcp-users"', attributes="members").data
         alice = idc.list_users(filter='userName eq "alice"').data.resources[0]
         assert [mb.value for mb in groups.resources[0].members] == [alice.id]
+
+
+def test_every_wire_name_is_the_sdk_models(env: Env) -> None:
+    """Raw JSON of a Group (with members) and a Grant: each key, nested ones included, is a wire
+    name from the SDK model's attribute_map, so nothing is lost or renamed on the SDK's side."""
+    config = oci.config.from_file(env.sb.config_file, env.sb.profile)
+    signer = oci.signer.Signer(config["tenancy"], config["user"], config["fingerprint"],
+                               config["key_file"])
+
+    def wire_names(model: Any) -> set[str]:
+        return set(model().attribute_map.values())
+
+    group = requests.get(f"{env.url}/admin/v1/Groups/{env.mcp_users}",
+                         params={"attributeSets": "all"}, auth=signer, timeout=10).json()
+    assert set(group) <= wire_names(m.Group), set(group) - wire_names(m.Group)
+    for member in group["members"]:
+        assert set(member) <= wire_names(m.GroupMembers), member
+    grants = requests.get(f"{env.url}/admin/v1/Grants", auth=signer, timeout=10,
+                          params={"filter": f'app.value eq "{env.mcp.id}"',
+                                  "attributeSets": "all"}).json()["Resources"]
+    assert grants
+    for grant in grants:
+        assert set(grant) <= wire_names(m.Grant), set(grant) - wire_names(m.Grant)
+        for key, model in (("grantee", m.GrantGrantee), ("app", m.GrantApp),
+                           ("grantor", m.GrantGrantor)):
+            assert set(grant[key]) <= wire_names(model), grant[key]
+        assert {"id", "ocid", "meta", "schemas", "grantMechanism", "grantee", "app", "grantor",
+                "isFulfilled", "compositeKey", "domainOcid", "idcsCreatedBy"} <= set(grant)
