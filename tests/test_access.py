@@ -1,0 +1,301 @@
+# ruff: noqa: F811  (pytest fixtures imported from provisioning_support)
+"""Who may sign in (issue 20, the project side): `init --allow-group/--allow-user`, re-runs,
+`teardown` and `oci-mcp access list|grant|revoke`, through the real CLI against the sandbox,
+read back through the SDK. Grants made by someone else (created here through the SDK) are never
+touched: only the ids this project recorded in ``OCI_MCP_OWNED_GRANTS`` are ever deleted."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from provisioning_support import Env, _fast_retries, env, seeded_state, steps  # noqa: F401
+
+from oci_mcp_cli.core import envfile as E
+
+GROUP = "mcp-users"  # seeded: alice is a member, bob is not
+GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
+GRANT_SCHEMA = "urn:ietf:params:scim:schemas:oracle:idcs:Grant"
+ACCESS_STEPS = ("grant:", "access-control", "grants-not-ours")
+
+
+def run(env: Env, *args: str) -> dict[str, Any]:
+    """``oci-mcp <args> --json``, asserted to succeed; its JSON object."""
+    result = env.cli(*args, "--json")
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    return json.loads(result.stdout)
+
+
+def init(env: Env, *args: str) -> dict[str, Any]:
+    return run(env, "init", "--yes", *args)
+
+
+def access_steps(payload: dict[str, Any]) -> dict[str, str]:
+    return {k: v for k, v in steps(payload).items() if k.startswith(ACCESS_STEPS)}
+
+
+def app_id(env: Env) -> str:
+    return env.env()[E.OCI_MCP_APP_ID]
+
+
+def requires_grant(env: Env, app: str | None = None) -> bool:
+    return bool(env.client().get_app(app or app_id(env)).data.allow_access_control)
+
+
+def grants(env: Env, app: str | None = None) -> list[Any]:
+    app = app or app_id(env)
+    data = env.client().list_grants(filter=f'app.value eq "{app}"').data
+    return list(data.resources or [])
+
+
+def grantee_id(env: Env, kind: str, name: str) -> str:
+    client = env.client()
+    if kind == "group":
+        found = client.list_groups(filter=f'displayName eq "{name}"').data.resources
+    else:
+        found = client.list_users(filter=f'userName eq "{name}"').data.resources
+    (one,) = found
+    return str(one.id)
+
+
+def grant_of(env: Env, kind: str, name: str, app: str | None = None) -> Any:
+    wanted = grantee_id(env, kind, name)
+    return next((g for g in grants(env, app) if g.grantee.value == wanted), None)
+
+
+def foreign_grant(env: Env, kind: str, name: str, app: str | None = None) -> Any:
+    """A grant another administrator made (through the SDK, not oci-mcp)."""
+    from oci.identity_domains.models import Grant, GrantApp, GrantGrantee
+
+    mechanism = "ADMINISTRATOR_TO_GROUP" if kind == "group" else "ADMINISTRATOR_TO_USER"
+    body = Grant(
+        schemas=[GRANT_SCHEMA],
+        grant_mechanism=mechanism,
+        grantee=GrantGrantee(value=grantee_id(env, kind, name), type=kind.capitalize()),
+        app=GrantApp(value=app or app_id(env)),
+    )
+    return env.client().create_grant(grant=body).data
+
+
+def new_group(env: Env, name: str) -> Any:
+    from oci.identity_domains.models import Group
+
+    return env.client().create_group(group=Group(schemas=[GROUP_SCHEMA], display_name=name)).data
+
+
+def grant_deletes(env: Env) -> list[str]:
+    return [r["path"] for r in env.writes() if r["method"] == "DELETE" and "/Grants/" in r["path"]]
+
+
+# -- init -----------------------------------------------------------------------------------------
+def test_init_allow_group_grants_the_group_and_requires_a_grant(env: Env) -> None:
+    payload = init(env, "--allow-group", GROUP)
+    assert access_steps(payload) == {"grant:group:mcp-users": "created",
+                                     "access-control": "updated"}
+    assert requires_grant(env)
+    (grant,) = grants(env)
+    assert grant.grant_mechanism == "ADMINISTRATOR_TO_GROUP"
+    assert (grant.grantee.type, grant.grantee.value) == ("Group", grantee_id(env, "group", GROUP))
+    values = env.env()
+    assert values[E.OCI_MCP_ALLOWED_GROUPS] == GROUP
+    assert values[E.OCI_MCP_OWNED_GRANTS] == grant.id
+    assert values[E.OCI_MCP_ACCESS_CONTROL_SET] == "true"
+    assert E.OCI_MCP_ALLOWED_USERS not in values
+    assert payload["allowed_groups"] == [GROUP] and payload["allowed_users"] == []
+
+
+def test_without_the_flags_and_nothing_recorded_there_is_no_access_step(env: Env) -> None:
+    payload = init(env)
+    assert access_steps(payload) == {}
+    assert not requires_grant(env) and grants(env) == []
+    assert not set(E.ACCESS_KEYS) & set(env.env())
+
+
+def test_dry_run_shows_the_grants_and_writes_nothing(env: Env) -> None:
+    init(env)
+    before = env.env_file.read_text()
+    env.sb.clear_requests()
+    payload = run(env, "init", "--dry-run", "--allow-group", GROUP, "--allow-user", "bob")
+    assert access_steps(payload) == {"grant:group:mcp-users": "create", "grant:user:bob": "create",
+                                     "access-control": "update"}
+    assert steps(payload)["env"] == "update"
+    assert env.writes() == [] and env.env_file.read_text() == before
+    assert not requires_grant(env) and grants(env) == []
+
+
+def test_a_rerun_converges_with_no_write_and_recreates_a_deleted_grant(env: Env) -> None:
+    init(env, "--allow-group", GROUP)
+    env.sb.clear_requests()
+    again = init(env)  # no flag: the recorded set
+    assert set(steps(again).values()) == {"unchanged", "skipped"}, steps(again)
+    assert "grant:group:mcp-users" in steps(again)
+    assert env.writes() == []
+
+    env.client().delete_grant(grants(env)[0].id)  # drift: someone removed it
+    dry = env.cli("init", "--dry-run")
+    assert dry.exit_code == 0 and "drift" in dry.stdout, dry.stdout
+    fixed = init(env)
+    assert access_steps(fixed) == {"grant:group:mcp-users": "created",
+                                   "access-control": "unchanged"}
+    (grant,) = grants(env)
+    assert env.env()[E.OCI_MCP_OWNED_GRANTS] == grant.id
+
+
+def test_a_rerun_with_another_set_removes_only_our_grants(env: Env) -> None:
+    init(env, "--allow-group", GROUP)
+    ours = grant_of(env, "group", GROUP)
+    theirs = foreign_grant(env, "user", "bob")
+    env.sb.clear_requests()
+    payload = init(env, "--allow-user", "alice")
+    assert access_steps(payload) == {"grant:user:alice": "created",
+                                     "grant:group:mcp-users": "deleted",
+                                     "access-control": "unchanged"}
+    assert grant_deletes(env) == [f"/admin/v1/Grants/{ours.id}"]
+    assert grant_of(env, "group", GROUP) is None
+    assert grant_of(env, "user", "bob").id == theirs.id  # someone else's: untouched
+    alice = grant_of(env, "user", "alice")
+    values = env.env()
+    assert values[E.OCI_MCP_ALLOWED_USERS] == "alice" and E.OCI_MCP_ALLOWED_GROUPS not in values
+    assert values[E.OCI_MCP_OWNED_GRANTS] == alice.id
+    assert requires_grant(env)
+
+
+def test_a_foreign_grant_satisfies_the_group_and_survives_rerun_revoke_and_teardown(
+    env: Env,
+) -> None:
+    init(env)
+    theirs = foreign_grant(env, "group", GROUP)
+    payload = init(env, "--allow-group", GROUP)
+    assert access_steps(payload) == {"grant:group:mcp-users": "unchanged",
+                                     "access-control": "updated"}
+    assert "not ours" in next(s["reason"] for s in payload["steps"]
+                              if s["name"] == "grant:group:mcp-users")
+    assert E.OCI_MCP_OWNED_GRANTS not in env.env()
+    init(env)
+    assert [g.id for g in grants(env)] == [theirs.id]
+
+    refused = env.cli("access", "revoke", "--group", GROUP, "--yes", "--json")
+    assert refused.exit_code == 2, refused.stdout
+    error = json.loads(refused.stdout)["error"]
+    assert "not created by this project" in error["message"] and theirs.id in error["message"]
+    assert [g.id for g in grants(env)] == [theirs.id]
+
+    env.sb.clear_requests()
+    down = run(env, "teardown", "--yes")
+    assert steps(down)["grants-not-ours"] == "skipped"
+    assert any(theirs.id in k["what"] or GROUP in k["what"] for k in down["kept"]), down["kept"]
+    assert grant_deletes(env) == []  # never a DELETE of their grant
+
+
+# -- teardown -------------------------------------------------------------------------------------
+def test_teardown_removes_our_grants_before_the_app(env: Env) -> None:
+    init(env, "--allow-group", GROUP, "--allow-user", "bob")
+    ours = sorted(g.id for g in grants(env))
+    env.sb.clear_requests()
+    down = run(env, "teardown", "--yes")
+    names = [s["name"] for s in down["steps"]]
+    assert names.index("grant:group:mcp-users") < names.index("app")
+    assert steps(down)["grant:group:mcp-users"] == steps(down)["grant:user:bob"] == "deleted"
+    assert sorted(p.rsplit("/", 1)[1] for p in grant_deletes(env)) == ours
+    assert env.apps() == []
+    assert not set(E.ACCESS_KEYS) & set(env.env())
+
+
+def test_teardown_switches_the_requirement_off_when_the_app_stays(env: Env) -> None:
+    from provisioning_support import patch
+
+    init(env, "--allow-group", GROUP)
+    app = app_id(env)
+    patch(env.client(), "app", app, ("REPLACE", "tags", []))  # no longer ours: teardown keeps it
+    down = run(env, "teardown", "--yes")
+    assert steps(down)["app"] == "skipped"
+    assert steps(down)["access-control"] == "updated"
+    assert not requires_grant(env, app) and grants(env, app) == []
+
+
+def test_teardown_leaves_a_requirement_we_did_not_switch_on(env: Env) -> None:
+    from provisioning_support import patch
+
+    init(env)
+    app = app_id(env)
+    patch(env.client(), "app", app, ("REPLACE", "allowAccessControl", True))
+    payload = init(env, "--allow-group", GROUP)
+    assert access_steps(payload)["access-control"] == "unchanged"
+    assert E.OCI_MCP_ACCESS_CONTROL_SET not in env.env()
+    patch(env.client(), "app", app, ("REPLACE", "tags", []))  # the app stays
+    down = run(env, "teardown", "--yes")
+    assert "access-control" not in steps(down)
+    assert requires_grant(env, app) and grants(env, app) == []
+
+
+# -- oci-mcp access list|grant|revoke -----------------------------------------------------------
+def test_access_list_grant_and_revoke(env: Env) -> None:
+    init(env)
+    listed = run(env, "access", "list")
+    assert listed["requires_grant"] is False and listed["grants"] == []
+    assert listed["who_can_sign_in"].startswith("every user")
+
+    env.sb.clear_requests()
+    dry = run(env, "access", "grant", "--group", GROUP, "--dry-run")
+    assert access_steps(dry) == {"grant:group:mcp-users": "create", "access-control": "update"}
+    assert env.writes() == [] and E.OCI_MCP_ALLOWED_GROUPS not in env.env()
+
+    granted = run(env, "access", "grant", "--group", GROUP, "--yes")
+    assert access_steps(granted) == {"grant:group:mcp-users": "created",
+                                     "access-control": "updated"}
+    assert requires_grant(env)
+    theirs = foreign_grant(env, "user", "bob")
+    listed = run(env, "access", "list")
+    assert listed["requires_grant"] is True
+    rows = {(g["grantee_type"], g["grantee_name"]): g for g in listed["grants"]}
+    assert rows[("group", GROUP)]["ours"] is True
+    assert rows[("group", GROUP)]["mechanism"] == "ADMINISTRATOR_TO_GROUP"
+    assert rows[("user", "bob")]["ours"] is False and rows[("user", "bob")]["id"] == theirs.id
+    human = env.cli("access", "list")
+    assert human.exit_code == 0 and GROUP in human.stdout and "yes" in human.stdout
+
+    refused = env.cli("access", "revoke", "--user", "bob", "--yes")
+    assert refused.exit_code == 2
+    assert "not created by this project" in " ".join(refused.stderr.split())
+
+    revoked = run(env, "access", "revoke", "--group", GROUP, "--yes")
+    assert access_steps(revoked) == {"grant:group:mcp-users": "deleted",
+                                     "access-control": "updated"}
+    assert not requires_grant(env)  # we switched it on, the last of ours is gone: off again
+    assert [g.id for g in grants(env)] == [theirs.id]
+    assert not set(E.ACCESS_KEYS) & set(env.env())
+
+
+def test_access_grant_adds_to_the_recorded_set(env: Env) -> None:
+    init(env, "--allow-group", GROUP)
+    run(env, "access", "grant", "--user", "bob", "--yes")
+    values = env.env()
+    assert values[E.OCI_MCP_ALLOWED_GROUPS] == GROUP and values[E.OCI_MCP_ALLOWED_USERS] == "bob"
+    assert sorted(values[E.OCI_MCP_OWNED_GRANTS].split(",")) == sorted(g.id for g in grants(env))
+    env.sb.clear_requests()
+    again = run(env, "access", "grant", "--user", "bob", "--yes")
+    assert set(steps(again).values()) == {"unchanged"} and env.writes() == []
+
+
+def test_an_unknown_group_or_user_is_named_and_nothing_is_written(env: Env) -> None:
+    init(env)
+    env.sb.clear_requests()
+    for argv in (("init", "--yes", "--allow-group", "no-such-group"),
+                 ("access", "grant", "--yes", "--group", "no-such-group"),
+                 ("access", "revoke", "--yes", "--group", "no-such-group"),
+                 ("access", "grant", "--yes", "--user", "no-such-user")):
+        result = env.cli(*argv, "--json")
+        assert result.exit_code == 2, (argv, result.stdout, result.stderr)
+        error = json.loads(result.stdout)["error"]
+        name = argv[-1]
+        assert f"named {name!r}" in error["message"], error
+        assert "identity-domains" in error["hint"] and "list" in error["hint"], error
+        assert "Traceback" not in result.stderr
+    assert env.writes() == []
+
+
+def test_access_needs_a_name_and_an_app(env: Env) -> None:
+    result = env.cli("access", "grant", "--yes")
+    assert result.exit_code == 2 and "--group" in result.stderr
+    result = env.cli("access", "list")
+    assert result.exit_code == 2 and "oci-mcp init" in " ".join(result.stderr.split())
