@@ -299,3 +299,118 @@ def test_access_needs_a_name_and_an_app(env: Env) -> None:
     assert result.exit_code == 2 and "--group" in result.stderr
     result = env.cli("access", "list")
     assert result.exit_code == 2 and "oci-mcp init" in " ".join(result.stderr.split())
+
+
+# -- interrupted: the step in flight finishes and is recorded; a plain re-run converges ---------
+def test_an_interrupted_grant_is_recorded_and_a_plain_rerun_converges(
+    env: Env, tmp_path: Any
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from proc_support import log_file
+    from test_chaos_init_interrupts import BOUND_S, HOLD_S, answered, taken
+
+    from oci_mcp_cli.core.waiting import poll_until
+
+    init(env)
+    env.sb.clear_requests()
+    fault = env.sb.fault("POST", "/admin/v1/Grants", 0, count=1, delay_s=HOLD_S)  # held in flight
+    argv = [sys.executable, "-m", "oci_mcp_cli", "init", "--yes", "--allow-group", GROUP,
+            "--config-file", env.sb.config_file, "--profile", env.sb.profile,
+            "--env-file", str(env.env_file)]
+    log = tmp_path / "init.log"
+    with log_file(log) as sink:
+        proc = subprocess.Popen(argv, stdout=sink, stderr=sink, text=True, start_new_session=True,
+                                env={**os.environ, "OCI_MCP_RETRY_BASE_SECONDS": "0.01"})
+        try:
+            reached = poll_until(lambda: taken(env.sb, fault) or proc.poll() is not None,
+                                 timeout=BOUND_S, interval=0.02)
+            assert reached and proc.poll() is None, log.read_text()
+            os.kill(proc.pid, signal.SIGINT)
+            code = proc.wait(timeout=BOUND_S)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert poll_until(lambda: answered(env.sb, "POST", "/admin/v1/Grants", 1), timeout=BOUND_S,
+                      interval=0.05)
+    output = log.read_text()
+    assert code == 130 and "after step 'grant:group:mcp-users'" in output, output
+    assert "Traceback" not in output
+    (grant,) = grants(env)
+    values = env.env()
+    assert values[E.OCI_MCP_OWNED_GRANTS] == grant.id  # recorded right after the create
+    assert values[E.OCI_MCP_ALLOWED_GROUPS] == GROUP
+    assert not requires_grant(env)  # the next step never ran
+
+    again = init(env)  # plain: the recorded set
+    assert access_steps(again) == {"grant:group:mcp-users": "unchanged",
+                                   "access-control": "updated"}
+    assert [g.id for g in grants(env)] == [grant.id] and requires_grant(env)
+    down = run(env, "teardown", "--yes")
+    assert steps(down)["grant:group:mcp-users"] == "deleted"
+
+
+# -- init --for oracle-mcp: the client users sign in to is granted --------------------------------
+def test_oracle_mcp_init_grants_the_sign_in_client_and_teardown_removes_it(tmp_path: Any) -> None:
+    from test_oracle_mcp import CLI, under_exec
+
+    from oci_mcp_cli.core.ociconfig import identity_domains_client, load_oci_auth
+    from oci_mcp_cli.sandbox import Sandbox
+
+    home = tmp_path / "home"
+    home.mkdir()
+    with Sandbox(state_dir=tmp_path / "sb") as sb:
+        domain = next(d for d in sb.domains if d["type"] == "DEFAULT")
+        env_file = tmp_path / "proj" / ".env"
+        env_file.parent.mkdir()
+        done = under_exec(sb, home, *CLI, "init", "--for", "oracle-mcp", "--service",
+                          "object-storage", "--allow-group", GROUP, "--yes", "--json",
+                          "--env-file", str(env_file), "--domain-url", domain["https_url"],
+                          "--server-url", "http://127.0.0.1:18400", "--open-jwks")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert access_steps(json.loads(done.stdout)) == {"grant:group:mcp-users": "created",
+                                                         "access-control": "updated"}
+        values = E.load_env(env_file).values
+        client = identity_domains_client(load_oci_auth(sb.config_file, sb.profile), domain["url"])
+        signin, resource = values[E.OCI_MCP_APP_ID], values[E.OCI_MCP_RESOURCE_APP_ID]
+        assert client.get_app(signin).data.display_name == "oracle-mcp-server"
+        assert client.get_app(signin).data.allow_access_control is True
+        assert not client.get_app(resource).data.allow_access_control
+        (grant,) = client.list_grants(filter=f'app.value eq "{signin}"').data.resources
+        assert grant.grantee.display == GROUP and values[E.OCI_MCP_OWNED_GRANTS] == grant.id
+
+        down = under_exec(sb, home, *CLI, "teardown", "--yes", "--json", "--env-file",
+                          str(env_file))
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert steps(json.loads(down.stdout))["grant:group:mcp-users"] == "deleted"
+        assert client.list_grants(filter=f'app.value eq "{signin}"').data.resources == []
+
+
+# -- a provisioned project lets a granted user sign in --------------------------------------------
+def test_a_granted_user_signs_in_and_calls_a_tool(env: Env, tmp_path: Any) -> None:
+    import anyio
+    from serve_support import ServerStack, ok, signed_in
+
+    from oci_mcp_cli.core.ports import free_port
+    from oci_mcp_cli.server.config import load_settings
+
+    server_url = f"http://127.0.0.1:{free_port()}"
+    init(env, "--allow-group", GROUP, "--server-url", server_url)
+    assert requires_grant(env)
+    settings = load_settings(env.env_file, storage_dir=tmp_path / "oauth", log_level="WARNING")
+    stack = ServerStack(env.sb, settings, tmp_path, env.env_file)
+
+    async def whoami() -> Any:
+        async with signed_in(stack, "alice") as client:
+            return await ok(client, "whoami")
+
+    stack.restart()
+    try:
+        me = anyio.run(whoami)
+    finally:
+        stack.stop()
+    assert "alice" in json.dumps(me, default=str)
