@@ -135,11 +135,31 @@ def grant_kind(grant: Grant) -> Kind | None:
     return next((k for k in KINDS if k == kind), None)
 
 
-def grant_label(grant: Grant) -> str:
-    """``group:mcp-users`` (the grantee's display name, else its id)."""
+def grantee_name(session: DomainSession, grant: Grant) -> str:
+    """The grantee's name as ``--group``/``--user`` take it: a group's ``displayName`` (the
+    reference's ``display``), a user's ``userName`` (``display`` is the user's display name, so
+    it is read); the id when the grantee is gone."""
     grantee = grant.grantee
-    name = getattr(grantee, "display", None) or getattr(grantee, "value", None) or "?"
-    return f"{grant_kind(grant) or getattr(grantee, 'type', '?')}:{name}"
+    kind, value = grant_kind(grant), str(getattr(grantee, "value", ""))
+    display = getattr(grantee, "display", None)
+    if kind == "group" and display:
+        return str(display)
+    try:
+        if kind == "group":
+            return str(session.call(session.client.get_group, value).display_name)
+        if kind == "user":
+            user = session.call(session.client.get_user, value, attributes="userName")
+            return str(user.user_name)
+    except OciMcpError as exc:
+        if not is_status(exc, 404):
+            raise
+    return str(display or value)
+
+
+def grant_label(session: DomainSession, grant: Grant) -> str:
+    """``group:mcp-users`` / ``user:alice``, as the steps are named."""
+    kind = grant_kind(grant) or str(getattr(grant.grantee, "type", "?"))
+    return f"{kind}:{grantee_name(session, grant)}"
 
 
 def made_by(grant: Grant) -> str:
@@ -311,10 +331,11 @@ class AccessRun:
         return Step(name, Action.CREATED, reason, apply=lambda: self._apply_grant(grantee))
 
     def _revoke_step(self, grant: Grant) -> Step:
+        label = grant_label(self.session, grant)
         return Step(
-            f"grant:{grant_label(grant)}",
+            f"grant:{label}",
             Action.DELETED,
-            f"revoke grant {grant.id} (ours): {grant_label(grant)} is no longer in the allowed set",
+            f"revoke grant {grant.id} (ours): {label} is no longer in the allowed set",
             apply=lambda: self._apply_revoke(str(grant.id)),
         )
 
@@ -468,14 +489,13 @@ def teardown_grant_steps(
         if grant is None:
             steps.append(Step(f"grant:{grant_id}", Action.UNCHANGED, f"grant {grant_id} is gone"))
             continue
-        name = f"grant:{grant_label(grant)}"
-        subjects[name] = f"grant {grant_id} ({grant_label(grant)})"
+        label = grant_label(session, grant)
+        subjects[f"grant:{label}"] = f"grant {grant_id} ({label})"
         steps.append(
             Step(
-                name,
+                f"grant:{label}",
                 Action.DELETED,
-                f"revoke grant {grant_id} of {grant_label(grant)}: recorded in .env as created "
-                "by this project",
+                f"revoke grant {grant_id} of {label}: recorded in .env as created by this project",
                 apply=_deleter(session, grant_id),
             )
         )
@@ -483,7 +503,7 @@ def teardown_grant_steps(
     if record.managed and app_id and apps.get_app_or_none(session, app_id) is not None:
         theirs = [g for g in app_grants(session, app_id) if g.id not in record.owned]
         if theirs:
-            labels = ", ".join(f"{grant_label(g)} by {made_by(g)}" for g in theirs)
+            labels = ", ".join(f"{grant_label(session, g)} by {made_by(g)}" for g in theirs)
             subjects["grants-not-ours"] = f"{len(theirs)} grant(s) of the app: {labels}"
             steps.append(
                 Step(
@@ -727,22 +747,6 @@ class AccessListing:
         return data
 
 
-def _grantee_name(session: DomainSession, grant: Grant) -> str:
-    grantee = grant.grantee
-    if getattr(grantee, "display", None):
-        return str(grantee.display)
-    kind, value = grant_kind(grant), str(getattr(grantee, "value", ""))
-    try:
-        if kind == "group":
-            return str(session.call(session.client.get_group, value).display_name)
-        if kind == "user":
-            return str(session.call(session.client.get_user, value).user_name)
-    except OciMcpError as exc:
-        if not is_status(exc, 404):
-            raise
-    return value
-
-
 def list_access(options: TargetOptions) -> AccessListing:
     """Read the app's requirement and grants (and which of them this project created)."""
     env, session, app = open_app(options)
@@ -751,7 +755,7 @@ def list_access(options: TargetOptions) -> AccessListing:
         GrantRow(
             id=str(g.id),
             grantee_type=grant_kind(g) or str(getattr(g.grantee, "type", "")),
-            grantee_name=_grantee_name(session, g),
+            grantee_name=grantee_name(session, g),
             grantee_id=str(getattr(g.grantee, "value", "")),
             mechanism=str(g.grant_mechanism),
             ours=g.id in record.owned,
