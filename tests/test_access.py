@@ -301,12 +301,12 @@ def test_access_needs_a_name_and_an_app(env: Env) -> None:
     assert result.exit_code == 2 and "oci-mcp init" in " ".join(result.stderr.split())
 
 
-# -- interrupted: the step in flight finishes and is recorded; a plain re-run converges ---------
-def test_an_interrupted_grant_is_recorded_and_a_plain_rerun_converges(
-    env: Env, tmp_path: Any
-) -> None:
+# -- interrupted: what was written is recorded; a plain re-run converges -------------------------
+def interrupted_init(env: Env, log: Any, how: int, nth: int, *flags: str) -> int:
+    """`oci-mcp init --yes <flags>` as a process, stopped with signal ``how`` while its
+    ``nth`` grant create is held in flight by the sandbox; returns the exit code once that call
+    has been answered (the domain's final state)."""
     import os
-    import signal
     import subprocess
     import sys
 
@@ -315,13 +315,11 @@ def test_an_interrupted_grant_is_recorded_and_a_plain_rerun_converges(
 
     from oci_mcp_cli.core.waiting import poll_until
 
-    init(env)
     env.sb.clear_requests()
-    fault = env.sb.fault("POST", "/admin/v1/Grants", 0, count=1, delay_s=HOLD_S)  # held in flight
-    argv = [sys.executable, "-m", "oci_mcp_cli", "init", "--yes", "--allow-group", GROUP,
+    fault = env.sb.fault("POST", "/admin/v1/Grants", 0, count=nth, delay_s=HOLD_S)
+    argv = [sys.executable, "-m", "oci_mcp_cli", "init", "--yes", *flags,
             "--config-file", env.sb.config_file, "--profile", env.sb.profile,
             "--env-file", str(env.env_file)]
-    log = tmp_path / "init.log"
     with log_file(log) as sink:
         proc = subprocess.Popen(argv, stdout=sink, stderr=sink, text=True, start_new_session=True,
                                 env={**os.environ, "OCI_MCP_RETRY_BASE_SECONDS": "0.01"})
@@ -329,20 +327,31 @@ def test_an_interrupted_grant_is_recorded_and_a_plain_rerun_converges(
             reached = poll_until(lambda: taken(env.sb, fault) or proc.poll() is not None,
                                  timeout=BOUND_S, interval=0.02)
             assert reached and proc.poll() is None, log.read_text()
-            os.kill(proc.pid, signal.SIGINT)
+            os.kill(proc.pid, how)
             code = proc.wait(timeout=BOUND_S)
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    assert poll_until(lambda: answered(env.sb, "POST", "/admin/v1/Grants", 1), timeout=BOUND_S,
-                      interval=0.05)
+    assert poll_until(lambda: answered(env.sb, "POST", "/admin/v1/Grants", nth),
+                      timeout=BOUND_S, interval=0.05)
+    return code
+
+
+def test_ctrl_c_during_a_grant_finishes_it_records_it_and_a_plain_rerun_converges(
+    env: Env, tmp_path: Any
+) -> None:
+    import signal
+
+    init(env)
+    log = tmp_path / "init.log"
+    code = interrupted_init(env, log, signal.SIGINT, 1, "--allow-group", GROUP)
     output = log.read_text()
     assert code == 130 and "after step 'grant:group:mcp-users'" in output, output
     assert "Traceback" not in output
     (grant,) = grants(env)
     values = env.env()
-    assert values[E.OCI_MCP_OWNED_GRANTS] == grant.id  # recorded right after the create
+    assert values[E.OCI_MCP_OWNED_GRANTS] == grant.id
     assert values[E.OCI_MCP_ALLOWED_GROUPS] == GROUP
     assert not requires_grant(env)  # the next step never ran
 
@@ -352,6 +361,30 @@ def test_an_interrupted_grant_is_recorded_and_a_plain_rerun_converges(
     assert [g.id for g in grants(env)] == [grant.id] and requires_grant(env)
     down = run(env, "teardown", "--yes")
     assert steps(down)["grant:group:mcp-users"] == "deleted"
+
+
+def test_kill_9_during_the_second_grant_keeps_the_first_recorded(
+    env: Env, tmp_path: Any
+) -> None:
+    """The first grant's id is saved right after its create (not at the end of the run): a
+    process killed while creating the second leaves it recorded as ours."""
+    import signal
+
+    init(env)
+    interrupted_init(env, tmp_path / "init.log", signal.SIGKILL, 2,
+                     "--allow-group", GROUP, "--allow-user", "alice")
+    (first,) = grants(env)  # the held second create died in transit with the process
+    assert first.grantee.display == GROUP
+    values = env.env()
+    assert values[E.OCI_MCP_OWNED_GRANTS] == first.id
+    assert (values[E.OCI_MCP_ALLOWED_GROUPS], values[E.OCI_MCP_ALLOWED_USERS]) == (GROUP, "alice")
+
+    again = init(env)
+    assert access_steps(again) == {"grant:group:mcp-users": "unchanged",
+                                   "grant:user:alice": "created", "access-control": "updated"}
+    down = run(env, "teardown", "--yes")
+    assert steps(down)["grant:group:mcp-users"] == steps(down)["grant:user:alice"] == "deleted"
+    assert env.apps() == []
 
 
 # -- init --for oracle-mcp: the client users sign in to is granted --------------------------------
