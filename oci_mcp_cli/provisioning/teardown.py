@@ -1,5 +1,9 @@
 """`oci-mcp teardown`: reverse exactly what init recorded in .env — and only what this project owns.
 
+Grants (issue 20, provisioning/access.py): the ones recorded in ``OCI_MCP_OWNED_GRANTS`` are
+deleted first; ``allowAccessControl`` is switched off again only when oci-mcp switched it on and
+the app stays; the app's other grants are listed as left in place.
+
 An app is deleted only when ``.env`` records its id **and** it carries this project's ownership
 tag (``oci-mcp-owner`` = ``OCI_MCP_OWNER``); a shared trust only loses our client id; a trust is
 deleted only when oci-mcp created it and no other client is left on it; everything else is left
