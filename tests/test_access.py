@@ -229,7 +229,8 @@ def test_teardown_leaves_a_requirement_we_did_not_switch_on(env: Env) -> None:
 
 
 # -- oci-mcp access list|grant|revoke -----------------------------------------------------------
-def test_access_list_grant_and_revoke(env: Env) -> None:
+def test_access_list_grant_and_revoke(env: Env, monkeypatch: Any) -> None:
+    monkeypatch.setenv("COLUMNS", "80")  # the human table stays readable at 80 columns
     init(env)
     listed = run(env, "access", "list")
     assert listed["requires_grant"] is False and listed["grants"] == []
@@ -252,7 +253,9 @@ def test_access_list_grant_and_revoke(env: Env) -> None:
     assert rows[("group", GROUP)]["mechanism"] == "ADMINISTRATOR_TO_GROUP"
     assert rows[("user", "bob")]["ours"] is False and rows[("user", "bob")]["id"] == theirs.id
     human = env.cli("access", "list")
-    assert human.exit_code == 0 and GROUP in human.stdout and "yes" in human.stdout
+    assert human.exit_code == 0 and "only members of group mcp-users, user bob" in human.stdout
+    assert all(g["id"] in human.stdout for g in listed["grants"]), human.stdout  # whole ids
+    assert max(len(line) for line in human.stdout.splitlines()) <= 80, human.stdout
 
     refused = env.cli("access", "revoke", "--user", "bob", "--yes")
     assert refused.exit_code == 2

@@ -85,11 +85,11 @@ def _render_listing(listing: "AccessListing") -> None:
     if not listing.grants:
         return
     table = Table(title=f"grants ({len(listing.grants)})", title_justify="left")
-    for column in ("grantee", "mechanism", "ours", "created by", "id"):
-        table.add_column(column)
+    for column in ("grantee", "ours", "created by", "id"):  # the mechanism follows the grantee
+        table.add_column(column, no_wrap=True, overflow="ellipsis")
     for g in listing.grants:
         ours = "yes" if g.ours else "no"
-        table.add_row(f"{g.grantee_type} {g.grantee_name}", g.mechanism, ours, g.created_by, g.id)
+        table.add_row(f"{g.grantee_type} {g.grantee_name}", ours, g.created_by, g.id)
     out.print(table)
 
 
