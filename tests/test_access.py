@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from provisioning_support import Env, _fast_retries, env, seeded_state, steps  # noqa: F401
+from test_transparent import oci_cli  # noqa: F401  (fixture: the real oci CLI, own venv)
 
 from oci_mcp_cli.core import envfile as E
 
@@ -450,3 +451,42 @@ def test_a_granted_user_signs_in_and_calls_a_tool(env: Env, tmp_path: Any) -> No
     finally:
         stack.stop()
     assert "alice" in json.dumps(me, default=str)
+
+
+# -- the real oci CLI sees our grant, and the hint we print for an unknown name runs as printed ---
+def test_the_oci_cli_lists_the_grant_and_the_printed_hint_runs(
+    tmp_path: Any, oci_cli: str
+) -> None:
+    import shlex
+
+    from test_oracle_mcp import CLI, under_exec
+
+    from oci_mcp_cli.sandbox import Sandbox
+
+    home = tmp_path / "home"
+    home.mkdir()
+    with Sandbox(state_dir=tmp_path / "sb") as sb:
+        domain = next(d for d in sb.domains if d["type"] == "DEFAULT")["https_url"]
+        env_file = str(tmp_path / ".env")
+        done = under_exec(sb, home, *CLI, "init", "--yes", "--json", "--env-file", env_file,
+                          "--domain-url", domain, "--allow-group", GROUP)
+        assert done.returncode == 0, done.stdout + done.stderr
+        values = E.load_env(env_file).values
+        listed = under_exec(sb, home, oci_cli, "identity-domains", "grants", "list",
+                            "--endpoint", domain, "--filter",
+                            f'app.value eq "{values[E.OCI_MCP_APP_ID]}"')
+        assert listed.returncode == 0, listed.stderr
+        (grant,) = json.loads(listed.stdout)["data"]["resources"]
+        assert grant["id"] == values[E.OCI_MCP_OWNED_GRANTS]
+        assert grant["grantee"]["display"] == GROUP
+
+        unknown = under_exec(sb, home, *CLI, "access", "grant", "--group", "mcp-user", "--json",
+                             "--env-file", env_file)
+        assert unknown.returncode == 2, unknown.stdout + unknown.stderr
+        hint = json.loads(unknown.stdout)["error"]["hint"]
+        command = shlex.split(hint.split("`")[1])  # the command between the backquotes
+        assert command[:4] == ["oci", "identity-domains", "groups", "list"], hint
+        groups = under_exec(sb, home, oci_cli, *command[1:])
+        assert groups.returncode == 0, groups.stderr
+        names = [g["display-name"] for g in json.loads(groups.stdout)["data"]["resources"]]
+        assert GROUP in names, groups.stdout  # the oci CLI prints kebab-case keys
