@@ -43,6 +43,11 @@ SCIM_TYPE = {"group": "Group", "user": "User"}
 NAME_ATTRIBUTE = {"group": "displayName", "user": "userName"}
 RECORD_KEY = {"group": E.OCI_MCP_ALLOWED_GROUPS, "user": E.OCI_MCP_ALLOWED_USERS}
 CONTROL_STEP = "access-control"
+
+
+def is_access_step(step: Step) -> bool:
+    """One of this module's steps (``grant:…``, ``access-control``)."""
+    return step.name.startswith("grant:") or step.name == CONTROL_STEP
 PAGE_SIZE = 1000  # the domain's largest SCIM ``count``
 MAX_PAGES = 100
 
@@ -267,7 +272,6 @@ class AccessRun:
     app_id: Callable[[], str]  # at apply time: init creates the app before these steps run
     backup: bool = False  # back up .env before this run's first save
     saved: bool = False
-    desired: list[Grantee] = field(default_factory=list)
 
     def save(self) -> Action:
         """Write the record to ``.env`` (atomically) unless it already says so."""
@@ -282,7 +286,6 @@ class AccessRun:
     def plan(self, app: App | None, desired: list[Grantee], before: AccessRecord) -> list[Step]:
         """The steps from ``before`` (the record as read) to ``desired`` for ``app`` (None: not
         created yet). Nothing allowed and nothing recorded: no step at all. Reads only."""
-        self.desired = desired
         self.record.groups = [g.name for g in desired if g.kind == "group"]
         self.record.users = [g.name for g in desired if g.kind == "user"]
         if not desired and not before.managed:

@@ -240,8 +240,11 @@ class InitRun:
         if self.access is not None:
             removed = self.access.record.env_changes()[1]
             out += [f"remove {key}" for key in removed if self.env.get(key)]
-            if any(s.name.startswith("grant:") and s.action.is_change for s in self.plan.steps):
-                out.append(f"{E.OCI_MCP_OWNED_GRANTS}: the ids of the grants this run creates")
+            if any(access.is_access_step(s) and s.action.is_change for s in self.plan.steps):
+                out.append(
+                    f"{E.OCI_MCP_OWNED_GRANTS}, {E.OCI_MCP_ACCESS_CONTROL_SET}: recorded by the "
+                    "access steps as they write"
+                )
         return out
 
     def summary(self, show_secrets: bool = False) -> dict[str, Any]:
