@@ -68,6 +68,9 @@ JSON_FAILURES: list[tuple[str, list[str], int, str]] = [
     ("init", ["--for", "no-such-target"], 2, "UserError"),
     ("trust list", ["--no-such-flag"], 2, "UsageError"),
     ("status", ["--url", "http://127.0.0.1:{closed}", "--once"], 1, "RemoteError"),
+    ("access list", ["--env-file", "{tmp}/missing.env"], 2, "UserError"),
+    ("access grant", ["--env-file", "{tmp}/missing.env", "--group", "g"], 2, "UserError"),
+    ("access revoke", ["--env-file", "{tmp}/missing.env"], 2, "UserError"),  # no --group/--user
 ]
 
 

@@ -10,6 +10,7 @@ from typer.core import TyperGroup  # typer vendors its own click: its Context, U
 
 from oci_mcp_cli import __version__
 from oci_mcp_cli.cli import (
+    access_cmd,
     client_config_cmd,
     demo_cmd,
     deploy_cmd,
@@ -106,6 +107,7 @@ def root(
 app.command("init")(init_cmd.init)
 app.add_typer(trust_cmd.trust_app, name="trust")
 app.command("teardown")(teardown_cmd.teardown)
+app.add_typer(access_cmd.access_app, name="access")
 app.command("serve")(serve_cmd.serve)
 app.command("status")(status_cmd.status)
 app.command("test-client")(test_client_cmd.sign_in_and_call)

@@ -57,6 +57,10 @@ def _render_summary(run: "InitRun", console: "Console", show_secrets: bool) -> N
     if summary["trust_id"]:
         console.print(f"trust      {summary['trust_id']}")
     console.print(f"env file   {summary['env_file']} (mode 0600)")
+    allowed = [f"group {g}" for g in summary["allowed_groups"]]
+    allowed += [f"user {u}" for u in summary["allowed_users"]]
+    if allowed:
+        console.print(f"sign-in    only {', '.join(allowed)} (`oci-mcp access list`)")
     if summary.get("target") == "oracle-mcp":
         console.print(f"audience   {summary['audience']}")
         env_path = str(run.options.env_file)
@@ -203,6 +207,22 @@ def init(
             "[default: what .env records, else urn:oci-mcp:<owner>/].",
         ),
     ] = None,
+    allow_group: Annotated[
+        list[str],
+        typer.Option(
+            "--allow-group",
+            help="Only members of this group may sign in: the app requires a grant and the "
+            "group is granted it (repeatable; with --allow-user this is the whole allowed set; "
+            "without either, a re-run keeps the recorded set). See `oci-mcp access`.",
+        ),
+    ] = [],  # noqa: B006 - typer needs a literal default
+    allow_user: Annotated[
+        list[str],
+        typer.Option(
+            "--allow-user",
+            help="This user may sign in (repeatable; like --allow-group, for one user).",
+        ),
+    ] = [],  # noqa: B006 - typer needs a literal default
     env_file: EnvFileOpt = Path(".env"),
     config_file: ConfigFileOpt = None,
     profile: ProfileOpt = None,
@@ -242,6 +262,8 @@ def init(
         prune=prune,
         open_jwks=open_jwks,
         adopt=adopt,
+        allow_groups=list(allow_group),
+        allow_users=list(allow_user),
     )
     ask = interactive and not plan.yes  # --yes never asks anything
     with cli_errors():

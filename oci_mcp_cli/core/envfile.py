@@ -65,6 +65,20 @@ ORACLE_MCP_BASE_URL = "ORACLE_MCP_BASE_URL"
 IDCS_REQUIRED_SCOPES = "IDCS_REQUIRED_SCOPES"
 TENANCY_ID_OVERRIDE = "TENANCY_ID_OVERRIDE"
 OCI_MCP_TENANCY_ID_OVERRIDE = "OCI_MCP_TENANCY_ID_OVERRIDE"
+# Who may sign in (issue 20, provisioning/access.py): the groups/users granted the app by this
+# project (comma-separated names; empty/absent = not managed by oci-mcp), the ids of the grants
+# it created (the ownership record: only these are ever deleted), and whether it switched the
+# app's allowAccessControl on (only then is it switched off again).
+OCI_MCP_ALLOWED_GROUPS = "OCI_MCP_ALLOWED_GROUPS"
+OCI_MCP_ALLOWED_USERS = "OCI_MCP_ALLOWED_USERS"
+OCI_MCP_OWNED_GRANTS = "OCI_MCP_OWNED_GRANTS"
+OCI_MCP_ACCESS_CONTROL_SET = "OCI_MCP_ACCESS_CONTROL_SET"
+ACCESS_KEYS = (
+    OCI_MCP_ALLOWED_GROUPS,
+    OCI_MCP_ALLOWED_USERS,
+    OCI_MCP_OWNED_GRANTS,
+    OCI_MCP_ACCESS_CONTROL_SET,
+)
 
 SECRET_KEYS = frozenset(
     {IAM_CLIENT_SECRET, IAM_TOKENEXCHANGE_CLIENT_SECRET, MCP_JWT_SIGNING_KEY, IDCS_CLIENT_SECRET}
@@ -108,6 +122,7 @@ PROVISIONED_KEYS = (
     OCI_MCP_RESOURCE_APP_NAME,
     OCI_MCP_RESOURCE_APP_ID,
     IDCS_AUDIENCE,
+    *ACCESS_KEYS,
 )
 # Read-only aliases: alias -> canonical key.
 ALIASES = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from oci_mcp_cli.core import envfile as E
 from oci_mcp_cli.core.errors import OciMcpError, RemoteError, UserError
 from oci_mcp_cli.core.urls import normalize_server_url
-from oci_mcp_cli.provisioning import apps, settings, trust
+from oci_mcp_cli.provisioning import access, apps, settings, trust
 from oci_mcp_cli.provisioning.domains import (
     Discovery,
     DomainChooser,
@@ -28,6 +28,7 @@ from oci_mcp_cli.provisioning.plan import (
     StepHook,
     apply_plan,
     record_env,
+    stop_between_steps,
 )
 from oci_mcp_cli.provisioning.session import (
     DomainSession,
@@ -69,6 +70,10 @@ class InitOptions(TargetOptions):
     prune: bool = False
     open_jwks: bool | None = None  # None: ask when interactive, else yes
     adopt: bool = False
+    # Who may sign in (provisioning/access.py): either flag given sets the allowed set;
+    # neither keeps the one .env recorded.
+    allow_groups: list[str] = field(default_factory=list)
+    allow_users: list[str] = field(default_factory=list)
 
     def resolve(self, env: E.EnvFile) -> None:
         """Fill unset settings from ``env`` (a re-run changes nothing unless asked), then the
@@ -131,6 +136,7 @@ class InitRun:
     signing_key: str = field(default_factory=lambda: secrets.token_urlsafe(48))
     owner: str = field(default_factory=new_owner_id)
     wrote_ahead: bool = False
+    access: access.AccessRun | None = None
 
     # -- values -----------------------------------------------------------------------------
     @property
@@ -208,6 +214,8 @@ class InitRun:
             values[E.OCI_MCP_TRUST_CREATED] = "true" if self.trust_created else "false"
         if self.jwks_opened or self.env.get(E.OCI_MCP_JWKS_OPENED) == "true":
             values[E.OCI_MCP_JWKS_OPENED] = "true"
+        if self.access is not None:
+            values |= self.access.record.env_changes()[0]
         order = {key: i for i, key in enumerate(E.PROVISIONED_KEYS)}
         return dict(sorted(values.items(), key=lambda item: order.get(item[0], len(order))))
 
@@ -229,6 +237,14 @@ class InitRun:
                 out.append(f"{key}: replaced (secret)")
             else:
                 out.append(f"{key}: {old} → {new}")
+        if self.access is not None:
+            removed = self.access.record.env_changes()[1]
+            out += [f"remove {key}" for key in removed if self.env.get(key)]
+            if any(access.is_access_step(s) and s.action.is_change for s in self.plan.steps):
+                out.append(
+                    f"{E.OCI_MCP_OWNED_GRANTS}, {E.OCI_MCP_ACCESS_CONTROL_SET}: recorded by the "
+                    "access steps as they write"
+                )
         return out
 
     def summary(self, show_secrets: bool = False) -> dict[str, Any]:
@@ -247,6 +263,8 @@ class InitRun:
             "redirect_uri": f"{self.options.server_url}{self.options.redirect_path}",
             "region": self.region,
             "env_file": str(self.options.env_file),
+            "allowed_groups": list(self.access.record.groups) if self.access else [],
+            "allowed_users": list(self.access.record.users) if self.access else [],
             "steps": [s.to_dict() for s in self.plan.steps],
         }
         if show_secrets and self.app is not None:
@@ -263,6 +281,8 @@ class InitRun:
         with deferred_interrupts() as guard:
             try:
                 self._write_ahead()
+                if self.access is not None:
+                    self.access.backup = not self.wrote_ahead
                 return apply_plan(self.plan, self._step_hook(around_step, guard))
             except (OciMcpError, KeyboardInterrupt):
                 env_step = self.plan.step("env")
@@ -275,19 +295,7 @@ class InitRun:
     def _step_hook(self, around_step: StepHook | None, guard: InterruptGuard) -> StepHook:
         """``around_step`` (the spinner) plus a stop between steps when a signal arrived."""
         hint = "run the same `oci-mcp init` again in this folder: it continues where this stopped"
-
-        @contextlib.contextmanager
-        def hook(step: Step) -> Iterator[None]:
-            guard.check(f"before step {step.name!r}: nothing was changed by it", hint)
-            with around_step(step) if around_step else contextlib.nullcontext():
-                yield
-            guard.check(
-                f"after step {step.name!r}: what the finished steps did is recorded in "
-                f"{self.options.env_file}",
-                hint,
-            )
-
-        return hook
+        return stop_between_steps(around_step, guard, str(self.options.env_file), hint)
 
     def _write_ahead(self) -> None:
         """Before the first write, record in ``.env`` what a plain re-run and ``teardown`` need
@@ -360,8 +368,18 @@ class InitRun:
 
     def _apply_env(self) -> Action:
         remove = [] if self.session.auth.service_endpoint else [E.OCI_SERVICE_ENDPOINT]
+        env = self.env
+        if self.access is not None:
+            remove += self.access.record.env_changes()[1]
+            if self.access.saved:  # the access steps recorded their grants already
+                env = E.load_env(self.options.env_file)
         # after a write-ahead, .env.bak already holds the file as it was before this run
-        return record_env(self.env, self.env_updates(), remove, backup=not self.wrote_ahead)
+        ahead = self.wrote_ahead or bool(self.access and self.access.saved)
+        return record_env(env, self.env_updates(), remove, backup=not ahead)
+
+    def _app_id(self) -> str:
+        assert self.app is not None, "the app step runs before the access steps"
+        return str(self.app.id)
 
 
 def _app_step(
@@ -540,5 +558,10 @@ def plan_init(
         )
     run.plan.add(_jwks_step(run, confirm_jwks))
     run.plan.add(_trust_step(run))
+    run.access, steps = access.plan_for_init(
+        run.session, env, run.app, run._app_id, options.allow_groups, options.allow_users
+    )
+    for step in steps:
+        run.plan.add(step)
     run.plan.add(_env_step(run))
     return run

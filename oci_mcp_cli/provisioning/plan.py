@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from oci_mcp_cli.core.envfile import EnvFile, save_env
+
+if TYPE_CHECKING:
+    from oci_mcp_cli.core.interrupts import InterruptGuard
 
 
 class Action(StrEnum):
@@ -83,8 +87,6 @@ StepHook = Callable[[Step], Any]
 
 def apply_plan(plan: Plan, around_step: StepHook | None = None) -> Plan:
     """Run every step's ``apply`` in order; a step without ``apply`` keeps its planned action."""
-    from contextlib import nullcontext
-
     for step in plan.steps:
         if step.apply is None:
             step.result = step.action
@@ -92,6 +94,25 @@ def apply_plan(plan: Plan, around_step: StepHook | None = None) -> Plan:
         with around_step(step) if around_step else nullcontext():
             step.result = step.apply()
     return plan
+
+
+def stop_between_steps(
+    around_step: StepHook | None, guard: InterruptGuard, recorded_in: str, hint: str
+) -> StepHook:
+    """``around_step`` (the spinner) plus a stop before/after a step when Ctrl-C/SIGTERM arrived
+    (:func:`~oci_mcp_cli.core.interrupts.deferred_interrupts`): the step in flight finishes."""
+
+    @contextmanager
+    def hook(step: Step) -> Iterator[None]:
+        guard.check(f"before step {step.name!r}: nothing was changed by it", hint)
+        with around_step(step) if around_step else nullcontext():
+            yield
+        guard.check(
+            f"after step {step.name!r}: what the finished steps did is recorded in {recorded_in}",
+            hint,
+        )
+
+    return hook
 
 
 def record_env(

@@ -1,5 +1,9 @@
 """`oci-mcp teardown`: reverse exactly what init recorded in .env — and only what this project owns.
 
+Grants (issue 20, provisioning/access.py): the ones recorded in ``OCI_MCP_OWNED_GRANTS`` are
+deleted first; ``allowAccessControl`` is switched off again only when oci-mcp switched it on and
+the app stays; the app's other grants are listed as left in place.
+
 An app is deleted only when ``.env`` records its id **and** it carries this project's ownership
 tag (``oci-mcp-owner`` = ``OCI_MCP_OWNER``); a shared trust only loses our client id; a trust is
 deleted only when oci-mcp created it and no other client is left on it; everything else is left
@@ -20,7 +24,7 @@ from typing import Any
 
 from oci_mcp_cli.core import envfile as E
 from oci_mcp_cli.core.files import write_private
-from oci_mcp_cli.provisioning import apps, settings, trust
+from oci_mcp_cli.provisioning import access, apps, settings, trust
 from oci_mcp_cli.provisioning.plan import Action, Plan, Step, record_env
 from oci_mcp_cli.provisioning.session import DomainSession, TargetOptions, session_from_env
 from oci_mcp_cli.provisioning.trust_service import detach_step
@@ -255,6 +259,8 @@ def plan_teardown(options: TeardownOptions) -> TeardownRun:
         return _nothing_recorded(options, env)
     session = session_from_env(env, options)
     run = TeardownRun(options, env, session, Plan("teardown"))
+    for step in access.teardown_grant_steps(session, env, run.subjects):  # before the app
+        run.plan.add(step)
     exchange_step, exchange_client = _app_step(
         run, "exchange-app", env.get(E.OCI_MCP_EXCHANGE_APP_ID)
     )
@@ -272,6 +278,11 @@ def plan_teardown(options: TeardownOptions) -> TeardownRun:
     run.plan.add(trust_step)
     run.plan.add(exchange_step)
     run.plan.add(app_step)
+    control = access.teardown_control_step(
+        session, env, app_step.action == Action.DELETED, run.subjects
+    )
+    if control is not None:
+        run.plan.add(control)
     if is_oracle(env):  # after the client that is allowed its scopes
         resource_step, _ = _app_step(run, "resource-app", env.get(E.OCI_MCP_RESOURCE_APP_ID))
         run.plan.add(resource_step)
