@@ -46,6 +46,12 @@ OCI_MCP_OWNER = "OCI_MCP_OWNER"
 OCI_MCP_APP_NAME = "OCI_MCP_APP_NAME"
 OCI_MCP_EXCHANGE_APP_NAME = "OCI_MCP_EXCHANGE_APP_NAME"
 OCI_MCP_CLIENT_CLAIM = "OCI_MCP_CLIENT_CLAIM"
+# Who may sign in (issue 20; docs/security.md): the groups/users this project granted the app,
+# the grants it created (only these are ever deleted) and whether it switched allowAccessControl on.
+OCI_MCP_ALLOWED_GROUPS = "OCI_MCP_ALLOWED_GROUPS"
+OCI_MCP_ALLOWED_USERS = "OCI_MCP_ALLOWED_USERS"
+OCI_MCP_OWNED_GRANTS = "OCI_MCP_OWNED_GRANTS"
+OCI_MCP_ACCESS_CONTROL_SET = "OCI_MCP_ACCESS_CONTROL_SET"
 # The same values under the names Oracle's samples and its official OCI MCP servers read
 # (written by `init` for a real, https domain; IDCS_DOMAIN is the bare host).
 IDCS_DOMAIN = "IDCS_DOMAIN"
