@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from oci.identity_domains import IdentityDomainsClient
 
 from oci_mcp_cli.sandbox import Sandbox, keys
-from oci_mcp_cli.sandbox.models import DOMAIN_ADMIN_ROLE, SandboxState
+from oci_mcp_cli.sandbox.models import DOMAIN_ADMIN_ROLE, SCHEMA_VERSION, SandboxState
 
 APP_SCHEMA = "urn:ietf:params:scim:schemas:oracle:idcs:App"
 SCIM_ERROR_EXT = "urn:ietf:params:scim:api:oracle:idcs:extension:messages:_error"  # SDK's casing
@@ -190,7 +190,7 @@ def test_old_state_is_migrated_to_hold_the_admin_user(tmp_path: Path) -> None:
     path.write_text(json.dumps(data))
     with Sandbox(state_dir=tmp_path) as again:
         saved = json.loads(path.read_text())
-        assert saved["schema_version"] == 2
+        assert saved["schema_version"] == SCHEMA_VERSION
         admin = _user(SandboxState.from_dict(saved), "sandbox-admin")
         assert admin.ocid == admin_ocid and admin.admin_roles == [DOMAIN_ADMIN_ROLE]
         assert scim_client(again, "sandbox-admin").list_apps().status == 200

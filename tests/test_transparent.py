@@ -318,6 +318,37 @@ def test_oci_cli_runs_unmodified(tsb: Sandbox, home: Path, oci_cli: str) -> None
                                                      "/20160918/domains", "/admin/v1/Apps"}
 
 
+def test_oci_cli_lists_groups_and_grants(tsb: Sandbox, home: Path, oci_cli: str) -> None:
+    """Issue 20: `oci identity-domains groups list` / `grants list` read the seeded group and a
+    grant made through the SDK (the sandbox speaks the SDK models' wire format)."""
+    from oauth_flow import admin_domains_client, create_app
+    from oci.identity_domains import models as m
+
+    idc = admin_domains_client(tsb, default_domain(tsb)["url"])
+    group = idc.list_groups(filter='displayName eq "mcp-users"').data.resources[0]
+    alice = idc.list_users(filter='userName eq "alice"').data.resources[0]
+    app = create_app(idc, "cli-granted", redirect_uris=["https://mcp.example.com/cb"],
+                     grants=["authorization_code"])
+    grant = idc.create_grant(grant=m.Grant(
+        schemas=["urn:ietf:params:scim:schemas:oracle:idcs:Grant"],
+        grant_mechanism="ADMINISTRATOR_TO_GROUP",
+        grantee=m.GrantGrantee(type="Group", value=group.id), app=m.GrantApp(value=app.id))).data
+    endpoint = default_domain(tsb)["https_url"]
+    groups = under_exec(tsb, home, oci_cli, "identity-domains", "groups", "list", "--endpoint",
+                        endpoint, "--filter", 'displayName eq "mcp-users"', "--attributes",
+                        "members")
+    assert groups.returncode == 0, groups.stderr
+    listed = json.loads(groups.stdout)["data"]["resources"]
+    assert [g["display-name"] for g in listed] == ["mcp-users"]
+    assert [mb["value"] for mb in listed[0]["members"]] == [alice.id]
+    grants = under_exec(tsb, home, oci_cli, "identity-domains", "grants", "list", "--endpoint",
+                        endpoint, "--filter", f'app.value eq "{app.id}"')
+    assert grants.returncode == 0, grants.stderr
+    found = json.loads(grants.stdout)["data"]["resources"]
+    assert [(g["id"], g["grant-mechanism"], g["grantee"]["value"], g["app"]["display"])
+            for g in found] == [(grant.id, "ADMINISTRATOR_TO_GROUP", group.id, "cli-granted")]
+
+
 # --- init with the https form, McpStack, OCIProvider -------------------------------------------
 
 

@@ -1,7 +1,7 @@
 """Sandbox state: plain dataclasses, serialisable to JSON. No wire format and no routing here.
 
-SCIM resources (apps, trusts, settings) are stored in their wire form (camelCase dicts) because the
-SCIM layer reads and writes them as such; everything else is typed.
+SCIM resources (apps, trusts, groups, grants, settings) are stored in their wire form (camelCase
+dicts) because the SCIM layer reads and writes them as such; everything else is typed.
 """
 
 from __future__ import annotations
@@ -9,8 +9,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = 2  # 2: the admin is also a user of the Default domain (seed.migrate)
+# 2: the admin is also a user of the Default domain; 3: the seeded group (seed.migrate)
+SCHEMA_VERSION = 3
 DOMAIN_ADMIN_ROLE = "Identity Domain Administrator"
+TO_USER = "ADMINISTRATOR_TO_USER"  # Grant.grantMechanism: a direct grant to a User
+TO_GROUP = "ADMINISTRATOR_TO_GROUP"  # ... to a Group: its members are granted
 
 
 @dataclass
@@ -47,8 +50,39 @@ class Domain:
     signing_cert_file: str  # self-signed X.509 (PEM) for x5c/x5t
     apps: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> SCIM App
     trusts: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> SCIM trust
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> SCIM Group
+    grants: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> SCIM Grant
     settings: dict[str, Any] = field(default_factory=dict)  # the singleton Settings resource
     users: dict[str, User] = field(default_factory=dict)  # id -> User
+
+
+def group_ids_of(domain: Domain, user_id: str) -> set[str]:
+    """The ids of the groups ``user_id`` is a member of now."""
+    return {
+        gid
+        for gid, group in domain.groups.items()
+        if any(m.get("value") == user_id for m in group.get("members") or [])
+    }
+
+
+def is_granted(domain: Domain, app: dict[str, Any], user: User) -> bool:
+    """May ``user`` use ``app``? Always, unless the app has ``allowAccessControl`` true; then only
+    with a Grant of the app to the user (ADMINISTRATOR_TO_USER) or to a group the user is a member
+    of at this moment (ADMINISTRATOR_TO_GROUP). THE one check of /authorize, refresh and the UPST
+    exchange (docs/sandbox.md, "Groups, grants and app access")."""
+    if app.get("allowAccessControl") is not True:
+        return True
+    groups = group_ids_of(domain, user.id)
+    for grant in domain.grants.values():
+        if (grant.get("app") or {}).get("value") != app.get("id"):
+            continue
+        grantee = (grant.get("grantee") or {}).get("value")
+        mechanism = grant.get("grantMechanism")
+        if (mechanism == TO_USER and grantee == user.id) or (
+            mechanism == TO_GROUP and grantee in groups
+        ):
+            return True
+    return False
 
 
 @dataclass

@@ -6,7 +6,7 @@ import datetime as dt
 import secrets
 import uuid
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import oci_mcp_cli.sandbox.keys as keys
 from oci_mcp_cli.sandbox.models import (
@@ -27,6 +27,9 @@ NAMESPACE = "sandboxns"
 ADMIN_KEY_FILE = "admin_api_key.pem"
 UPST_KEY_FILE = "upst_signing_key.pem"
 SETTINGS_SCHEMA = "urn:ietf:params:scim:schemas:oracle:idcs:Settings"
+GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
+# display name -> member user names, in the DEFAULT domain (bob is deliberately not a member)
+DEFAULT_DOMAIN_GROUPS = {"mcp-users": ["alice"]}
 
 
 class SecretFiles(Protocol):
@@ -136,11 +139,50 @@ def add_admin_user(state: SandboxState) -> bool:
     return True
 
 
+def add_seed_groups(state: SandboxState) -> None:
+    """The seeded SCIM Groups of the DEFAULT domain (``mcp-users`` with alice), created by the
+    admin; a group of that name that already exists is left alone."""
+    default = next((d for d in state.domains.values() if d.type == "DEFAULT"), None)
+    if default is None:
+        return
+    by_name = {u.user_name: u for u in default.users.values()}
+    admin = next((u for u in default.users.values() if u.ocid == state.admin.ocid), None)
+    taken = {str(g.get("displayName", "")).lower() for g in default.groups.values()}
+    for display_name, members in DEFAULT_DOMAIN_GROUPS.items():
+        if display_name.lower() in taken:
+            continue
+        now = now_iso()
+        group: dict[str, Any] = {
+            "schemas": [GROUP_SCHEMA],
+            "displayName": display_name,
+            "members": [
+                {"value": by_name[n].id, "type": "User", "display": by_name[n].display_name,
+                 "ocid": by_name[n].ocid}
+                for n in members
+                if n in by_name
+            ],
+            "id": hex32(),
+            "ocid": ocid("domaingroup"),
+            "meta": {"resourceType": "Group", "created": now, "lastModified": now,
+                     "version": hex32()},
+            "domainOcid": default.ocid,
+            "compartmentOcid": state.tenancy_id,
+            "tenancyOcid": state.tenancy_id,
+            "idcsCreatedBy": {
+                "value": admin.id if admin else state.admin.ocid,
+                "display": state.admin.name,
+                "type": "User",
+            },
+        }
+        default.groups[group["id"]] = group
+
+
 def migrate(state: SandboxState) -> bool:
     """Bring a state saved by an older sandbox up to ``SCHEMA_VERSION``; True when it changed."""
     if state.schema_version >= SCHEMA_VERSION:
         return False
     add_admin_user(state)  # version 2
+    add_seed_groups(state)  # version 3
     state.schema_version = SCHEMA_VERSION
     return True
 
@@ -186,4 +228,5 @@ def seed_state(store: SecretFiles) -> SandboxState:
             user.visible_compartments = [by_name[c] for c in users[user.user_name][1]]
         state.domains[domain.guid] = domain
     add_admin_user(state)
+    add_seed_groups(state)
     return state

@@ -2,7 +2,8 @@
 
 Errors before a registered ``redirect_uri`` is known (unknown/inactive client, unregistered or
 non-https redirect) render an error page; later errors go back to the redirect_uri
-(RFC 6749 §4.1.2.1).
+(RFC 6749 §4.1.2.1). A signed-in user who is not granted an app with ``allowAccessControl``
+gets the domain's 403 page, not a redirect (docs/sandbox.md, "Groups, grants and app access").
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from oci_mcp_cli.sandbox.models import Domain
+from oci_mcp_cli.sandbox.models import Domain, is_granted
 from oci_mcp_cli.sandbox.oauth import pages
 from oci_mcp_cli.sandbox.oauth.clients import find_app, has_grant, parse_scope
 from oci_mcp_cli.sandbox.oauth.errors import OAuthError
@@ -277,6 +278,10 @@ async def authorize_post(rt: OAuthRuntime, request: Request, guid: str) -> Respo
         request.state.principal = user.user_name
         if not rt.drop_txn(txn.txn):  # one code per transaction, even for concurrent submits
             return _error_response(PageError(EXPIRED_TXN))
+        if not is_granted(domain, authz.app, user):
+            # The domain's own page: 403, no code and no redirect back to the client.
+            page = pages.not_granted_page(authz.app.get("displayName") or authz.app["name"])
+            return HTMLResponse(page, status_code=403, headers=PAGE_HEADERS)
         code = rt.issue_code(
             guid=guid,
             client_id=authz.app["name"],

@@ -41,6 +41,14 @@ def invalid_grant(description: str) -> OAuthError:
     return OAuthError("invalid_grant", description)
 
 
+NOT_GRANTED = "User is not authorized to access the app."  # the server recognises this text
+
+
+def not_granted() -> OAuthError:
+    """A refresh or UPST exchange for a user who is not granted the app (``allowAccessControl``)."""
+    return invalid_grant(NOT_GRANTED)
+
+
 def unauthorized_client(description: str) -> OAuthError:
     return OAuthError("unauthorized_client", description)
 

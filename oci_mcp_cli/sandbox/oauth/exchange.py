@@ -4,7 +4,9 @@ Rule order: grant/token types → ``public_key`` → subject token readable → 
 of this domain whose ``issuer`` equals the token's ``iss`` and whose ``oauthClients`` holds the
 caller → the trust's ``publicKeyEndpoint`` is this domain's JWKS → signature → an access token →
 expiry (+ the trust's ``clockSkewSeconds``) → revocation → client claim → subject mapping → active
-user. (Before all that the token endpoint requires a confidential client with client_credentials.)
+user → the user is granted the subject token's app (its ``client_id``) when that app has
+``allowAccessControl``. (Before all that the token endpoint requires a confidential client with
+client_credentials.)
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from typing import Any
 
 import jwt
 
-from oci_mcp_cli.sandbox.models import Domain, User
+from oci_mcp_cli.sandbox.models import Domain, User, is_granted
 from oci_mcp_cli.sandbox.oauth import tokens
+from oci_mcp_cli.sandbox.oauth.clients import find_app
 from oci_mcp_cli.sandbox.oauth.discovery import jwks_uri, jwks_uris
-from oci_mcp_cli.sandbox.oauth.errors import invalid_grant, invalid_request
+from oci_mcp_cli.sandbox.oauth.errors import invalid_grant, invalid_request, not_granted
 from oci_mcp_cli.sandbox.oauth.runtime import is_revoked
 from oci_mcp_cli.sandbox.oauth.tokens import DomainScope
 from oci_mcp_cli.sandbox.oauth.users import UnknownAttribute, find_user
@@ -140,4 +143,7 @@ def exchange_for_upst(ds: DomainScope, app: dict[str, Any], form: dict[str, str]
     claims = _verified_subject_claims(ds, trust, subject_token)
     _check_client_claim(trust, claims)
     user = _map_subject(ds.domain, trust, claims)
+    subject_app = find_app(ds.domain, str(claims.get("client_id") or ""))
+    if subject_app is not None and not is_granted(ds.domain, subject_app, user):
+        raise not_granted()
     return tokens.mint_upst(ds, user, session_key)

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 import oci_mcp_cli.sandbox.keys as keys
-from oci_mcp_cli.sandbox.models import Domain, User
+from oci_mcp_cli.sandbox.models import Domain, User, is_granted
 from oci_mcp_cli.sandbox.oauth import tokens
 from oci_mcp_cli.sandbox.oauth.clients import (
     OIDC_SCOPES,
@@ -31,6 +31,7 @@ from oci_mcp_cli.sandbox.oauth.errors import (
     invalid_grant,
     invalid_request,
     invalid_scope,
+    not_granted,
     unauthorized_client,
 )
 from oci_mcp_cli.sandbox.oauth.exchange import TOKEN_EXCHANGE, UPST_TOKEN_TYPE, exchange_for_upst
@@ -191,6 +192,8 @@ def refresh_token(
     if extra:
         raise invalid_scope(f"scope exceeds the original grant: {' '.join(extra)}")
     user = _live_user(ds.domain, record["user_id"])
+    if not is_granted(ds.domain, app, user):
+        raise not_granted()
     spend_refresh_token(ds.ctx.oauth, token)
     grant = Grant(app, user, " ".join(requested), "rt", record["sid"], record.get("auth_time"))
     return _issue(ds, grant, granted=record["scope"], family=record.get("family")).body

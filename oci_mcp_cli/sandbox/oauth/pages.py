@@ -60,3 +60,17 @@ def sign_in_page(
 def error_page(title: str, message: str) -> str:
     body = f'<h1>{escape(title)}</h1><p class="error" role="alert" id="error">{escape(message)}</p>'
     return _page(title, body)
+
+
+NOT_GRANTED = "You are not authorized to access the app. Contact your system administrator."
+NOT_GRANTED_CODE = "AUTHZ_APP_NOT_GRANTED"
+
+
+def not_granted_page(app_name: str) -> str:
+    """The domain's page for a signed-in user who is not granted the app (no way back to it)."""
+    body = (
+        f"<h1>Access denied</h1><p class=\"sub\">{escape(app_name)}</p>"
+        f'<p class="error" role="alert" id="error">{escape(NOT_GRANTED)}</p>'
+        f'<p id="error-code">{NOT_GRANTED_CODE}</p>'
+    )
+    return _page("Access denied", body)

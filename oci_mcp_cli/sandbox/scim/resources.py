@@ -1,4 +1,5 @@
-"""SCIM resource rules of a sandbox domain: Apps, IdentityPropagationTrusts, Settings, Users.
+"""SCIM resource rules of a sandbox domain: Apps, IdentityPropagationTrusts, Groups, Grants,
+Settings, Users.
 
 Pure state logic on wire-form dicts (no HTTP): validation, generated attributes, uniqueness,
 immutability. Every rule violation raises :class:`ScimError` with the status the service uses.
@@ -10,22 +11,27 @@ from __future__ import annotations
 
 import copy
 import functools
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from oci_mcp_cli.sandbox.models import Domain, SandboxState, User
+from oci_mcp_cli.sandbox.models import TO_GROUP, TO_USER, Domain, SandboxState, User
 from oci_mcp_cli.sandbox.scim.patch import apply_patch, get_ci
 from oci_mcp_cli.sandbox.scim.scopes import validate_scopes
-from oci_mcp_cli.sandbox.seed import SETTINGS_SCHEMA, hex32, now_iso, ocid
+from oci_mcp_cli.sandbox.seed import GROUP_SCHEMA, SETTINGS_SCHEMA, hex32, now_iso, ocid
 from oci_mcp_cli.sandbox.wire import ScimError
 
 APP_SCHEMA = "urn:ietf:params:scim:schemas:oracle:idcs:App"
 TRUST_SCHEMA = "urn:ietf:params:scim:schemas:oracle:idcs:IdentityPropagationTrust"
 STATUS_SCHEMA = "urn:ietf:params:scim:schemas:oracle:idcs:AppStatusChanger"
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+GRANT_SCHEMA = "urn:ietf:params:scim:schemas:oracle:idcs:Grant"
+TO_APP = "ADMINISTRATOR_TO_APP"
+# Grant mechanisms the sandbox emulates, and the grantee type each needs (SDK Grant docstring).
+GRANTEE_TYPES = {TO_USER: "User", TO_GROUP: "Group", TO_APP: "App"}
 # The documented custom-app templates (reference §2.1; "Create an Enterprise Application":
 # CustomEnterpriseAppTemplateId). App Catalog templates: see scim/catalog.py.
 APP_TEMPLATES = frozenset(
@@ -94,6 +100,26 @@ TRUST = ResourceType(
 )
 SETTINGS = ResourceType("Settings", "Settings", SETTINGS_SCHEMA, "Setting", ("id",))
 USERS = ResourceType("User", "Users", USER_SCHEMA, "User", ("id", "userName"))
+# Group ``members`` and Grant ``compositeKey`` are ``returned: request`` in the SDK models.
+GROUP = ResourceType(
+    "Group",
+    "Groups",
+    GROUP_SCHEMA,
+    "Group",
+    ("id", "displayName"),
+    ("members.value", "members.type"),
+    on_request=("tags", "members"),
+)
+GRANT = ResourceType(
+    "Grant",
+    "Grants",
+    GRANT_SCHEMA,
+    "Grant",
+    ("id", "grantMechanism", "grantee", "app"),
+    ("grantMechanism", "grantee.value", "grantee.type", "app.value"),
+    (*COMMON_READ_ONLY, "compositeKey", "isFulfilled", "grantor"),
+    on_request=("tags", "compositeKey"),
+)
 
 
 @functools.cache
@@ -242,14 +268,24 @@ def created_by(state: SandboxState, domain: Domain, creator: str) -> dict[str, A
     return {"value": value, "display": creator, "type": "User"}
 
 
+REF_ENDPOINTS = {"App": "Apps", "Group": "Groups", "User": "Users"}
+
+
 def with_refs(resource: dict[str, Any], base_url: str) -> dict[str, Any]:
-    """Add ``$ref`` (``<domain>/admin/v1/Users/<id>`` or ``.../Apps/<id>``) to the
-    ``idcsCreatedBy``/``idcsLastModifiedBy`` references, as real responses carry it."""
-    for key in ("idcsCreatedBy", "idcsLastModifiedBy"):
-        ref = resource.get(key)
+    """Add ``$ref`` (``<domain>/admin/v1/Users/<id>``, ``.../Apps/<id>``, ``.../Groups/<id>``) to
+    the references a response carries: ``idcsCreatedBy``/``idcsLastModifiedBy``, a Grant's
+    ``grantee``/``grantor``/``app`` and a Group's ``members``, as real responses do."""
+    refs = [resource.get(k) for k in ("idcsCreatedBy", "idcsLastModifiedBy", "grantee", "grantor")]
+    refs += [m for m in resource.get("members") or [] if isinstance(m, dict)]
+    for ref in refs:
         if isinstance(ref, dict) and ref.get("value"):
-            endpoint = "Apps" if ref.get("type") == "App" else "Users"
+            endpoint = REF_ENDPOINTS.get(ref.get("type") or "User", "Users")
             ref["$ref"] = f"{base_url}/admin/v1/{endpoint}/{ref['value']}"
+    app = resource.get("app")
+    if GRANT_SCHEMA in (resource.get("schemas") or []) and isinstance(app, dict) and app.get(
+        "value"
+    ):
+        app["$ref"] = f"{base_url}/admin/v1/Apps/{app['value']}"
     return resource
 
 
@@ -305,6 +341,7 @@ def validate_app(domain: Domain, app: dict[str, Any]) -> None:
     check_bool(
         app,
         "active",
+        "allowAccessControl",
         "isOAuthClient",
         "allUrlSchemesAllowed",
         "allowOffline",
@@ -409,13 +446,184 @@ def _trust_defaults(trust: dict[str, Any]) -> None:
     trust.setdefault("active", False)
 
 
-# ---- Generic CRUD of the collection resources (Apps, IdentityPropagationTrusts) ---------------
+# ---- Groups and Grants ---------------------------------------------------------------------------
+
+
+def not_found(rt_name: str, rid: Any) -> ScimError:
+    return ScimError(
+        404, f"Resource {rid} of type {rt_name} not found.", "error.common.resourceNotFound"
+    )
+
+
+def _members(domain: Domain, members: Any) -> list[dict[str, Any]]:
+    """``members`` as stored: one ``{value, type, display, ocid}`` per user (deduplicated by
+    ``value``); a member that is not a User of this domain is refused (400)."""
+    if members is None:
+        return []
+    if not isinstance(members, list):
+        raise ScimError(400, "Invalid value for members: expected a list.", INVALID)
+    out: dict[str, dict[str, Any]] = {}
+    for member in members:
+        value = get_ci(member, "value") if isinstance(member, dict) else None
+        if not isinstance(value, str) or not value:
+            raise ScimError(400, "Missing required attribute(s): members.value.", MISSING)
+        kind = get_ci(member, "type") or "User"
+        if kind != "User":
+            raise ScimError(
+                400, f"Invalid value {kind!r} for members.type: use User.", INVALID
+            )
+        user = domain.users.get(value)
+        if user is None:
+            raise ScimError(
+                400, f"Invalid value for members: {value} is not a User of this domain.", INVALID
+            )
+        out[value] = {
+            "value": value,
+            "type": "User",
+            "display": user.display_name,
+            "ocid": user.ocid,
+        }
+    return list(out.values())
+
+
+def validate_group(domain: Domain, group: dict[str, Any]) -> None:
+    """``schemas`` + ``displayName`` required; ``displayName`` unique (case-insensitive, 409);
+    members resolved to the domain's users."""
+    require(GROUP, group, ("schemas", "displayName"))
+    check_types(GROUP, group)
+    members = _members(domain, group.get("members"))
+    if members:
+        group["members"] = members
+    else:
+        group.pop("members", None)
+    for other in domain.groups.values():
+        if other["id"] != group.get("id") and (
+            str(other.get("displayName", "")).lower() == str(group["displayName"]).lower()
+        ):
+            raise ScimError(
+                409, f"A Group with displayName {group['displayName']!r} already exists.", UNIQUE
+            )
+
+
+GRANT_WRITABLE = ("schemas", "grantMechanism", "grantee", "app", "tags")
+
+
+def _grant_target(domain: Domain, kind: str, value: str) -> dict[str, Any]:
+    """The wire reference ``{value, display}`` to the User, Group or App ``value``; 404 when no
+    such resource exists in the domain."""
+    if kind == "User":
+        user = domain.users.get(value)
+        if user is None:
+            raise not_found("User", value)
+        return {"value": value, "display": user.display_name}
+    found = (domain.groups if kind == "Group" else domain.apps).get(value)
+    if found is None:
+        raise not_found(kind, value)
+    return {"value": value, "display": found.get("displayName", "")}
+
+
+def validate_grant(domain: Domain, grant: dict[str, Any]) -> None:
+    """An app grant: the mechanism one the sandbox emulates, the grantee type the mechanism
+    needs, grantee and app existing (404), no duplicate (app, grantee, mechanism) (409).
+    Fills in the references' ``display``."""
+    require(GRANT, grant, ("schemas", "grantMechanism", "grantee.value", "grantee.type"))
+    check_types(GRANT, grant)
+    extra = [k for k in grant if k not in GRANT_WRITABLE]
+    if extra:
+        raise ScimError(
+            400,
+            f"Grant attribute(s) {', '.join(extra)} are not emulated by the sandbox (it emulates "
+            "app grants: grantMechanism, grantee, app).",
+            INVALID,
+        )
+    mechanism = grant["grantMechanism"]
+    check_enum(grant, "grantMechanism", grant_mechanisms())
+    if mechanism not in GRANTEE_TYPES:
+        raise ScimError(
+            400,
+            f"grantMechanism {mechanism} is not emulated by the sandbox: use one of "
+            f"{', '.join(GRANTEE_TYPES)}.",
+            INVALID,
+        )
+    grantee_in = grant["grantee"]
+    kind = get_ci(grantee_in, "type")
+    if kind != GRANTEE_TYPES[mechanism]:
+        raise ScimError(
+            400,
+            f"Invalid value {kind!r} for grantee.type: grantMechanism {mechanism} grants to a "
+            f"{GRANTEE_TYPES[mechanism]}.",
+            INVALID,
+        )
+    app_in = grant.get("app")
+    app_id = get_ci(app_in, "value") if isinstance(app_in, dict) else None
+    if not isinstance(app_id, str) or not app_id:
+        raise ScimError(400, "Missing required attribute(s): app.value.", MISSING)
+    grantee = _grant_target(domain, kind, str(get_ci(grantee_in, "value")))
+    grant["grantee"] = {**grantee, "type": kind}
+    grant["app"] = _grant_target(domain, "App", app_id)
+    key = composite_key(grant)
+    for other in domain.grants.values():
+        if other["id"] != grant.get("id") and composite_key(other) == key:
+            raise ScimError(
+                409,
+                f"A Grant of app {app_id} to {kind} {grantee['value']} with grantMechanism "
+                f"{mechanism} already exists (id {other['id']}).",
+                UNIQUE,
+            )
+
+
+@functools.cache
+def grant_mechanisms() -> tuple[str, ...]:
+    """The SDK's allowed values of ``Grant.grantMechanism`` (from its docstring)."""
+    from oci.identity_domains.models import Grant
+
+    doc = Grant.grant_mechanism.__doc__ or ""
+    line = doc.split("Allowed values for this property are:", 1)[1].split("\n", 1)[0]
+    return tuple(v for v in re.findall(r'"([A-Z_]+)"', line))
+
+
+def composite_key(grant: dict[str, Any]) -> str:
+    grantee = grant.get("grantee") or {}
+    return ":".join(
+        (
+            str(grant.get("grantMechanism")),
+            str((grant.get("app") or {}).get("value")),
+            str(grantee.get("type")),
+            str(grantee.get("value")),
+        )
+    )
+
+
+def _grant_defaults(grant: dict[str, Any]) -> None:
+    """Generated on create: ``grantor`` (the creating admin), ``isFulfilled``, ``compositeKey``."""
+    grant["grantor"] = {k: v for k, v in grant["idcsCreatedBy"].items() if k != "$ref"}
+    grant["isFulfilled"] = True
+    grant["compositeKey"] = composite_key(grant)
+
+
+def _no_defaults(resource: dict[str, Any]) -> None:
+    """Nothing generated on create."""
+
+
+def drop_grants_of(domain: Domain, rid: str) -> None:
+    """Deleting an App or a Group deletes the Grants of it and to it (docs/sandbox.md)."""
+    for gid, grant in list(domain.grants.items()):
+        refs = ((grant.get("app") or {}).get("value"), (grant.get("grantee") or {}).get("value"))
+        if rid in refs:
+            del domain.grants[gid]
+
+
+# ---- Generic CRUD of the collection resources (Apps, trusts, Groups, Grants) --------------------
 
 Table = Callable[[Domain], dict[str, dict[str, Any]]]
 
 
 def _no_check(resource: dict[str, Any]) -> None:
     """No delete precondition."""
+
+
+def _no_cascade(domain: Domain, rid: str) -> None:
+    """Nothing else goes with a deleted resource."""
 
 
 @dataclass(frozen=True)
@@ -431,6 +639,8 @@ class Rules:
     carried: tuple[str, ...] = ()  # taken from the current resource on replace (server-assigned)
     keep_active: bool = False  # a replace without ``active`` keeps it (else: false)
     check_delete: Callable[[dict[str, Any]], None] = _no_check
+    has_active: bool = True  # the type has an ``active`` attribute (Groups, Grants: no)
+    on_delete: Callable[[Domain, str], None] = _no_cascade  # what goes with a deleted resource
 
 
 APPS = Rules(
@@ -442,8 +652,22 @@ APPS = Rules(
     carried=("name",),
     keep_active=True,
     check_delete=_check_app_deletable,
+    on_delete=drop_grants_of,
 )
 TRUSTS = Rules(TRUST, lambda d: d.trusts, validate_trust, ("name",), _trust_defaults)
+GROUPS = Rules(
+    GROUP,
+    lambda d: d.groups,
+    validate_group,
+    (),
+    _no_defaults,
+    has_active=False,
+    on_delete=drop_grants_of,
+)
+# Grants are immutable: no PUT/PATCH route (scim/routes.py answers 405).
+GRANTS = Rules(
+    GRANT, lambda d: d.grants, validate_grant, (), _grant_defaults, has_active=False
+)
 
 
 def create(
@@ -464,7 +688,8 @@ def _replace(
     new = keep_read_only(rules.rt, current, new)
     for key in rules.carried:
         new[key] = current[key]
-    new.setdefault("active", current.get("active", False) if rules.keep_active else False)
+    if rules.has_active:
+        new.setdefault("active", current.get("active", False) if rules.keep_active else False)
     rules.validate(domain, new)
     touch(new)
     rules.table(domain)[current["id"]] = new
@@ -485,6 +710,7 @@ def patch(rules: Rules, domain: Domain, rid: str, body: Any) -> dict[str, Any]:
 def delete(rules: Rules, domain: Domain, rid: str) -> None:
     rules.check_delete(get_resource(rules.table(domain), rules.rt, rid))
     del rules.table(domain)[rid]
+    rules.on_delete(domain, rid)
 
 
 # ---- Settings -----------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """HTTP layer of the SCIM admin API: ``/<guid>/admin/v1/{Apps,AppStatusChanger,Settings,
-IdentityPropagationTrusts,Users}``. Every call needs a valid OCI signature (API key or ``ST$``
+IdentityPropagationTrusts,Groups,Grants,Users}``.
+Every call needs a valid OCI signature (API key or ``ST$``
 UPST; 401 ``NotAuthenticated`` otherwise) *of an administrator of that domain*: the tenancy admin,
 or a user of the domain with the Identity Domain Administrator role (401 ``NotAuthorized``
 otherwise — see :func:`authorize`).
@@ -338,6 +339,17 @@ def _delete(fn: Callable[[Domain, str], None]) -> Callable[[Domain, str, Any], N
     return apply
 
 
+def _immutable(request: Request, principal: Principal, body: bytes) -> Response:
+    """Grants cannot be changed: the service offers no PUT or PATCH on them (the SDK has no
+    put_grant/patch_grant); 405 in the SCIM error format (docs/sandbox.md, Assumptions)."""
+    raise ScimError(
+        405,
+        f"MethodNotAllowed: {request.method} is not supported on Grants: a Grant is immutable; "
+        "delete it and create a new one.",
+        "MethodNotAllowed",
+    )
+
+
 def routes(ctx: SandboxContext) -> list[Route]:
     """The SCIM admin routes (mounted after the OAuth routes so SigningCert/jwk is not shadowed)."""
     from starlette.routing import Route
@@ -350,17 +362,23 @@ def routes(ctx: SandboxContext) -> list[Route]:
         endpoint = signed_endpoint(ctx, api.guarded(handler), "scim")
         out.append(Route(prefix + path, endpoint, methods=[method]))
 
-    for rules in (res.APPS, res.TRUSTS):
+    for rules in (res.APPS, res.TRUSTS, res.GROUPS, res.GRANTS):
         rt, table = rules.rt, rules.table
         list_items, search, get_item = api.collection(rt, table)
         base = f"/{rt.endpoint}"
         add(base, list_items, "GET")
         add(base, api.creation(rt, functools.partial(res.create, rules)), "POST")
-        if rt is res.APP:
+        if rt is not res.TRUST:
             add(f"{base}/.search", search, "POST")
         add(base + "/{rid}", get_item, "GET")
-        add(base + "/{rid}", api.mutation(rt, table, functools.partial(res.put, rules)), "PUT")
-        add(base + "/{rid}", api.mutation(rt, table, functools.partial(res.patch, rules)), "PATCH")
+        if rules is res.GRANTS:
+            add(base + "/{rid}", _immutable, "PUT")
+            add(base + "/{rid}", _immutable, "PATCH")
+        else:
+            put = api.mutation(rt, table, functools.partial(res.put, rules))
+            add(base + "/{rid}", put, "PUT")
+            patch = api.mutation(rt, table, functools.partial(res.patch, rules))
+            add(base + "/{rid}", patch, "PATCH")
         delete = _delete(functools.partial(res.delete, rules))
         add(base + "/{rid}", api.mutation(rt, table, delete), "DELETE")
     add("/AppStatusChanger/{rid}", api.status_changer, "PUT")
