@@ -67,3 +67,14 @@ def record_access(env_file: Path, groups: str, grant_ids: list[str]) -> None:
         "OCI_MCP_OWNED_GRANTS": ",".join(grant_ids),
         "OCI_MCP_ACCESS_CONTROL_SET": "true",
     }, backup=False)
+
+
+def delete_app(idc: Any, app_id: str) -> None:
+    """Deactivate, then delete (the domain refuses to delete an active app)."""
+    from oci.identity_domains.models import AppStatusChanger
+
+    body = AppStatusChanger(
+        schemas=["urn:ietf:params:scim:schemas:oracle:idcs:AppStatusChanger"], active=False
+    )
+    idc.put_app_status_changer(app_id, app_status_changer=body)
+    idc.delete_app(app_id, force_delete=True)

@@ -22,6 +22,7 @@ from access_support import (
     TO_GROUP,
     TO_USER,
     app_of,
+    delete_app,
     grant,
     group,
     record_access,
@@ -247,7 +248,7 @@ def test_doctor_access_without_access_control_is_every_user_and_warns_beside_oth
         recorded_code, recorded = doctor_access(stack.env_file)  # .env says mcp-users only
     finally:
         if other is not None:
-            stack.idc.delete_app(other.id, force_delete=True)
+            delete_app(stack.idc, other.id)
         require_grants(stack.idc, stack.app.id, True)
     assert alone["ok"] is True and not alone["warning"], alone
     assert "every user of the domain" in alone["detail"], alone
