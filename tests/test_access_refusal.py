@@ -9,8 +9,10 @@ access the app." at the token exchange and its revalidation.
 
 from __future__ import annotations
 
+import calendar
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -31,7 +33,7 @@ from access_support import (
     user,
 )
 from cli_support import run_cli
-from oauth_flow import admin_domains_client, create_app, password
+from oauth_flow import admin_domains_client, create_app, password, wait_past
 from serve_support import ServerStack, server_stack, signed_in
 from test_audit import env_secrets, read_audit, secret_problems, tool_calls
 
@@ -156,6 +158,35 @@ def test_removed_from_the_group_alice_is_refused_at_her_next_call_bob_granted_ke
         "GUARANTEE access-refusal-audited: " + str(call))
     assert tool_calls(events, user="bob", tool="list_compartments")[-1]["outcome"] == "ok"
     assert output_problems(stack, stack.audit.read_text() + str(refused), "alice", "bob") == []
+
+
+def test_removed_user_whose_sign_in_expired_is_refused_at_refresh_with_the_message(
+    stack: Stack,
+) -> None:
+    """alice's cached sign-in outlives her membership: once its token expires, the refresh is
+    refused (invalid_grant) and the new sign-in meets the domain's 403 page — test-client says
+    why, as for bob."""
+    alice_id, group_id = user(stack.idc, "alice").id, group(stack.idc, GROUP).id
+    stack.sb.set_config(access_token_ttl_s=2)
+    try:
+        first = stack.test_client("alice", "--json", "--call", "whoami")
+        assert first.returncode == 0, first.stdout + first.stderr
+        expires = json.loads(first.stdout)["calls"]["whoami"]["token_expires_at"]
+        set_member(stack.idc, group_id, alice_id, False)
+        try:
+            # the upstream token must really expire: wait for the clock, not for a server
+            wait_past(calendar.timegm(time.strptime(expires, "%Y-%m-%dT%H:%M:%SZ")) + 1)
+            stack.sb.clear_requests()
+            again = stack.test_client("alice", "--call", "whoami")
+            grants = [r.get("grant_type") for r in stack.sb.requests()]
+        finally:
+            set_member(stack.idc, group_id, alice_id, True)
+    finally:
+        stack.sb.set_config(access_token_ttl_s=3600)
+    assert "refresh_token" in grants, grants  # the cached sign-in was tried first
+    assert again.returncode == 1 and stack.refusal() in again.stderr, again.stderr
+    assert "Traceback" not in again.stderr
+    assert output_problems(stack, again.stdout + again.stderr, "alice") == []
 
 
 # --- a real domain may redirect back with error=access_denied -----------------------------------
