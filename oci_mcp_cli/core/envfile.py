@@ -46,12 +46,6 @@ OCI_MCP_OWNER = "OCI_MCP_OWNER"
 OCI_MCP_APP_NAME = "OCI_MCP_APP_NAME"
 OCI_MCP_EXCHANGE_APP_NAME = "OCI_MCP_EXCHANGE_APP_NAME"
 OCI_MCP_CLIENT_CLAIM = "OCI_MCP_CLIENT_CLAIM"
-# Who may sign in (issue 20; docs/security.md): the groups/users this project granted the app,
-# the grants it created (only these are ever deleted) and whether it switched allowAccessControl on.
-OCI_MCP_ALLOWED_GROUPS = "OCI_MCP_ALLOWED_GROUPS"
-OCI_MCP_ALLOWED_USERS = "OCI_MCP_ALLOWED_USERS"
-OCI_MCP_OWNED_GRANTS = "OCI_MCP_OWNED_GRANTS"
-OCI_MCP_ACCESS_CONTROL_SET = "OCI_MCP_ACCESS_CONTROL_SET"
 # The same values under the names Oracle's samples and its official OCI MCP servers read
 # (written by `init` for a real, https domain; IDCS_DOMAIN is the bare host).
 IDCS_DOMAIN = "IDCS_DOMAIN"
@@ -71,6 +65,20 @@ ORACLE_MCP_BASE_URL = "ORACLE_MCP_BASE_URL"
 IDCS_REQUIRED_SCOPES = "IDCS_REQUIRED_SCOPES"
 TENANCY_ID_OVERRIDE = "TENANCY_ID_OVERRIDE"
 OCI_MCP_TENANCY_ID_OVERRIDE = "OCI_MCP_TENANCY_ID_OVERRIDE"
+# Who may sign in (issue 20, provisioning/access.py): the groups/users granted the app by this
+# project (comma-separated names; empty/absent = not managed by oci-mcp), the ids of the grants
+# it created (the ownership record: only these are ever deleted), and whether it switched the
+# app's allowAccessControl on (only then is it switched off again).
+OCI_MCP_ALLOWED_GROUPS = "OCI_MCP_ALLOWED_GROUPS"
+OCI_MCP_ALLOWED_USERS = "OCI_MCP_ALLOWED_USERS"
+OCI_MCP_OWNED_GRANTS = "OCI_MCP_OWNED_GRANTS"
+OCI_MCP_ACCESS_CONTROL_SET = "OCI_MCP_ACCESS_CONTROL_SET"
+ACCESS_KEYS = (
+    OCI_MCP_ALLOWED_GROUPS,
+    OCI_MCP_ALLOWED_USERS,
+    OCI_MCP_OWNED_GRANTS,
+    OCI_MCP_ACCESS_CONTROL_SET,
+)
 
 SECRET_KEYS = frozenset(
     {IAM_CLIENT_SECRET, IAM_TOKENEXCHANGE_CLIENT_SECRET, MCP_JWT_SIGNING_KEY, IDCS_CLIENT_SECRET}
@@ -114,6 +122,7 @@ PROVISIONED_KEYS = (
     OCI_MCP_RESOURCE_APP_NAME,
     OCI_MCP_RESOURCE_APP_ID,
     IDCS_AUDIENCE,
+    *ACCESS_KEYS,
 )
 # Read-only aliases: alias -> canonical key.
 ALIASES = {
