@@ -144,6 +144,36 @@ def test_group_create_filter_patch_delete(env: Env) -> None:
     fails(404, lambda: env.idc.get_group(gid), gid)
 
 
+def test_group_put_and_search(env: Env) -> None:
+    group = env.idc.create_group(group=m.Group(schemas=[GROUP], display_name=unique("put"))).data
+    group.members = [m.GroupMembers(value=env.users["bob"], type="User")]
+    replaced = env.idc.put_group(group.id, group=group, attributes="members").data
+    assert [mb.value for mb in replaced.members] == [env.users["bob"]]
+    search = m.GroupSearchRequest(
+        schemas=["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+        filter=f'displayName eq "{group.display_name}"')
+    found = env.idc.search_groups(group_search_request=search).data.resources
+    assert [g.id for g in found] == [group.id]
+    env.idc.delete_group(group.id)
+
+
+def test_groups_and_grants_are_for_administrators_only(env: Env) -> None:
+    """alice's own session token is a valid signature, but not an administrator's: 401."""
+    config_file, profile = env.sb.session_profile("alice", "S-alice")
+    config = oci.config.from_file(config_file, profile)
+    token = open(config["security_token_file"]).read().strip()  # noqa: SIM115 - one read
+    key = oci.signer.load_private_key_from_file(config["key_file"])
+    alice = oci.identity_domains.IdentityDomainsClient(
+        config, env.url, signer=oci.auth.signers.SecurityTokenSigner(token, key),
+        retry_strategy=oci.retry.NoneRetryStrategy())
+    for call in (alice.list_groups, alice.list_grants,
+                 lambda: alice.get_group(env.mcp_users),
+                 lambda: alice.create_grant(grant=grant_body(
+                     TO_USER, "User", env.users["alice"], env.mcp.id))):
+        body = fails(401, call, "NotAuthorized")
+        assert body["detail"].startswith("NotAuthorized: alice")
+
+
 def test_group_refuses_bad_bodies(env: Env) -> None:
     fails(400, lambda: env.idc.create_group(group=m.Group(display_name=unique("g"))), "schemas")
     fails(400, lambda: env.idc.create_group(group=m.Group(schemas=[GROUP])), "displayName")
@@ -179,6 +209,13 @@ def test_grant_create_get_filter_delete(env: Env) -> None:
         (f'grantee.value eq "{env.mcp_users}" and app.value eq "{app.id}"', {group_grant.id}),
     ):
         assert {g.id for g in env.idc.list_grants(filter=flt).data.resources} == expected, flt
+    search = m.GrantSearchRequest(
+        schemas=["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+        filter=f'app.value eq "{app.id}" and grantMechanism eq "{TO_USER}"')
+    assert [g.id for g in env.idc.search_grants(grant_search_request=search).data.resources
+            ] == [grant.id]
+    assert env.idc.get_grant(grant.id, attributes="compositeKey").data.composite_key
+    assert env.idc.get_grant(grant.id).data.composite_key is None  # returned: request
     assert env.idc.delete_grant(grant.id).status == 204
     fails(404, lambda: env.idc.get_grant(grant.id), grant.id)
     assert [g.id for g in env.idc.list_grants(filter=f'app.value eq "{app.id}"').data.resources
@@ -259,6 +296,8 @@ def test_granted_member_signs_in_and_the_others_get_the_domain_page(env: Env) ->
     page = parse_page(client.authorize())
     refused = client.submit(page, "bob", password(env.sb, "bob"))
     assert refused.status_code == 403 and "location" not in refused.headers
+    assert refused.headers["cache-control"] == "no-store"
+    assert refused.headers["x-frame-options"] == "DENY"
     assert NOT_GRANTED_PAGE in refused.text
     assert '<p id="error-code">AUTHZ_APP_NOT_GRANTED</p>' in refused.text
     assert "code=" not in refused.text
@@ -323,3 +362,31 @@ def test_a_state_saved_before_groups_is_migrated_to_hold_the_seeded_group(tmp_pa
         groups = idc.list_groups(filter='displayName eq "mcp-users"', attributes="members").data
         alice = idc.list_users(filter='userName eq "alice"').data.resources[0]
         assert [mb.value for mb in groups.resources[0].members] == [alice.id]
+
+
+def test_every_wire_name_is_the_sdk_models(env: Env) -> None:
+    """Raw JSON of a Group (with members) and a Grant: each key, nested ones included, is a wire
+    name from the SDK model's attribute_map, so nothing is lost or renamed on the SDK's side."""
+    config = oci.config.from_file(env.sb.config_file, env.sb.profile)
+    signer = oci.signer.Signer(config["tenancy"], config["user"], config["fingerprint"],
+                               config["key_file"])
+
+    def wire_names(model: Any) -> set[str]:
+        return set(model().attribute_map.values())
+
+    group = requests.get(f"{env.url}/admin/v1/Groups/{env.mcp_users}",
+                         params={"attributeSets": "all"}, auth=signer, timeout=10).json()
+    assert set(group) <= wire_names(m.Group), set(group) - wire_names(m.Group)
+    for member in group["members"]:
+        assert set(member) <= wire_names(m.GroupMembers), member
+    grants = requests.get(f"{env.url}/admin/v1/Grants", auth=signer, timeout=10,
+                          params={"filter": f'app.value eq "{env.mcp.id}"',
+                                  "attributeSets": "all"}).json()["Resources"]
+    assert grants
+    for grant in grants:
+        assert set(grant) <= wire_names(m.Grant), set(grant) - wire_names(m.Grant)
+        for key, model in (("grantee", m.GrantGrantee), ("app", m.GrantApp),
+                           ("grantor", m.GrantGrantor)):
+            assert set(grant[key]) <= wire_names(model), grant[key]
+        assert {"id", "ocid", "meta", "schemas", "grantMechanism", "grantee", "app", "grantor",
+                "isFulfilled", "compositeKey", "domainOcid", "idcsCreatedBy"} <= set(grant)
