@@ -246,10 +246,13 @@ def call_outcome(exc: BaseException) -> str:
 
 
 def call_reason(exc: BaseException) -> str | None:
-    """The audit reason ``errors.tool_error(reason=…)`` tagged the failure (or its cause) with."""
+    """The audit reason ``errors.tool_error(reason=…)`` tagged the failure (or its cause) with;
+    only one of ``telemetry.REASONS`` (a bounded set)."""
+    from oci_mcp_cli.server.telemetry import REASONS
+
     for error in (exc, exc.__cause__):
         reason = getattr(error, "oci_mcp_reason", None)
-        if reason:
+        if reason in REASONS:
             return str(reason)
     return None
 
