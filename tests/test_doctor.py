@@ -22,7 +22,8 @@ from oci_mcp_cli.core import envfile as E
 from oci_mcp_cli.core.ociconfig import identity_domains_client, load_oci_auth
 from oci_mcp_cli.core.ports import free_port
 
-NAMES = ["env", "discovery", "jwks", "app", "client-secret", "trust", "server", "storage"]
+NAMES = ["env", "discovery", "jwks", "app", "client-secret", "trust", "server", "storage",
+         "access"]
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from oci_mcp_cli.doctor.checks import CheckResult
 
 _RESULT = {True: "[green]pass[/]", False: "[bold red]FAIL[/]", None: "[yellow]skipped[/]"}
+_WARN = "[bold yellow]warn[/]"  # passed, worth a look (exit code 0)
 
 
 def render_results(results: "list[CheckResult]") -> "Table":
@@ -31,7 +32,7 @@ def render_results(results: "list[CheckResult]") -> "Table":
         detail = Text(r.detail)
         if r.fix:
             detail.append("\nfix: ", style="bold").append(r.fix)
-        table.add_row(r.name, _RESULT[r.ok], detail)
+        table.add_row(r.name, _WARN if r.ok and r.warning else _RESULT[r.ok], detail)
     return table
 
 
@@ -50,7 +51,8 @@ def doctor(
     profile: ProfileOpt = None,
     auth: AuthOpt = "config",
 ) -> None:
-    """Check .env, discovery, JWKS, app, client secret, trust and server; exit 0 if all pass.
+    """Check .env, discovery, JWKS, app, access, client secret, trust and server; exit 0 if all
+    pass (a warning passes).
 
     A skipped check (no admin credentials, no server running) is not a pass: exit 1.
     With --json, stdout is always one JSON object: {"checks": [...]} or {"error": {...}}.

@@ -40,6 +40,18 @@ def default_url(env_file: Path) -> str:
     return env.server_url + "/mcp"
 
 
+def not_granted_message(env_file: Path) -> str:
+    """What a user the app's access control refuses reads: the app and the groups ``env_file``
+    records (core/access.py), with fallbacks when it records none (or does not exist)."""
+    from oci_mcp_cli.core.access import AccessRecord
+    from oci_mcp_cli.core.envfile import load_env
+
+    try:
+        return AccessRecord.from_env(load_env(env_file)).refusal()
+    except UserError:  # an unreadable .env: the message without names
+        return AccessRecord().refusal()
+
+
 PASSWORD_ON_COMMAND_LINE = (
     "warning: --password is visible to other users of this machine (ps, shell history); "
     "leave it out to be prompted, or set OCI_MCP_PASSWORD"
@@ -156,6 +168,7 @@ def sign_in_and_call(
         no_browser=no_browser,
         relogin=relogin,
         calls=calls,
+        not_granted=not_granted_message(env_file),
     )
     if as_json:
         report = run(run_test_client, options, verbose=state.debug)

@@ -12,6 +12,12 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
+from oci_mcp_cli.core.access import (
+    ACCESS_DENIED,
+    NOT_GRANTED_PAGE_CODE,
+    AccessNotGranted,
+    refusal_message,
+)
 from oci_mcp_cli.core.errors import RemoteError, UserError
 
 MAX_HOPS = 25
@@ -81,17 +87,30 @@ def _fill(form: Form, username: str, password: str) -> dict[str, str] | None:
 
 
 async def headless_authorize(
-    authorization_url: str, redirect_prefix: str, username: str, password: str
+    authorization_url: str,
+    redirect_prefix: str,
+    username: str,
+    password: str,
+    not_granted: str | None = None,
 ) -> dict[str, str]:
-    """Drive authorize → consent → sign-in → callback; returns the loopback query parameters."""
+    """Drive authorize → consent → sign-in → callback; returns the loopback query parameters.
+
+    A refusal by the app's access control (the domain's 403 page with ``AUTHZ_APP_NOT_GRANTED``,
+    or a redirect back with ``error=access_denied``) raises :class:`AccessNotGranted` with
+    ``not_granted`` (default: the message without the app's name and groups)."""
     import httpx2
 
     url, method, data = authorization_url, "GET", None
     signed_in = False
+    refusal = not_granted or refusal_message(None)
     async with httpx2.AsyncClient(follow_redirects=False, timeout=30) as http:
         for _ in range(MAX_HOPS):
             if url.startswith(redirect_prefix):
                 query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+                if query.get("error") == ACCESS_DENIED:
+                    detail = query.get("error_description", "")
+                    evidence = f"{ACCESS_DENIED}: {_short(detail)}" if detail else ACCESS_DENIED
+                    raise AccessNotGranted(refusal, evidence=evidence)
                 if "error" in query:
                     detail = query.get("error_description", "")
                     raise RemoteError(f"sign-in was refused: {query['error']}: {detail}")
@@ -102,6 +121,10 @@ async def headless_authorize(
                 url = urljoin(str(response.url), response.headers["location"])
                 continue
             html = "html" in response.headers.get("content-type", "")
+            if html and response.status_code == 403 and page_error_code(response.text) == (
+                NOT_GRANTED_PAGE_CODE
+            ):
+                raise AccessNotGranted(refusal, evidence=f"HTTP 403 {NOT_GRANTED_PAGE_CODE}")
             forms = parse_forms(response.text) if html and response.status_code < 500 else []
             filled = [(f, b) for f in forms if (b := _fill(f, username, password)) is not None]
             if not filled:
@@ -119,6 +142,39 @@ async def headless_authorize(
             if method == "GET":
                 url = f"{url}{'&' if '?' in url else '?'}{urlencode(body)}"
     raise RemoteError(f"sign-in failed: more than {MAX_HOPS} redirects")
+
+
+class _ErrorCodeParser(HTMLParser):
+    """The text of the element with ``id="error-code"`` (the domain's error page)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.depth = 0
+        self.code: str | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.depth:
+            self.depth += 1
+        elif self.code is None and dict(attrs).get("id") == "error-code":
+            self.depth = 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.depth:
+            self.depth -= 1
+            if not self.depth:
+                self.code = "".join(self._text).strip()
+
+    def handle_data(self, data: str) -> None:
+        if self.depth:
+            self._text.append(data)
+
+
+def page_error_code(html: str) -> str | None:
+    """The error code an identity domain's error page shows (``<p id="error-code">``), if any."""
+    parser = _ErrorCodeParser()
+    parser.feed(html)
+    return parser.code
 
 
 SANDBOX_HINT = re.compile(r"\[sandbox hint: ([^\]]+)\]")
@@ -150,9 +206,15 @@ def _short(text: str) -> str:
     return redact(" ".join(text.split()))[:200]
 
 
-def headless_oauth(username: str, password: str, base: type | None = None, **kwargs: Any) -> Any:
+def headless_oauth(
+    username: str,
+    password: str,
+    base: type | None = None,
+    not_granted: str | None = None,
+    **kwargs: Any,
+) -> Any:
     """A FastMCP ``OAuth`` (or ``base`` subclass) that signs in with ``username``/``password``
-    instead of a browser."""
+    instead of a browser (``not_granted``: what a user the app's access control refuses reads)."""
     from fastmcp.client.auth import OAuth
     from mcp.client.auth import AuthorizationCodeResult
 
@@ -166,7 +228,9 @@ def headless_oauth(username: str, password: str, base: type | None = None, **kwa
                     hint="pass --password or set OCI_MCP_PASSWORD",
                 )
             prefix = str(self.context.client_metadata.redirect_uris[0])
-            self._result = await headless_authorize(authorization_url, prefix, username, password)
+            self._result = await headless_authorize(
+                authorization_url, prefix, username, password, not_granted
+            )
 
         async def callback_handler(self) -> AuthorizationCodeResult:
             result, self._result = self._result or {}, None

@@ -33,6 +33,8 @@ class ClientOptions:
     relogin: bool = False
     calls: list[tuple[str, dict[str, Any]]] | None = None
     cache_root: Path | None = None  # default: $OCI_MCP_DATA_DIR or the user data dir
+    # what a user refused by the app's access control reads (core/access.py refusal_message)
+    not_granted: str | None = None
 
 
 @dataclass
@@ -121,7 +123,13 @@ def make_oauth(options: ClientOptions) -> Any:
     if options.username:
         from oci_mcp_cli.client.headless import headless_oauth
 
-        return headless_oauth(options.username, options.password or "", base=base, **kwargs)
+        return headless_oauth(
+            options.username,
+            options.password or "",
+            base=base,
+            not_granted=options.not_granted,
+            **kwargs,
+        )
     if options.no_browser:
 
         class PrintingOAuth(base):  # type: ignore[misc,valid-type]

@@ -34,6 +34,10 @@ CLIENT_AUTHENTICATED_ERRORS = ("invalid_scope", "unauthorized_client", "unsuppor
 FIX_INIT = "run `oci-mcp init` (it reconciles the app and rewrites .env)"
 FIX_TRUST = "run `oci-mcp trust create`"
 FIX_SERVE = "restart `oci-mcp serve` with this .env"
+FIX_ALLOW = (
+    "let only your team sign in: `oci-mcp init --allow-group NAME` (or `oci-mcp access grant "
+    "--group NAME`) requires a grant of the app and grants it to the group"
+)
 FIX_DOMAIN = (
     "set IAM_DOMAIN to the identity domain's URL (Console → Identity → Domains → the domain → "
     "Domain URL), or run `oci-mcp init --domain NAME` to pick the domain by name"
@@ -51,9 +55,16 @@ class CheckResult:
     ok: bool | None
     detail: str
     fix: str | None = None
+    warning: bool = False  # passed, but worth a look (shown as "warn"; still exit 0)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "ok": self.ok, "detail": self.detail, "fix": self.fix}
+        return {
+            "name": self.name,
+            "ok": self.ok,
+            "warning": self.warning,
+            "detail": self.detail,
+            "fix": self.fix,
+        }
 
 
 def passed(name: str, detail: str) -> CheckResult:
@@ -66,6 +77,10 @@ def failed(name: str, detail: str, fix: str | None) -> CheckResult:
 
 def skipped(name: str, detail: str, fix: str | None = None) -> CheckResult:
     return CheckResult(name, None, detail, fix)
+
+
+def warned(name: str, detail: str, fix: str | None) -> CheckResult:
+    return CheckResult(name, True, detail, fix, warning=True)
 
 
 @dataclass
@@ -348,6 +363,61 @@ def check_app(ctx: DoctorContext) -> CheckResult:
     )
 
 
+def check_access(ctx: DoctorContext) -> CheckResult:
+    """Who may sign in: the app's grants when it requires them (allowAccessControl), else every
+    user of the domain — a warning when the domain also serves other OAuth apps (its users are
+    then not only this server's team); fails when .env records access the domain lacks."""
+    from oci_mcp_cli.core.access import AccessRecord
+    from oci_mcp_cli.doctor.access import read_access
+
+    name = "access"
+    gate = _admin_gate(ctx, name)
+    if gate:
+        return gate
+    client_id = ctx.env.get(E.IAM_CLIENT_ID)
+    if not client_id:
+        return skipped(name, NEEDS_CLIENT_ID)
+    try:
+        app = _find_app(ctx, client_id)
+        if app is None:
+            return skipped(name, "needs the app (see the app check)")
+        own = {client_id, ctx.env.exchange_client_id or client_id}
+        state = read_access(ctx.session(), app, own)
+    except OciMcpError as exc:
+        return _admin_failed(name, exc)
+    record = AccessRecord.from_env(ctx.env)
+    recorded = [f"group {g}" for g in record.groups] + [f"user {u}" for u in record.users]
+    label = f"app {state.app_name!r}"
+    if not state.control:
+        detail = f"{state.who()} can sign in to {label} (allowAccessControl is off)"
+        if recorded:
+            return failed(
+                name, f"{detail}, but {ctx.env.path} records access for {', '.join(recorded)} only",
+                FIX_INIT,
+            )
+        if state.other_apps:
+            shown = ", ".join(state.other_apps[:3]) + (", …" if len(state.other_apps) > 3 else "")
+            return warned(
+                name,
+                f"{detail}; the domain also serves {len(state.other_apps)} other OAuth app(s) "
+                f"({shown}), so its users are not only this server's team",
+                FIX_ALLOW,
+            )
+        return passed(name, detail)
+    missing = [f"group {g}" for g in record.groups if g not in state.groups]
+    missing += [f"user {u}" for u in record.users if u not in state.user_names]
+    if missing:
+        return failed(
+            name,
+            f"{label} has no grant for {', '.join(missing)} recorded in {ctx.env.path}; who can "
+            f"sign in now: {state.who()}",
+            FIX_INIT,
+        )
+    if not state.grantees:
+        return failed(name, f"{label} requires a grant and has none: nobody can sign in", FIX_ALLOW)
+    return passed(name, f"only {state.who()} can sign in to {label} (allowAccessControl is on)")
+
+
 # 5 ─────────────────────────────────────────────────────────────────────────────────────────────
 def check_client_secret(ctx: DoctorContext) -> CheckResult:
     """The domain accepts the client secret(s) in .env (a client_credentials token request)."""
@@ -618,4 +688,5 @@ CHECKS = (
     check_trust,
     check_server,
     check_storage,
+    check_access,
 )

@@ -49,6 +49,7 @@ def tool_call_fields(record: ToolCallRecord) -> dict[str, Any]:
         "client_id": record.client_id,
         "tool": record.tool,
         "outcome": record.outcome,
+        "reason": record.reason,
         "duration_ms": round(record.duration_s * 1000, 3),
         "arguments": record.arguments,
         "oci_requests": [oci_request_fields(r) for r in list(record.oci_requests)],

@@ -259,7 +259,7 @@ def user_signer() -> Any:
         timeout = USER_CHECK_TIMEOUT_S if left is None else min(USER_CHECK_TIMEOUT_S, left)
         domain = runtime.settings.domain_url
         check = (lambda: user_token_refused(domain, user.token, timeout)) if timeout > 0 else None
-        raise exchange_error(exc, check) from None
+        raise exchange_error(exc, check, not_granted=runtime.settings.not_granted) from None
 
 
 def oci_client(client_cls: type[C], region: str | None = None) -> C:

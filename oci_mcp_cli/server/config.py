@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from oci_mcp_cli.core import envfile as ef
+from oci_mcp_cli.core.access import AccessRecord
 from oci_mcp_cli.core.errors import UserError
 from oci_mcp_cli.core.urls import is_loopback_host
 from oci_mcp_cli.server.signers import (
@@ -65,6 +66,8 @@ class ServerSettings:
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
     metrics_explicit: bool = False  # asked for (flag, env, .env): a busy port is an error
+    # What a user the app's access control refuses reads (core/access.py; "" = the fallback)
+    not_granted: str = ""
 
     def __repr__(self) -> str:  # never show secrets, even in tracebacks
         return f"ServerSettings(server_url={self.server_url!r}, domain_url={self.domain_url!r})"
@@ -193,6 +196,7 @@ def load_settings(
         storage_url=storage_url,
         log_level=level,
         cache_size=cache_size,
+        not_granted=AccessRecord.from_env(env).refusal(),
         **guard_settings(**guard),
         **resilience_settings(tool_timeout, oci_workers, revalidate_after, revalidation_outage),
         **observability_settings(audit_log, log_format),

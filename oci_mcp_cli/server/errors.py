@@ -43,16 +43,19 @@ HINT_OCI_NOT_FOUND = "it does not exist or you are not authorized to see it"
 
 
 def tool_error(
-    message: str, *, warning: bool = False, outcome: str = "tool_error"
+    message: str, *, warning: bool = False, outcome: str = "tool_error", reason: str | None = None
 ) -> Exception:
     """A ToolError for an expected failure: FastMCP logs it at DEBUG (no duplicate ERROR
     line); ``warning`` marks operational trouble (timeout, outage) for the call log line;
-    ``outcome`` is the call's audit outcome (``server/telemetry.py`` ``OUTCOMES``)."""
+    ``outcome`` is the call's audit outcome (``server/telemetry.py`` ``OUTCOMES``), ``reason``
+    the audit event's finer cause (``server/telemetry.py`` ``REASONS``; never a metric
+    label)."""
     from fastmcp.exceptions import ToolError
 
     error = ToolError(message, log_level=logging.DEBUG)
     error.oci_mcp_warning = warning  # type: ignore[attr-defined]
     error.oci_mcp_outcome = outcome  # type: ignore[attr-defined]
+    error.oci_mcp_reason = reason  # type: ignore[attr-defined]
     return error
 
 
@@ -108,6 +111,38 @@ def _json_body(response: Any) -> object:
         return response.json()
     except Exception:  # not JSON (an HTML error page, an empty body): no code to classify by
         return None
+
+
+def is_not_granted(exc: BaseException) -> bool:
+    """The exchange (or the revalidation, ``exc.cause``) was refused because the app requires a
+    grant the user lacks (issue 20): ``invalid_grant`` with the domain's exact description for
+    it. The one description we match: the code alone (``invalid_grant``) also means a missing
+    trust or a refused user, and the domain gives this refusal no code of its own. Exact
+    equality, never a search for words (core/access.py ``NOT_GRANTED_DESCRIPTION``)."""
+    from oci_mcp_cli.core.access import NOT_GRANTED_DESCRIPTION
+
+    response = getattr(getattr(exc, "cause", exc), "response", None)
+    if response is None:
+        return False
+    code, description = error_fields(_json_body(response))
+    return code == "invalid_grant" and description.strip() == NOT_GRANTED_DESCRIPTION
+
+
+def not_granted_error(refusal: str | None) -> Exception:
+    """The ToolError of a call refused by the app's access control: ``refusal`` (the sentence
+    of core/access.py), outcome ``refused``, audit reason ``not_granted``."""
+    from oci_mcp_cli.core.access import (
+        NOT_GRANTED_DESCRIPTION,
+        NOT_GRANTED_REASON,
+        refusal_message,
+    )
+
+    return tool_error(
+        f"{refusal or refusal_message(None)} (the identity domain refused your calls: "
+        f"invalid_grant: {NOT_GRANTED_DESCRIPTION})",
+        outcome="refused",
+        reason=NOT_GRANTED_REASON,
+    )
 
 
 def is_grant_refusal(exc: BaseException) -> bool:
@@ -167,11 +202,18 @@ def classify_oci(status: int, code: str | None) -> str | None:
     return None
 
 
-def exchange_error(exc: Exception, user_check: Callable[[], bool] | None = None) -> Exception:
+def exchange_error(
+    exc: Exception,
+    user_check: Callable[[], bool] | None = None,
+    *,
+    not_granted: str | None = None,
+) -> Exception:
     """A ToolError for a failed exchange or revalidation (ToolErrors pass through unchanged).
 
     ``user_check`` (e.g. :func:`user_token_refused` for the caller's token) is asked only when the
-    domain answered ``invalid_grant``: True names the user as the cause instead of the trust."""
+    domain answered ``invalid_grant``: True names the user as the cause instead of the trust.
+    ``not_granted``: the sentence for a user the app's access control refuses
+    (:func:`is_not_granted`)."""
     from fastmcp.exceptions import ToolError
 
     from oci_mcp_cli.core.ociconfig import DeadlineExceeded
@@ -186,6 +228,8 @@ def exchange_error(exc: Exception, user_check: Callable[[], bool] | None = None)
     if isinstance(exc, DeadlineExceeded) or _is_timeout(exc):
         text = _timeout_text("the token exchange with the identity domain")
         return tool_error(text, warning=True, outcome="deadline")
+    if is_not_granted(exc):  # the exchange or the revalidation: the user lacks a grant
+        return not_granted_error(not_granted)
     user_refused = user_check is not None and is_grant_refusal(exc) and user_check()
     if isinstance(exc, SignerRefused):
         cause = exchange_message(exc.cause, user_refused=user_refused)

@@ -206,6 +206,7 @@ async def _logged_call(context: Any, call_next: Any, tool: str, user: str, call:
         fault = _import_fault(exc)
         failure = fault or exc
         call.outcome = call_outcome(failure)
+        call.reason = call_reason(failure)
         error = _short(str(failure))
         expected = _is_tool_error(failure)
         level = logging.WARNING if getattr(failure, "oci_mcp_warning", not expected) else level
@@ -242,6 +243,18 @@ def call_outcome(exc: BaseException) -> str:
     if cause is not None and not _is_tool_error(cause):
         return str(getattr(cause, "oci_mcp_outcome", None) or "server_fault")
     return "tool_error"
+
+
+def call_reason(exc: BaseException) -> str | None:
+    """The audit reason ``errors.tool_error(reason=…)`` tagged the failure (or its cause) with;
+    only one of ``telemetry.REASONS`` (a bounded set)."""
+    from oci_mcp_cli.server.telemetry import REASONS
+
+    for error in (exc, exc.__cause__):
+        reason = getattr(error, "oci_mcp_reason", None)
+        if reason in REASONS:
+            return str(reason)
+    return None
 
 
 def _import_fault(exc: BaseException) -> Exception | None:

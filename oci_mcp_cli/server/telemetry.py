@@ -71,6 +71,9 @@ from typing import Any, Protocol
 LOGGER = logging.getLogger("oci_mcp.server.telemetry")
 
 OUTCOMES = ("ok", "tool_error", "deadline", "breaker", "refused", "server_fault")
+# A failed call's finer cause, in its audit event only (metrics keep the bounded OUTCOMES):
+# ``not_granted``: refused, the app's access control does not grant the user (issue 20).
+REASONS = ("not_granted",)
 SIGN_IN = "sign_in"
 TOKEN_EXCHANGE = "token_exchange"
 REVALIDATION = "revalidation"
@@ -135,6 +138,7 @@ class ToolCallRecord:
     client_id: str | None = None  # the MCP client (its OAuth client id at this server)
     arguments: dict[str, dict[str, Any]] = field(default_factory=dict)  # name → size, sha256
     outcome: str = "server_fault"  # one of OUTCOMES; the middleware sets it
+    reason: str | None = None  # one of REASONS when the failure has one (audit only)
     duration_s: float = 0.0
     oci_requests: list[OciRequestRecord] = field(default_factory=list)
 
