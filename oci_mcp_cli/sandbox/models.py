@@ -70,6 +70,34 @@ class Bucket:
 
 
 @dataclass
+class StoredObject:
+    """An object in a bucket; ``data`` is base64 (state.json is JSON)."""
+
+    namespace: str
+    bucket: str
+    name: str
+    data: str
+    content_type: str
+    md5: str  # base64 MD5 of the content (``Content-MD5`` / ``opc-content-md5``)
+    etag: str
+    time_created: str
+    time_modified: str
+
+
+@dataclass
+class Policy:
+    """An IAM policy: statements in OCI's policy language (the sandbox evaluates the
+    ``any-user … where request.user.name = '…'`` form the seed writes; docs/sandbox.md)."""
+
+    id: str
+    name: str
+    compartment_id: str
+    description: str
+    statements: list[str]
+    time_created: str
+
+
+@dataclass
 class ApiKey:
     """A registered API signing key: keyId = tenancy/user/fingerprint."""
 
@@ -108,6 +136,8 @@ class SandboxState:
     domains: dict[str, Domain] = field(default_factory=dict)  # guid -> Domain
     compartments: dict[str, Compartment] = field(default_factory=dict)  # ocid -> Compartment
     buckets: list[Bucket] = field(default_factory=list)
+    objects: list[StoredObject] = field(default_factory=list)
+    policies: list[Policy] = field(default_factory=list)
     oauth: dict[str, Any] = field(
         default_factory=dict
     )  # OAuth runtime (refresh tokens, revocations)
@@ -134,6 +164,8 @@ class SandboxState:
             domains=domains,
             compartments={k: Compartment(**c) for k, c in data.get("compartments", {}).items()},
             buckets=[Bucket(**b) for b in data.get("buckets", [])],
+            objects=[StoredObject(**o) for o in data.get("objects", [])],
+            policies=[Policy(**p) for p in data.get("policies", [])],
             oauth=dict(data.get("oauth", {})),
             schema_version=int(data.get("schema_version", 1)),
         )

@@ -17,6 +17,7 @@ from oci_mcp_cli.sandbox.models import (
     Bucket,
     Compartment,
     Domain,
+    Policy,
     SandboxState,
     User,
 )
@@ -53,6 +54,17 @@ BUCKETS = [
     ("dev-scratch", "engineering-dev"),
     ("fin-reports", "finance"),
     ("shared-docs", "shared"),
+]
+
+
+# (user, verb, resource-type, compartment): the seed's IAM policy statements. Reads mirror the
+# users' visible compartments above (a statement covers the sub-compartments).
+POLICY_GRANTS = [
+    ("alice", "manage", "all-resources", "engineering"),
+    ("alice", "read", "all-resources", "shared"),
+    ("bob", "manage", "all-resources", "finance"),
+    ("bob", "read", "all-resources", "shared"),
+    ("carol", "read", "all-resources", "shared"),
 ]
 
 
@@ -186,4 +198,28 @@ def seed_state(store: SecretFiles) -> SandboxState:
             user.visible_compartments = [by_name[c] for c in users[user.user_name][1]]
         state.domains[domain.guid] = domain
     add_admin_user(state)
+    seed_policies(state)
     return state
+
+
+def seed_policies(state: SandboxState) -> None:
+    """The tenancy's policies: the administrators' and one per sandbox user."""
+    statements = {
+        "Administrators": ["Allow group Administrators to manage all-resources in tenancy"]
+    }
+    for user, verb, family, compartment in POLICY_GRANTS:
+        statements.setdefault(f"{user}-access", []).append(
+            f"Allow any-user to {verb} {family} in compartment {compartment}"
+            f" where request.user.name = '{user}'"
+        )
+    for name, lines in statements.items():
+        state.policies.append(
+            Policy(
+                id=ocid("policy"),
+                name=name,
+                compartment_id=state.tenancy_id,
+                description=f"{name} (sandbox)",
+                statements=lines,
+                time_created=now_iso(),
+            )
+        )
