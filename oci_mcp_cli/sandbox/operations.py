@@ -154,7 +154,8 @@ class Call:
         if not isinstance(data, dict):
             raise OciApiError(400, "InvalidParameter", "The request body must be a JSON object")
         if self.spec.body_model:
-            known = set(_attribute_map(self.spec.service, self.spec.body_model).values())
+            model = _body_subtype(self.spec.service, self.spec.body_model, data)
+            known = set(_attribute_map(self.spec.service, model).values())
             unknown = sorted(set(data) - known)
             if unknown:
                 raise OciApiError(
@@ -292,6 +293,13 @@ def operation_routes(
 def _attribute_map(service: str, model: str) -> dict[str, str]:
     models = importlib.import_module(f"oci.{service}.models")
     return dict(getattr(models, model)().attribute_map)
+
+
+def _body_subtype(service: str, model: str, data: dict[str, Any]) -> str:
+    """A polymorphic body model's concrete subtype (``SearchDetails`` → by its ``type``)."""
+    cls = getattr(importlib.import_module(f"oci.{service}.models"), model)
+    subtype = getattr(cls, "get_subtype", None)
+    return str(subtype(data)) if subtype else model
 
 
 def model_wire(service: str, model: str, **values: Any) -> dict[str, Any]:

@@ -6,11 +6,16 @@ Users see only the compartments the seed grants them; anything a principal may n
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from dataclasses import dataclass
 
-from oci_mcp_cli.sandbox.models import Compartment, Domain, Policy, SandboxState
+from oci_mcp_cli.sandbox.models import (
+    Compartment,
+    Domain,
+    Policy,
+    SandboxState,
+    availability_domain_name,
+)
 from oci_mcp_cli.sandbox.wire import OciApiError, not_found
 
 
@@ -131,11 +136,9 @@ def availability_domains(
     """The home region's ADs, named with a tenancy-specific prefix as OCI names them."""
     if not can_see(state, principal_ocid, compartment_id):
         raise not_found(f"Compartment {compartment_id}")
-    prefix = base64.b32encode(bytes.fromhex(_digest(state.tenancy_id))[:3]).decode()[:4].title()
-    region = state.home_region.upper().rsplit("-", 1)[0]  # us-ashburn-1 → US-ASHBURN
     return [
         AvailabilityDomain(
-            f"{prefix}:{region}-AD-{n}",
+            availability_domain_name(state.tenancy_id, state.home_region, n),
             f"ocid1.availabilitydomain.oc1..aaaaaaaa{_digest(state.tenancy_id, str(n))[:52]}",
         )
         for n in range(1, AD_COUNT + 1)

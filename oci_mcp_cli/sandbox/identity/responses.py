@@ -208,7 +208,9 @@ class IdentityResponses:
             wire = [compartment_wire(c, access == "ACCESSIBLE") for c in found]
             if lifecycle:
                 wire = [c for c in wire if c["lifecycleState"] == lifecycle]
-            return oci_list_response(request, sort_items(request, wire, "name"), COMPARTMENT_PAGING)
+            return oci_list_response(
+                request, sort_items(request, wire, "name"), COMPARTMENT_PAGING
+            )
 
     def get_compartment(self, request: Request, principal: Principal, body: bytes) -> Response:
         cid = request.path_params["id"]

@@ -46,6 +46,12 @@ def bucket_not_found(namespace: str, name: str) -> OciApiError:
     )
 
 
+def bucket_ocid(b: Bucket) -> str:
+    """A bucket's OCID: stable, derived from its identity (the state keeps none)."""
+    digest = hashlib.sha256(f"{b.namespace}/{b.name}/{b.time_created}".encode()).hexdigest()
+    return f"ocid1.bucket.oc1.iad.aaaaaaaa{digest[:52]}"
+
+
 def check_namespace(state: SandboxState, namespace: str) -> None:
     if namespace != state.namespace:
         raise not_found(f"Namespace {namespace}")

@@ -45,11 +45,6 @@ def _etag(b: Bucket) -> str:
     return str(uuid.UUID(bytes=digest[:16], version=4))
 
 
-def _bucket_ocid(b: Bucket) -> str:
-    digest = hashlib.sha256(f"{b.namespace}/{b.name}/{b.time_created}".encode()).hexdigest()
-    return f"ocid1.bucket.oc1.iad.aaaaaaaa{digest[:52]}"
-
-
 def _fields(raw: str | None, allowed: tuple[str, ...]) -> set[str]:
     wanted = {f for f in (raw or "").split(",") if f}
     if wanted - set(allowed):
@@ -93,7 +88,7 @@ def bucket_wire(state: SandboxState, b: Bucket, fields: set[str]) -> dict[str, A
         defined_tags={},
         replication_enabled=False,
         is_read_only=False,
-        id=_bucket_ocid(b),
+        id=models.bucket_ocid(b),
         versioning="Disabled",
         approximate_count=len(objects) if "approximateCount" in fields else None,
         approximate_size=size if "approximateSize" in fields else None,
