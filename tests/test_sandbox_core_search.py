@@ -131,7 +131,11 @@ def test_search_all_resources_per_user(sb: Sandbox, config: dict, ids: dict[str,
 
 def test_search_refuses_what_it_cannot_answer(sb: Sandbox, config: dict) -> None:
     alice = client(sb, "alice", oci.resource_search.ResourceSearchClient, config)
-    for query in ("query all resources where displayName = 'x'", "select everything"):
+    for query in (
+        "query all resources where freeformTags.key = 'x'",
+        "query all resources where compartmentId = 'a' || displayName = 'b'",
+        "select everything",
+    ):
         with pytest.raises(oci.exceptions.ServiceError) as err:
             _search(alice, query)
         assert (err.value.status, err.value.code) == (400, "InvalidParameter")
@@ -139,3 +143,27 @@ def test_search_refuses_what_it_cannot_answer(sb: Sandbox, config: dict) -> None
     with pytest.raises(oci.exceptions.ServiceError) as err:
         alice.search_resources(free)
     assert (err.value.status, err.value.code) == (400, "InvalidParameter")
+
+
+def test_search_where_compartment_and_display_name(
+    sb: Sandbox, config: dict, ids: dict[str, str]
+) -> None:
+    """The clauses Oracle's resource-search server sends: ``compartmentId = '…'`` and
+    ``displayName =~ '…'`` (case-insensitive substring), joined by ``&&``."""
+    alice = client(sb, "alice", oci.resource_search.ResourceSearchClient, config)
+    bob = client(sb, "bob", oci.resource_search.ResourceSearchClient, config)
+    eng = ids["engineering"]
+    found = _search(alice, f"query all resources where compartmentId = '{eng}'").data.items
+    assert {(r.resource_type, r.display_name) for r in found} == {
+        ("Instance", "eng-app-1"),
+        ("Vcn", "eng-vcn"),
+        ("Subnet", "eng-subnet"),
+        ("Bucket", "eng-artifacts"),
+        ("Bucket", "eng-logs"),
+        ("Compartment", "engineering-dev"),
+    }
+    assert _search(bob, f"query all resources where compartmentId = '{eng}'").data.items == []
+    query = f"query instance resources where compartmentId = '{eng}' && displayName =~ 'APP'"
+    assert [r.display_name for r in _search(alice, query).data.items] == ["eng-app-1"]
+    types = {t.name for t in alice.list_resource_types().data}
+    assert types == {"Instance", "Vcn", "Subnet", "Bucket", "Compartment"}

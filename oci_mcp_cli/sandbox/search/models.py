@@ -1,9 +1,11 @@
 """Resource Search rules: which resources a structured query finds for a principal (no HTTP).
 
 The sandbox answers ``query all resources`` and ``query <type>[, <type>…] resources`` (types
-case-insensitive); anything else (``where`` clauses, ``return``, free text) is refused with 400
-``InvalidParameter`` rather than answered wrongly (docs/sandbox.md). A principal finds what it
-may read: resources in the compartments it sees, and those compartments.
+case-insensitive), optionally ``where`` conditions joined by ``&&``: ``compartmentId = '…'``,
+``displayName = '…'`` and ``displayName =~ '…'`` (case-insensitive substring) — what Oracle's
+resource-search MCP server sends. Anything else (other fields, ``||``, ``return``, free text) is
+refused with 400 ``InvalidParameter`` rather than answered wrongly (docs/sandbox.md). A principal
+finds what it may read: resources in the compartments it sees, and those compartments.
 """
 
 from __future__ import annotations
@@ -17,7 +19,30 @@ from oci_mcp_cli.sandbox.objectstorage.models import bucket_ocid
 from oci_mcp_cli.sandbox.wire import OciApiError
 
 TYPES = {t.lower(): t for t in ("Instance", "Vcn", "Subnet", "Bucket", "Compartment")}
-_QUERY = re.compile(r"^\s*query\s+(?P<types>.+?)\s+resources\s*$", re.IGNORECASE)
+_QUERY = re.compile(
+    r"^\s*query\s+(?P<types>.+?)\s+resources(?:\s+where\s+(?P<where>.+?))?\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+_CONDITION = re.compile(
+    r"^\s*(?P<field>compartmentId|displayName)\s*(?P<op>=~|=)\s*'(?P<value>[^']*)'\s*$"
+)
+
+
+@dataclass(frozen=True)
+class Query:
+    types: set[str] | None  # None: all
+    conditions: tuple[tuple[str, str, str], ...]  # (field, op, value)
+
+    def matches(self, r: Found) -> bool:
+        if self.types is not None and r.resource_type not in self.types:
+            return False
+        for field, op, value in self.conditions:
+            actual = r.compartment_id if field == "compartmentId" else r.display_name
+            if op == "=" and actual != value:
+                return False
+            if op == "=~" and value.lower() not in actual.lower():
+                return False
+        return True
 
 
 @dataclass(frozen=True)
@@ -31,25 +56,33 @@ class Found:
     availability_domain: str | None = None
 
 
-def query_types(query: str) -> set[str] | None:
-    """The resource types a structured query names; ``None`` for ``all``."""
+UNSUPPORTED = (
+    "The sandbox answers 'query all resources' and 'query <type>[, <type>] resources', with"
+    " where conditions compartmentId = '…', displayName = '…' or displayName =~ '…' joined by &&"
+)
+
+
+def parse_query(query: str) -> Query:
+    """A structured query the sandbox can answer, or 400 ``InvalidParameter``."""
     match = _QUERY.match(query)
     if match is None:
-        raise OciApiError(
-            400,
-            "InvalidParameter",
-            "The sandbox answers 'query all resources' and 'query <type>[, <type>] resources'",
-        )
+        raise OciApiError(400, "InvalidParameter", UNSUPPORTED)
+    conditions = []
+    for part in match["where"].split("&&") if match["where"] else []:
+        cond = _CONDITION.match(part)
+        if cond is None:
+            raise OciApiError(400, "InvalidParameter", UNSUPPORTED)
+        conditions.append((cond["field"], cond["op"], cond["value"]))
     names = [t.strip().lower() for t in match["types"].split(",")]
     if names == ["all"]:
-        return None
+        return Query(None, tuple(conditions))
     unknown = [n for n in names if n not in TYPES]
     if unknown:
         raise OciApiError(400, "InvalidParameter", f"Unknown resource types: {unknown}")
-    return {TYPES[n] for n in names}
+    return Query({TYPES[n] for n in names}, tuple(conditions))
 
 
-def search(state: SandboxState, principal_ocid: str, types: set[str] | None) -> list[Found]:
+def search(state: SandboxState, principal_ocid: str, query: Query) -> list[Found]:
     found = [
         *(
             Found(
@@ -81,5 +114,5 @@ def search(state: SandboxState, principal_ocid: str, types: set[str] | None) -> 
         for c in state.compartments.values()
         if can_see(state, principal_ocid, c.id)
     ]
-    kept = [r for r in visible if types is None or r.resource_type in types]
+    kept = [r for r in visible if query.matches(r)]
     return sorted(kept, key=lambda r: (r.resource_type, r.display_name))

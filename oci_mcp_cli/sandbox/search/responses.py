@@ -22,9 +22,9 @@ class SearchResponses:
             raise OciApiError(
                 400, "InvalidParameter", "The sandbox answers Structured searches with a query"
             )
-        types = models.query_types(details["query"])
+        query = models.parse_query(details["query"])
         with self.ctx.store.read() as state:
-            found = models.search(state, call.principal.ocid, types)
+            found = models.search(state, call.principal.ocid, query)
         items = [
             model_wire(
                 "resource_search",
@@ -47,4 +47,13 @@ class SearchResponses:
         return Reply(
             model_wire("resource_search", "ResourceSummaryCollection", items=page),
             headers=headers,
+        )
+
+    def list_resource_types(self, call: Call) -> Reply:
+        """The types the sandbox's search finds (``fields`` left out: not emulated)."""
+        return Reply(
+            [
+                model_wire("resource_search", "ResourceType", name=name)
+                for name in sorted(models.TYPES.values())
+            ]
         )

@@ -17,4 +17,8 @@ CLIENT = "oci.resource_search.ResourceSearchClient"
 
 def routes(ctx: SandboxContext) -> list[Route]:
     api = SearchResponses(ctx)
-    return operation_routes(ctx, CLIENT, [Served("search_resources", api.search_resources)])
+    table = [
+        Served("search_resources", api.search_resources),
+        Served("list_resource_types", api.list_resource_types),
+    ]
+    return operation_routes(ctx, CLIENT, table)
