@@ -41,6 +41,9 @@ def test_spec_is_read_from_the_sdk_client_method() -> None:
     assert spec("oci.identity.IdentityClient", "list_users").is_list()
     assert base_path("oci.identity.IdentityClient") == "/20160918"
     assert base_path("oci.object_storage.ObjectStorageClient") == ""
+    for wrong in ("get_bukket", "base_client", "__init__"):
+        with pytest.raises(LookupError, match=wrong):
+            spec("oci.object_storage.ObjectStorageClient", wrong)
 
 
 def test_missing_required_query_parameter(sb: Sandbox, signer: Any) -> None:

@@ -75,8 +75,11 @@ def spec(client_path: str, name: str) -> OperationSpec:
     """The metadata of ``name`` on the SDK client ``client_path`` (e.g.
     ``"oci.object_storage.ObjectStorageClient"``), read from the method's source once."""
     module, _, cls = client_path.rpartition(".")
-    fn = getattr(getattr(importlib.import_module(module), cls), name)
-    tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    fn = getattr(getattr(importlib.import_module(module), cls), name, None)
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))  # type: ignore[arg-type]
+    except (OSError, TypeError) as exc:
+        raise LookupError(f"no source for the SDK operation {client_path}.{name}") from exc
     found: dict[str, Any] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
@@ -93,6 +96,8 @@ def spec(client_path: str, name: str) -> OperationSpec:
             and isinstance(node.value, ast.Constant)
         ):
             found["response_type"] = node.value.value
+    if "method" not in found or "resource_path" not in found:
+        raise LookupError(f"{client_path}.{name} builds no resource_path/method: not an operation")
     body = _BODY_MODEL.search(inspect.getdoc(fn) or "")
     return OperationSpec(
         service=module.split(".")[1],
