@@ -524,3 +524,91 @@ def test_fastmcp_oci_provider_signs_a_user_in(tmp_path: Path, home: Path,
             finally:
                 stop_group(server)  # `sandbox exec` and the server it runs
 
+
+
+# --- Operations served from the SDK's metadata, through the real CLI as alice and bob ----------
+
+
+def test_oci_cli_bucket_object_and_ad_operations_per_user(
+    tsb: Sandbox, home: Path, oci_cli: str, tmp_path: Path
+) -> None:
+    """Issue 23 §3: the oci CLI, unmodified, signed in as alice and bob with the session
+    profiles the sandbox writes (``--auth security_token``), reads and writes what each may."""
+    def cli(user: str, *args: str) -> Any:
+        return under_exec(tsb, home, oci_cli, "--profile", user, "--auth", "security_token",
+                          *args)
+
+    got = cli("alice", "os", "bucket", "get", "--bucket-name", "eng-logs")
+    assert got.returncode == 0, got.stderr
+    assert json.loads(got.stdout)["data"]["name"] == "eng-logs"
+    assert json.loads(got.stdout)["etag"] == json.loads(got.stdout)["data"]["etag"]
+    hidden = cli("bob", "os", "bucket", "get", "--bucket-name", "eng-logs")
+    assert hidden.returncode != 0 and "BucketNotFound" in hidden.stderr
+    upload = tmp_path / "cli.txt"
+    upload.write_text("from the oci CLI\n")
+    put = cli("alice", "os", "object", "put", "--bucket-name", "eng-artifacts",
+              "--name", "cli/cli.txt", "--file", str(upload))
+    assert put.returncode == 0, put.stderr
+    listed = cli("alice", "os", "object", "list", "--bucket-name", "eng-artifacts",
+                 "--prefix", "cli/")
+    assert listed.returncode == 0, listed.stderr
+    assert [o["name"] for o in json.loads(listed.stdout)["data"]] == ["cli/cli.txt"]
+    fetched = tmp_path / "fetched.txt"
+    get = cli("alice", "os", "object", "get", "--bucket-name", "eng-artifacts",
+              "--name", "cli/cli.txt", "--file", str(fetched))
+    assert get.returncode == 0, get.stderr
+    assert fetched.read_text() == "from the oci CLI\n"
+    refused = cli("bob", "os", "object", "put", "--bucket-name", "eng-artifacts",
+                  "--name", "bob.txt", "--file", str(upload))
+    assert refused.returncode != 0 and "BucketNotFound" in refused.stderr
+    deleted = cli("alice", "os", "object", "delete", "--bucket-name", "eng-artifacts",
+                  "--name", "cli/cli.txt", "--force")
+    assert deleted.returncode == 0, deleted.stderr
+    for user in ("alice", "bob"):
+        ads = cli(user, "iam", "availability-domain", "list")
+        assert ads.returncode == 0, ads.stderr
+        assert [a["name"].split(":")[1] for a in json.loads(ads.stdout)["data"]] == [
+            "US-ASHBURN-AD-1", "US-ASHBURN-AD-2", "US-ASHBURN-AD-3"]
+    fin = cli("bob", "os", "object", "list", "--bucket-name", "fin-reports")
+    assert fin.returncode == 0, fin.stderr
+
+
+def test_compute_network_and_search_hosts_are_the_sdks_own(tsb: Sandbox) -> None:
+    """The allow-list also holds the Compute / Virtual Network and Resource Search hosts the
+    SDK builds, and each front serves only its own family's paths."""
+    import oci
+
+    config = oci.config.from_file(tsb.config_file, "DEFAULT")
+    assert tsb.ctx.hosts is not None
+    for region in ("us-ashburn-1", "us-phoenix-1"):
+        cfg = {**config, "region": region}
+        for client in (oci.core.ComputeClient(cfg), oci.core.VirtualNetworkClient(cfg),
+                       oci.resource_search.ResourceSearchClient(cfg)):
+            endpoint = client.base_client.update_endpoint_template_for_options()
+            host = endpoint.split("://", 1)[1].split("/", 1)[0]
+            assert tsb.ctx.hosts.allows(host), host
+
+
+def test_sdk_reads_instances_and_searches_in_transparent_mode(tsb: Sandbox, home: Path) -> None:
+    """A plain SDK script, no endpoint: instances, VCNs and a search over the real hostnames."""
+    script = (
+        "import oci, json\n"
+        "c = oci.config.from_file()\n"
+        "comps = oci.identity.IdentityClient(c).list_compartments(c['tenancy']).data\n"
+        "eng = next(x.id for x in comps if x.name == 'engineering')\n"
+        "i = oci.core.ComputeClient(c).list_instances(eng).data\n"
+        "v = oci.core.VirtualNetworkClient(c).list_vcns(eng).data\n"
+        "d = oci.resource_search.models.StructuredSearchDetails(query='query vcn resources',"
+        " type='Structured')\n"
+        "s = oci.resource_search.ResourceSearchClient(c).search_resources(d).data.items\n"
+        "print(json.dumps([[x.display_name for x in i], [x.display_name for x in v],"
+        " sorted(x.display_name for x in s)]))\n"
+    )
+    tsb.clear_requests()
+    done = under_exec(tsb, home, sys.executable, "-c", script)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [["eng-app-1"], ["eng-vcn"],
+                                       ["eng-vcn", "fin-vcn", "shared-vcn"]]
+    served = {(r["scheme"], r["path"].split("?")[0], r["status"]) for r in tsb.requests()}
+    assert {("https", "/20160918/instances", 200), ("https", "/20160918/vcns", 200),
+            ("https", "/20180409/resources", 200)} <= served

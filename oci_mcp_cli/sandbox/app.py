@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from oci_mcp_cli.sandbox.compute import urls as compute_urls
 from oci_mcp_cli.sandbox.hooks import SandboxMiddleware
 from oci_mcp_cli.sandbox.hooks import routes as hook_routes
 from oci_mcp_cli.sandbox.identity import urls as identity_urls
 from oci_mcp_cli.sandbox.oauth import urls as oauth_urls
 from oci_mcp_cli.sandbox.objectstorage import urls as objectstorage_urls
 from oci_mcp_cli.sandbox.scim import routes as scim_routes
+from oci_mcp_cli.sandbox.search import urls as search_urls
 from oci_mcp_cli.sandbox.wire import error_body_for_path, json_response
 
 if TYPE_CHECKING:
@@ -39,6 +41,8 @@ def build_app(ctx: SandboxContext, info: Callable[[], dict[str, Any]]) -> Starle
         *scim_routes.routes(ctx),
         *identity_urls.routes(ctx),
         *objectstorage_urls.routes(ctx),
+        *compute_urls.routes(ctx),
+        *search_urls.routes(ctx),
         *hook_routes(ctx, info),
     ]
     return Starlette(

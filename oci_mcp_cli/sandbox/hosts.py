@@ -9,6 +9,9 @@ domains and regions, never from a guess at "everything under oraclecloud.com":
   and, per realm (oc1, opt-in),
   ``{namespaceName+Dot}objectstorage.{region}.{dualStack?ds.:}oci.customer-oci.com``.
 
+- ``ComputeClient`` / ``VirtualNetworkClient``: ``iaas.{region}.{dualStack?ds.oci.:}{sld}``;
+- ``ResourceSearchClient``: ``query.{region}.oci.{sld}``.
+
 ``tests/test_transparent.py`` checks these against the SDK's own clients.
 """
 
@@ -30,8 +33,15 @@ OBJECTSTORAGE_OC1_REALM_TEMPLATES = (
     "{namespace}.objectstorage.{region}.oci.customer-oci.com",
     "{namespace}.objectstorage.{region}.ds.oci.customer-oci.com",
 )
+CORE_TEMPLATES = ("iaas.{region}.{sld}", "iaas.{region}.ds.oci.{sld}")
+SEARCH_TEMPLATES = ("query.{region}.oci.{sld}",)
 # What each family serves on its regional host (anything else there is 404, as on OCI).
-FAMILY_PATH_PREFIXES = {"identity": ("/20160918/",), "objectstorage": ("/n",)}
+FAMILY_PATH_PREFIXES = {
+    "identity": ("/20160918/",),
+    "objectstorage": ("/n",),
+    "core": ("/20160918/instances", "/20160918/vcns", "/20160918/subnets"),
+    "search": ("/20180409/",),
+}
 
 
 def https_domain_url(guid: str) -> str:
@@ -59,7 +69,7 @@ def bare_host(host: str) -> str:
 
 @dataclass(frozen=True)
 class HostRoute:
-    family: str  # "domain" | "identity" | "objectstorage"
+    family: str  # "domain" | "identity" | "objectstorage" | "core" | "search"
     guid: str | None = None
 
 
@@ -72,8 +82,13 @@ class HostMap:
             routes[f"{guid}{DOMAIN_HOST_SUFFIX}"] = HostRoute("domain", guid)
         for region in regions:
             sld = second_level_domain(region)
-            for template in IDENTITY_TEMPLATES:
-                routes[template.format(region=region, sld=sld)] = HostRoute("identity")
+            for family, regional in (
+                ("identity", IDENTITY_TEMPLATES),
+                ("core", CORE_TEMPLATES),
+                ("search", SEARCH_TEMPLATES),
+            ):
+                for template in regional:
+                    routes[template.format(region=region, sld=sld)] = HostRoute(family)
             templates = list(OBJECTSTORAGE_TEMPLATES)
             if sld == DEFAULT_SECOND_LEVEL_DOMAIN:
                 templates += OBJECTSTORAGE_OC1_REALM_TEMPLATES

@@ -6,6 +6,8 @@ dicts) because the SCIM layer reads and writes them as such; everything else is 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -104,6 +106,76 @@ class Bucket:
 
 
 @dataclass
+class StoredObject:
+    """An object in a bucket; ``data`` is base64 (state.json is JSON)."""
+
+    namespace: str
+    bucket: str
+    name: str
+    data: str
+    content_type: str
+    md5: str  # base64 MD5 of the content (``Content-MD5`` / ``opc-content-md5``)
+    etag: str
+    time_created: str
+    time_modified: str
+
+
+@dataclass
+class Policy:
+    """An IAM policy: statements in OCI's policy language (the sandbox evaluates the
+    ``any-user … where request.user.name = '…'`` form the seed writes; docs/sandbox.md)."""
+
+    id: str
+    name: str
+    compartment_id: str
+    description: str
+    statements: list[str]
+    time_created: str
+
+
+@dataclass
+class Vcn:
+    id: str
+    display_name: str
+    compartment_id: str
+    cidr_block: str
+    dns_label: str
+    time_created: str
+
+
+@dataclass
+class Subnet:
+    id: str
+    display_name: str
+    compartment_id: str
+    vcn_id: str
+    cidr_block: str
+    dns_label: str
+    time_created: str
+
+
+@dataclass
+class Instance:
+    id: str
+    display_name: str
+    compartment_id: str
+    availability_domain: str
+    fault_domain: str
+    shape: str
+    subnet_id: str
+    lifecycle_state: str
+    time_created: str
+
+
+def availability_domain_name(tenancy_id: str, region: str, number: int) -> str:
+    """An AD's name as OCI writes it: a tenancy-specific prefix, the region, the number
+    (``Abcd:US-ASHBURN-AD-1``)."""
+    digest = hashlib.sha256(tenancy_id.encode()).digest()
+    prefix = base64.b32encode(digest[:3]).decode()[:4].title()
+    return f"{prefix}:{region.upper().rsplit('-', 1)[0]}-AD-{number}"
+
+
+@dataclass
 class ApiKey:
     """A registered API signing key: keyId = tenancy/user/fingerprint."""
 
@@ -142,6 +214,11 @@ class SandboxState:
     domains: dict[str, Domain] = field(default_factory=dict)  # guid -> Domain
     compartments: dict[str, Compartment] = field(default_factory=dict)  # ocid -> Compartment
     buckets: list[Bucket] = field(default_factory=list)
+    objects: list[StoredObject] = field(default_factory=list)
+    policies: list[Policy] = field(default_factory=list)
+    vcns: list[Vcn] = field(default_factory=list)
+    subnets: list[Subnet] = field(default_factory=list)
+    instances: list[Instance] = field(default_factory=list)
     oauth: dict[str, Any] = field(
         default_factory=dict
     )  # OAuth runtime (refresh tokens, revocations)
@@ -168,6 +245,11 @@ class SandboxState:
             domains=domains,
             compartments={k: Compartment(**c) for k, c in data.get("compartments", {}).items()},
             buckets=[Bucket(**b) for b in data.get("buckets", [])],
+            objects=[StoredObject(**o) for o in data.get("objects", [])],
+            policies=[Policy(**p) for p in data.get("policies", [])],
+            vcns=[Vcn(**v) for v in data.get("vcns", [])],
+            subnets=[Subnet(**n) for n in data.get("subnets", [])],
+            instances=[Instance(**i) for i in data.get("instances", [])],
             oauth=dict(data.get("oauth", {})),
             schema_version=int(data.get("schema_version", 1)),
         )

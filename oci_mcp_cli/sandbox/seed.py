@@ -17,8 +17,13 @@ from oci_mcp_cli.sandbox.models import (
     Bucket,
     Compartment,
     Domain,
+    Instance,
+    Policy,
     SandboxState,
+    Subnet,
     User,
+    Vcn,
+    availability_domain_name,
 )
 
 HOME_REGION = "us-ashburn-1"
@@ -57,6 +62,29 @@ BUCKETS = [
     ("fin-reports", "finance"),
     ("shared-docs", "shared"),
 ]
+
+
+# (user, verb, resource-type, compartment): the seed's IAM policy statements. Reads mirror the
+# users' visible compartments above (a statement covers the sub-compartments).
+POLICY_GRANTS = [
+    ("alice", "manage", "all-resources", "engineering"),
+    ("alice", "read", "all-resources", "shared"),
+    ("bob", "manage", "all-resources", "finance"),
+    ("bob", "read", "all-resources", "shared"),
+    ("carol", "read", "all-resources", "shared"),
+]
+
+
+# compartment -> (VCN and subnet name prefix, second octet, instance name); engineering-dev has
+# an instance in engineering's subnet.
+NETWORKS = [("engineering", "eng", 0), ("finance", "fin", 1), ("shared", "shared", 2)]
+INSTANCES = [
+    ("eng-app-1", "engineering", "eng"),
+    ("dev-box", "engineering-dev", "eng"),
+    ("fin-db-1", "finance", "fin"),
+    ("shared-bastion", "shared", "shared"),
+]
+SHAPE = "VM.Standard.E4.Flex"
 
 
 def now_iso() -> str:
@@ -229,4 +257,71 @@ def seed_state(store: SecretFiles) -> SandboxState:
         state.domains[domain.guid] = domain
     add_admin_user(state)
     add_seed_groups(state)
+    seed_policies(state)
+    seed_compute(state)
     return state
+
+
+def seed_compute(state: SandboxState) -> None:
+    """One VCN and subnet per top-level compartment, and the instances of ``INSTANCES``."""
+    by_name = {c.name: c.id for c in state.compartments.values()}
+    subnets: dict[str, str] = {}
+    for compartment, prefix, octet in NETWORKS:
+        vcn = Vcn(
+            ocid("vcn", "iad"),
+            f"{prefix}-vcn",
+            by_name[compartment],
+            f"10.{octet}.0.0/16",
+            f"{prefix}vcn",
+            now_iso(),
+        )
+        subnet = Subnet(
+            ocid("subnet", "iad"),
+            f"{prefix}-subnet",
+            by_name[compartment],
+            vcn.id,
+            f"10.{octet}.1.0/24",
+            f"{prefix}sub",
+            now_iso(),
+        )
+        state.vcns.append(vcn)
+        state.subnets.append(subnet)
+        subnets[prefix] = subnet.id
+    ad = availability_domain_name(state.tenancy_id, state.home_region, 1)
+    for name, compartment, network in INSTANCES:
+        state.instances.append(
+            Instance(
+                ocid("instance", "iad"),
+                name,
+                by_name[compartment],
+                ad,
+                "FAULT-DOMAIN-1",
+                SHAPE,
+                subnets[network],
+                "RUNNING",
+                now_iso(),
+            )
+        )
+
+
+def seed_policies(state: SandboxState) -> None:
+    """The tenancy's policies: the administrators' and one per sandbox user."""
+    statements = {
+        "Administrators": ["Allow group Administrators to manage all-resources in tenancy"]
+    }
+    for user, verb, family, compartment in POLICY_GRANTS:
+        statements.setdefault(f"{user}-access", []).append(
+            f"Allow any-user to {verb} {family} in compartment {compartment}"
+            f" where request.user.name = '{user}'"
+        )
+    for name, lines in statements.items():
+        state.policies.append(
+            Policy(
+                id=ocid("policy"),
+                name=name,
+                compartment_id=state.tenancy_id,
+                description=f"{name} (sandbox)",
+                statements=lines,
+                time_created=now_iso(),
+            )
+        )

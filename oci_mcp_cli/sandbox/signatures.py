@@ -12,6 +12,7 @@ import datetime as dt
 import email.utils
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.request import parse_http_list
@@ -202,6 +203,15 @@ def _check_body(request: Request, body: bytes) -> None:
         raise NotAuthenticated("content-length does not match the request body")
 
 
+OBJECT_UPLOAD = re.compile(r"^/n/[^/]+/b/[^/]+/[ou]/.")
+
+
+def is_object_upload(request: Request) -> bool:
+    """PutObject and UploadPart: OCI's signing spec exempts their body headers (the SDK signs
+    them without ``x-content-sha256``, ``content-length`` and ``content-type``)."""
+    return request.method.upper() == "PUT" and bool(OBJECT_UPLOAD.match(request.url.path))
+
+
 def authenticate(request: Request, body: bytes, ctx: SandboxContext) -> Principal:
     """Verify the request's OCI signature and return who signed it (raises NotAuthenticated)."""
     from cryptography.exceptions import InvalidSignature
@@ -220,14 +230,16 @@ def authenticate(request: Request, body: bytes, ctx: SandboxContext) -> Principa
         if not params.get(name):
             raise NotAuthenticated(f"the Signature has no {name}")
     signed = params["headers"].lower().split()
-    required = BASIC_HEADERS + (BODY_HEADERS if request.method.upper() in BODY_METHODS else ())
+    exempt = is_object_upload(request)
+    body_method = request.method.upper() in BODY_METHODS and not exempt
+    required = BASIC_HEADERS + (BODY_HEADERS if body_method else ())
     missing = [h for h in required if h not in signed]
     if missing:
         raise NotAuthenticated(
             f"the Signature does not cover required headers: {' '.join(missing)}"
         )
     body_covered = "x-content-sha256" in signed
-    if body and not body_covered:
+    if body and not body_covered and not exempt:
         raise NotAuthenticated(
             "the request has a body but the Signature does not cover x-content-sha256"
         )
@@ -241,7 +253,7 @@ def authenticate(request: Request, body: bytes, ctx: SandboxContext) -> Principa
     except (InvalidSignature, ValueError) as exc:
         raise NotAuthenticated("Failed to verify the HTTP(S) Signature") from exc
     _check_date(request.headers.get("date"), ctx.config.clock_skew_s)
-    if request.method.upper() in BODY_METHODS or body_covered:
+    if body_method or body_covered:
         _check_body(request, body)
     request.state.principal = principal
     return principal

@@ -143,7 +143,9 @@ def paginate(
     return items[offset:end], headers
 
 
-def sort_items(request: Request, items: list[dict[str, Any]], name_key: str) -> list[dict]:
+def sort_items(
+    request: Request, items: list[dict[str, Any]], name_key: str, name_sort: str = "NAME"
+) -> list[dict]:
     """OCI ``sortBy=TIMECREATED|NAME`` / ``sortOrder=ASC|DESC`` (defaults: TIMECREATED newest
     first, NAME ascending and case-sensitive, as the IAM API documents); ``items`` keep the
     order they came in (the operation's default order) when ``sortBy`` is absent."""
@@ -152,9 +154,9 @@ def sort_items(request: Request, items: list[dict[str, Any]], name_key: str) -> 
         raise OciApiError(400, "InvalidParameter", "sortOrder must be ASC or DESC")
     if sort_by is None:
         return items
-    keys = {"TIMECREATED": "timeCreated", "NAME": name_key}
+    keys = {"TIMECREATED": "timeCreated", name_sort: name_key}  # Core APIs say DISPLAYNAME
     if sort_by not in keys:
-        raise OciApiError(400, "InvalidParameter", "sortBy must be TIMECREATED or NAME")
+        raise OciApiError(400, "InvalidParameter", f"sortBy must be TIMECREATED or {name_sort}")
     descending = order == "DESC" if order else sort_by == "TIMECREATED"
     return sorted(items, key=lambda i: str(i.get(keys[sort_by]) or ""), reverse=descending)
 

@@ -6,9 +6,16 @@ Users see only the compartments the seed grants them; anything a principal may n
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
-from oci_mcp_cli.sandbox.models import Compartment, Domain, SandboxState
+from oci_mcp_cli.sandbox.models import (
+    Compartment,
+    Domain,
+    Policy,
+    SandboxState,
+    availability_domain_name,
+)
 from oci_mcp_cli.sandbox.wire import OciApiError, not_found
 
 
@@ -105,3 +112,87 @@ def iam_user(state: SandboxState, principal_ocid: str, uid: str) -> IamUser:
         raise not_found(f"User {uid}")
     domain, user = found
     return IamUser(uid, user.user_name, user.email, domain.time_created)
+
+
+# ---- Served from the SDK's metadata (docs/sandbox.md "Operations served …") ----
+
+AD_COUNT = 3  # us-ashburn-1 has three availability domains
+FAULT_DOMAINS = ("FAULT-DOMAIN-1", "FAULT-DOMAIN-2", "FAULT-DOMAIN-3")
+
+
+@dataclass(frozen=True)
+class AvailabilityDomain:
+    name: str  # "<tenancy prefix>:US-ASHBURN-AD-1"
+    id: str
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()
+
+
+def availability_domains(
+    state: SandboxState, principal_ocid: str, compartment_id: str
+) -> list[AvailabilityDomain]:
+    """The home region's ADs, named with a tenancy-specific prefix as OCI names them."""
+    if not can_see(state, principal_ocid, compartment_id):
+        raise not_found(f"Compartment {compartment_id}")
+    return [
+        AvailabilityDomain(
+            availability_domain_name(state.tenancy_id, state.home_region, n),
+            f"ocid1.availabilitydomain.oc1..aaaaaaaa{_digest(state.tenancy_id, str(n))[:52]}",
+        )
+        for n in range(1, AD_COUNT + 1)
+    ]
+
+
+def fault_domains(
+    state: SandboxState, principal_ocid: str, compartment_id: str, ad_name: str
+) -> list[tuple[str, str]]:
+    """``(name, id)`` of the fault domains of one AD."""
+    if ad_name not in {a.name for a in availability_domains(state, principal_ocid, compartment_id)}:
+        raise OciApiError(400, "InvalidParameter", f"Unknown availabilityDomain {ad_name}")
+    return [
+        (fd, f"ocid1.faultdomain.oc1..aaaaaaaa{_digest(ad_name, fd)[:52]}") for fd in FAULT_DOMAINS
+    ]
+
+
+def require_inspect_iam(state: SandboxState, principal_ocid: str, compartment_id: str) -> None:
+    """Users, groups and policies take ``inspect`` on them: only the administrators have it
+    (the seed grants users nothing on IAM resources); others get 404, as OCI answers."""
+    if not can_see(state, principal_ocid, compartment_id) or not state.is_tenancy_admin(
+        principal_ocid
+    ):
+        raise not_found(f"Compartment {compartment_id}")
+
+
+def tenancy_users(state: SandboxState, principal_ocid: str, compartment_id: str) -> list[IamUser]:
+    """ListUsers: the Default domain's users (IAM shows that domain's), in the tenancy only."""
+    require_inspect_iam(state, principal_ocid, compartment_id)
+    default = next((d for d in state.domains.values() if d.type == "DEFAULT"), None)
+    if compartment_id != state.tenancy_id or default is None:
+        return []
+    return [
+        IamUser(u.ocid, u.user_name, u.email, default.time_created) for u in default.users.values()
+    ]
+
+
+@dataclass(frozen=True)
+class IamGroup:
+    id: str
+    name: str
+    description: str
+    time_created: str
+
+
+def tenancy_groups(state: SandboxState, principal_ocid: str, compartment_id: str) -> list[IamGroup]:
+    """ListGroups: the Administrators group the admin belongs to (the one the policies name)."""
+    require_inspect_iam(state, principal_ocid, compartment_id)
+    if compartment_id != state.tenancy_id:
+        return []
+    gid = f"ocid1.group.oc1..aaaaaaaa{_digest(state.tenancy_id, 'Administrators')[:52]}"
+    return [IamGroup(gid, "Administrators", "Tenancy administrators", tenancy_time_created(state))]
+
+
+def tenancy_policies(state: SandboxState, principal_ocid: str, compartment_id: str) -> list[Policy]:
+    require_inspect_iam(state, principal_ocid, compartment_id)
+    return [p for p in state.policies if p.compartment_id == compartment_id]

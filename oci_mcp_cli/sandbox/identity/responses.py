@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from oci_mcp_cli.sandbox.identity import models
+from oci_mcp_cli.sandbox.operations import Call, Reply, model_wire
 from oci_mcp_cli.sandbox.wire import (
     OciApiError,
     Paging,
@@ -223,3 +224,110 @@ class IdentityResponses:
         with self.ctx.store.read() as state:
             user = models.iam_user(state, principal.ocid, request.path_params["id"])
             return entity_response(request, user_wire(state, user))
+
+
+# ---- Operations served from the SDK's metadata (``Call -> Reply``; :mod:`..operations`) ----
+
+# Users, groups and policies page as ListCompartments was recorded (the same IAM API).
+IAM_PAGING = COMPARTMENT_PAGING
+
+
+def _filtered(call: Call, items: list[dict[str, Any]], name_key: str) -> list[dict[str, Any]]:
+    """IAM list filters: ``name`` (exact) and ``lifecycleState``, then ``sortBy``/``sortOrder``."""
+    name, lifecycle = call.query("name"), call.query("lifecycleState")
+    kept = [
+        i
+        for i in items
+        if (not name or i[name_key] == name) and (not lifecycle or i["lifecycleState"] == lifecycle)
+    ]
+    return sort_items(call.request, kept, name_key)
+
+
+class IdentityOperations:
+    """IAM handlers served through the SDK's operation metadata."""
+
+    def __init__(self, ctx: SandboxContext):
+        self.ctx = ctx
+
+    def list_availability_domains(self, call: Call) -> Reply:
+        compartment = call.required_query("compartmentId")
+        with self.ctx.store.read() as state:
+            ads = models.availability_domains(state, call.principal.ocid, compartment)
+            wire = [
+                model_wire(
+                    "identity",
+                    "AvailabilityDomain",
+                    name=a.name,
+                    id=a.id,
+                    compartment_id=state.tenancy_id,
+                )
+                for a in ads
+            ]
+            return Reply(wire)
+
+    def list_fault_domains(self, call: Call) -> Reply:
+        compartment = call.required_query("compartmentId")
+        ad = call.required_query("availabilityDomain")
+        with self.ctx.store.read() as state:
+            fds = models.fault_domains(state, call.principal.ocid, compartment, ad)
+        wire = [
+            model_wire(
+                "identity",
+                "FaultDomain",
+                name=name,
+                id=fid,
+                compartment_id=compartment,
+                availability_domain=ad,
+            )
+            for name, fid in fds
+        ]
+        return Reply(wire)
+
+    def list_users(self, call: Call) -> Reply:
+        compartment = call.required_query("compartmentId")
+        with self.ctx.store.read() as state:
+            users = models.tenancy_users(state, call.principal.ocid, compartment)
+            return Reply(_filtered(call, [user_wire(state, u) for u in users], "name"))
+
+    def list_groups(self, call: Call) -> Reply:
+        compartment = call.required_query("compartmentId")
+        with self.ctx.store.read() as state:
+            groups = models.tenancy_groups(state, call.principal.ocid, compartment)
+            wire = [
+                model_wire(
+                    "identity",
+                    "Group",
+                    id=g.id,
+                    compartment_id=state.tenancy_id,
+                    name=g.name,
+                    description=g.description,
+                    time_created=g.time_created,
+                    lifecycle_state="ACTIVE",
+                    freeform_tags={},
+                    defined_tags={},
+                )
+                for g in groups
+            ]
+            return Reply(_filtered(call, wire, "name"))
+
+    def list_policies(self, call: Call) -> Reply:
+        compartment = call.required_query("compartmentId")
+        with self.ctx.store.read() as state:
+            found = models.tenancy_policies(state, call.principal.ocid, compartment)
+            wire = [
+                model_wire(
+                    "identity",
+                    "Policy",
+                    id=p.id,
+                    compartment_id=p.compartment_id,
+                    name=p.name,
+                    statements=list(p.statements),
+                    description=p.description,
+                    time_created=p.time_created,
+                    lifecycle_state="ACTIVE",
+                    freeform_tags={},
+                    defined_tags={},
+                )
+                for p in found
+            ]
+            return Reply(_filtered(call, wire, "name"))

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from oci_mcp_cli.sandbox.identity.responses import IdentityResponses
+from oci_mcp_cli.sandbox.identity.responses import IAM_PAGING, IdentityOperations, IdentityResponses
+from oci_mcp_cli.sandbox.operations import Served, operation_routes
 from oci_mcp_cli.sandbox.wire import signed_endpoint
 
 if TYPE_CHECKING:
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from oci_mcp_cli.sandbox.context import SandboxContext
 
 BASE = "/20160918"
+CLIENT = "oci.identity.IdentityClient"
 
 
 def routes(ctx: SandboxContext) -> list[Route]:
@@ -33,4 +35,15 @@ def routes(ctx: SandboxContext) -> list[Route]:
         ("/compartments/{id}", api.get_compartment),
         ("/users/{id}", api.get_user),
     ]
-    return [Route(BASE + path, signed_endpoint(ctx, fn), methods=["GET"]) for path, fn in table]
+    ops = IdentityOperations(ctx)
+    served = [  # the SDK's metadata gives each its route, parameters and response model
+        Served("list_availability_domains", ops.list_availability_domains),
+        Served("list_fault_domains", ops.list_fault_domains),
+        Served("list_users", ops.list_users, IAM_PAGING),
+        Served("list_groups", ops.list_groups, IAM_PAGING),
+        Served("list_policies", ops.list_policies, IAM_PAGING),
+    ]
+    hand_written = [
+        Route(BASE + path, signed_endpoint(ctx, fn), methods=["GET"]) for path, fn in table
+    ]
+    return hand_written + operation_routes(ctx, CLIENT, served)
