@@ -239,3 +239,39 @@ def test_list_objects_prefix_delimiter_and_paging(bob: Any) -> None:
         for name in names:
             bob.delete_object(NS, "fin-reports", name)
     assert bob.list_objects(NS, "fin-reports").data.objects == []
+
+
+def test_a_state_saved_before_policies_and_compute_is_migrated(tmp_path: Any) -> None:
+    """A state dir saved by an older sandbox (schema 3: no IAM policies, no VCNs or instances)
+    is brought up to date on its next start: alice may write where the seed policies let her,
+    and the seeded instances are listed — not a sandbox whose users can suddenly write nothing."""
+    import json
+
+    from tests.conftest import mint_upst
+
+    with Sandbox(state_dir=tmp_path):
+        pass
+    path = tmp_path / "state.json"
+    data = json.loads(path.read_text())
+    for key in ("policies", "vcns", "subnets", "instances"):  # what a schema-3 sandbox saved
+        data.pop(key, None)
+    data["schema_version"] = 3
+    path.write_text(json.dumps(data))
+    with Sandbox(state_dir=tmp_path) as again:
+        config = {"region": "us-ashburn-1"}
+        ic = oci.identity.IdentityClient(
+            oci.config.from_file(again.config_file, again.profile), service_endpoint=again.url
+        )
+        compartments = {
+            c.name: c.id
+            for c in ic.list_compartments(again.tenancy_id, compartment_id_in_subtree=True).data
+        }
+        token, key = mint_upst(again, "alice")
+        client = _client(again, token, key)
+        made = client.create_bucket(NS, _details("after-upgrade", compartments["engineering"]))
+        assert made.status == 200
+        signer = oci.auth.signers.SecurityTokenSigner(token, key)
+        compute = oci.core.ComputeClient(config, signer=signer, service_endpoint=again.url)
+        names = {i.display_name for i in compute.list_instances(compartments["engineering"]).data}
+        assert "eng-app-1" in names
+        assert json.loads(path.read_text())["schema_version"] >= 4

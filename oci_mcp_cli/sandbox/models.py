@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 # 2: the admin is also a user of the Default domain; 3: the seeded group (seed.migrate)
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DOMAIN_ADMIN_ROLE = "Identity Domain Administrator"
 TO_USER = "ADMINISTRATOR_TO_USER"  # Grant.grantMechanism: a direct grant to a User
 TO_GROUP = "ADMINISTRATOR_TO_GROUP"  # ... to a Group: its members are granted

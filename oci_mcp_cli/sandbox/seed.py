@@ -211,6 +211,13 @@ def migrate(state: SandboxState) -> bool:
         return False
     add_admin_user(state)  # version 2
     add_seed_groups(state)  # version 3
+    if state.schema_version < 4:  # version 4: IAM policies, VCNs, subnets and instances
+        if not state.policies:
+            seed_policies(state)
+        names = {c.name for c in state.compartments.values()}
+        needed = {c for c, _, _ in NETWORKS} | {c for _, c, _ in INSTANCES}
+        if not state.instances and needed <= names:
+            seed_compute(state)
     state.schema_version = SCHEMA_VERSION
     return True
 
