@@ -78,7 +78,9 @@ class Podman:
         conf = root / "containers.conf"
         conf.write_text(CONTAINERS_CONF)
         storage = root / "storage.conf"
-        run_root = Path(tempfile.gettempdir()) / f"oci-mcp-tests-podman-{os.geteuid()}"
+        # one run state per storage (a cache folder of its own gets its own)
+        tag = hashlib.sha256(str(root).encode()).hexdigest()[:8]
+        run_root = Path(tempfile.gettempdir()) / f"oci-mcp-tests-podman-{os.geteuid()}-{tag}"
         storage.write_text(
             "[storage]\n"
             'driver = "overlay"\n'
@@ -158,7 +160,9 @@ HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 def _trust_mounts(work: Path) -> list[str]:
     """``--volume`` options that let the build's ``pip`` trust what the host trusts (these
     machines reach PyPI through a TLS-inspecting proxy whose CA only the host's bundle holds).
-    Mounted for the RUN steps only: nothing of it stays in the image."""
+    Mounted for the RUN steps only: no content of them stays in the image (podman 4.3 leaves
+    an empty ``/etc/pip.conf`` as the mount target; the CA bundle is mounted over the base's
+    own, which stays as it was)."""
     if not HOST_CA_BUNDLE.is_file():
         return []
     pip_conf = work / "pip.conf"

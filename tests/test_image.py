@@ -129,6 +129,10 @@ def test_the_image_serves_alice_and_bob_as_the_manifests_run_it(built: Built,
             write = podman.run("exec", name, "python", "-c", "open('/opt/oci-mcp/x', 'w')",
                                check=False)
             assert write.returncode != 0 and "Read-only file system" in write.stderr
+            # the build's pip configuration (image_support._trust_mounts) left no content
+            # behind (podman 4.3 keeps an empty mount target)
+            assert podman.run("exec", name, "test", "-s", "/etc/pip.conf",
+                              check=False).returncode == 1
 
             url = server_url + "/mcp"
             alice = who(url, sb, "alice", tmp_path / "alice")
