@@ -64,6 +64,16 @@ def need_container_tools() -> dict[str, str]:
     return tools
 
 
+def _write_if_changed(path: Path, text: str) -> None:
+    """Write ``text`` atomically unless ``path`` holds it already (sessions side by side read
+    these files)."""
+    if path.is_file() and path.read_text() == text:
+        return
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_text(text)
+    partial.replace(path)
+
+
 @dataclass(frozen=True)
 class Podman:
     """podman with the tests' own configuration and storage."""
@@ -76,17 +86,17 @@ class Podman:
         root = cache_root() / "podman"
         root.mkdir(parents=True, exist_ok=True)
         conf = root / "containers.conf"
-        conf.write_text(CONTAINERS_CONF)
+        _write_if_changed(conf, CONTAINERS_CONF)
         storage = root / "storage.conf"
         # one run state per storage (a cache folder of its own gets its own)
         tag = hashlib.sha256(str(root).encode()).hexdigest()[:8]
         run_root = Path(tempfile.gettempdir()) / f"oci-mcp-tests-podman-{os.geteuid()}-{tag}"
-        storage.write_text(
+        _write_if_changed(storage, (
             "[storage]\n"
             'driver = "overlay"\n'
             f'graphroot = "{root / "storage"}"\n'
             f'runroot = "{run_root}"\n'
-        )
+        ))
         env = {**os.environ, "CONTAINERS_CONF": str(conf), "CONTAINERS_STORAGE_CONF": str(storage)}
         return cls(exe, env)
 

@@ -1,7 +1,10 @@
 """The image `oci-mcp deploy` renders, built from the rendered Containerfile and this project's
 wheel on a local Debian base (tests/image_support.py), run by podman the way the Kubernetes
 manifests run it, against the sandbox on the host: alice and bob sign in through it with the
-real `test-client`, its HEALTHCHECK passes, SIGTERM stops it within the grace period.
+real `test-client`, its HEALTHCHECK passes, SIGTERM stops it within the grace period. Then the
+rendered compose stack, up for real with podman-compose: two server replicas, Redis and a Caddy
+TLS front (Debian stand-in images, tests/containers/); a client signs in through the front, its
+calls reach every replica, and it stays signed in when one replica is killed.
 
 One image per module (a build installs the wheel's dependencies from PyPI: about a minute; the
 Debian base is built once and cached). Marked ``container``: ``pytest -m container``."""
