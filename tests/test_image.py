@@ -294,10 +294,14 @@ def trust_bundle(stack: Stack, path: Path) -> Path | None:
 
 @pytest.fixture(scope="module")
 def stand_ins(built: Built) -> dict[str, str]:
-    """Redis and Caddy images from Debian's packages on the same base (built once, cached)."""
+    """Redis and Caddy images from Debian's packages on the same base (built once, cached;
+    the tag names the Containerfile's and the base's content, so an edit builds anew)."""
+    import hashlib
+
     tags = {}
     for name in ("redis", "caddy"):
-        tag = f"localhost/oci-mcp-test-{name}:bookworm"
+        recipe = (CONTAINERS / f"{name}.Containerfile").read_text() + built.base
+        tag = f"localhost/oci-mcp-test-{name}:{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
         if not built.podman.image_exists(tag):
             build(built.podman, CONTAINERS, tag, built.base, containerfile=f"{name}.Containerfile")
         tags[name] = tag
