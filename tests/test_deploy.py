@@ -190,9 +190,9 @@ def test_containerfile_passes_hadolint(env_file: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     text = containerfile.read_text()
     instructions = [line.split()[0] for line in text.splitlines() if line and line[0].isupper()]
-    assert instructions[0] == "FROM" and "-slim" in text.splitlines()[
-        next(i for i, line in enumerate(text.splitlines()) if line.startswith("FROM"))
-    ]
+    # the base is a build argument whose default is the upstream slim Python image
+    assert instructions[:2] == ["ARG", "FROM"]
+    assert "ARG BASE=python:3.12-slim" in text and "FROM ${BASE}" in text
     assert "USER 10001:10001" in text
     assert "HEALTHCHECK" in instructions and "/health" in text
     assert "COPY dist/*.whl" in text and ".env" not in text.split("COPY", 1)[1].split("\n")[0]
@@ -352,3 +352,23 @@ def test_wheel_ships_the_deploy_templates(built_wheel: Path) -> None:
                 for p in templates.rglob("*") if p.is_file()}
     assert expected and expected <= names
     assert "oci_mcp_cli/deploy/entrypoint.py" in names
+
+
+def test_json_lists_the_steps_the_tests_cannot_rehearse(env_file: Path, tmp_path: Path) -> None:
+    """Building the image and bringing compose up run here (tests/test_image.py); logging in to
+    OCIR, pushing, applying to a cluster, DNS and the public check do not: `rehearsed` says
+    which, and docs/deploy.md gives the commands."""
+    image = "iad.ocir.io/ns/oci-mcp:0.1.0"
+    k8s = deploy("kubernetes", "--env-file", str(env_file), "--out", str(tmp_path / "k8s"),
+                 "--image", image)
+    steps = {s["step"]: s for s in k8s["next"]}
+    assert list(steps)[:3] == ["wheel", "image", "push"]
+    build = f"podman build --format docker -t {image} {tmp_path / 'k8s'}"
+    assert steps["image"]["command"] == build
+    assert steps["push"]["command"] == f"podman login iad.ocir.io && podman push {image}"
+    assert {name for name, s in steps.items() if s["rehearsed"]} == {"wheel", "image"}
+    assert {"push", "apply", "dns", "check"} <= {n for n, s in steps.items() if not s["rehearsed"]}
+    compose = deploy("compose", "--env-file", str(env_file), "--out", str(tmp_path / "vm"))
+    rehearsed = {s["step"] for s in compose["next"] if s["rehearsed"]}
+    assert rehearsed == {"wheel", "up"}
+    assert "push" not in {s["step"] for s in compose["next"]}  # compose builds on the VM

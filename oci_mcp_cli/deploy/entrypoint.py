@@ -6,6 +6,8 @@ and compose (``env_file``) hand the settings over as environment variables; ``se
 ``/tmp/oci-mcp/.env``: /tmp is the one writable mount of a read-only container), then replaces
 itself with ``oci-mcp serve --env-file … --host 0.0.0.0 --port 8000 [ARGS]``; later ``ARGS``
 win (e.g. ``--port``), others pass through (``--app /app/server.py:mcp``, ``--trusted-proxy``).
+The health URL of that address and port goes next to the ``.env`` (``health-url``), for the
+image's ``HEALTHCHECK`` (:mod:`oci_mcp_cli.deploy.healthcheck`).
 
     python -m oci_mcp_cli.deploy.entrypoint [serve options]
 """
@@ -25,6 +27,7 @@ DEFAULT_ENV_FILE = "/tmp/oci-mcp/.env"
 BIND_HOST = "0.0.0.0"
 PORT = 8000
 EXIT_USAGE = 2
+HEALTH_URL_FILE = "health-url"
 
 
 def settings_from_environ(environ: Mapping[str, str]) -> dict[str, str]:
@@ -52,6 +55,29 @@ def serve_argv(env_file: Path, args: Sequence[str]) -> list[str]:
     ]
 
 
+def _last_option(args: Sequence[str], name: str) -> str | None:
+    """The value of the last ``name VALUE`` / ``name=VALUE`` in ``args`` (as serve reads it)."""
+    value = None
+    for i, arg in enumerate(args):
+        if arg == name and i + 1 < len(args):
+            value = args[i + 1]
+        elif arg.startswith(name + "="):
+            value = arg.split("=", 1)[1]
+    return value
+
+
+def health_url(args: Sequence[str]) -> str:
+    """``/health`` where ``serve`` with these arguments listens, as seen from inside the
+    container (a wildcard bind is reached on loopback)."""
+    host = _last_option(args, "--host") or BIND_HOST
+    port = _last_option(args, "--port") or str(PORT)
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}/health"
+
+
 def prepare(environ: Mapping[str, str], args: Sequence[str]) -> list[str]:
     """Write the ``.env`` from ``environ``; return the ``serve`` command line. SystemExit(2)
     with one line when the settings are missing."""
@@ -68,7 +94,9 @@ def prepare(environ: Mapping[str, str], args: Sequence[str]) -> list[str]:
     path = Path(environ.get(ENV_FILE_VAR) or DEFAULT_ENV_FILE)
     ensure_private_dir(path.parent)
     write_private(path, ef.render_env("", values))
-    return serve_argv(path, args)
+    command = serve_argv(path, args)
+    write_private(path.parent / HEALTH_URL_FILE, health_url(command) + "\n")
+    return command
 
 
 def main(argv: Sequence[str] | None = None) -> None:

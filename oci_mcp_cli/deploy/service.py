@@ -14,6 +14,10 @@ from oci_mcp_cli.deploy.options import KUBERNETES, DeploySpec, compose_spec, kub
 
 # Shorter values (e.g. "true") could match harmless text; every real secret is longer.
 _MIN_SECRET_LEN = 8
+# The next steps the test suite runs for real (tests/test_image.py: the wheel, the image built
+# from the rendered Containerfile, the compose stack up with podman-compose). The others need a
+# registry, a cluster or a public DNS name: docs/deploy.md, "What the tests rehearse".
+REHEARSED_STEPS = frozenset({"wheel", "image", "up"})
 
 
 @dataclass
@@ -39,7 +43,8 @@ class DeployResult:
             "secret_command": self.secret_command,
             "server_url": self.server_url,
             "redirect_uri": self.redirect_uri,
-            "next": [{"step": step, "command": command} for step, command in self.steps],
+            "next": [{"step": step, "command": command, "rehearsed": step in REHEARSED_STEPS}
+                     for step, command in self.steps],
             "warnings": self.warnings,
         }
 
@@ -90,12 +95,15 @@ def _checkout() -> str:
 
 def _image_steps(spec: DeploySpec, *, push: bool) -> list[tuple[str, str]]:
     out = render.display_path(spec.out)
-    build = f"podman build --format docker -t {spec.image} {out}"
-    return [
+    steps = [
         ("wheel", f"pip wheel --no-deps --wheel-dir {render.display_path(spec.out / 'dist')} "
                   f"{_checkout()}"),
-        ("image", build + (f" && podman push {spec.image}" if push else "")),
+        ("image", f"podman build --format docker -t {spec.image} {out}"),
     ]
+    if push:  # OCIR: user <tenancy namespace>/<user name>, an auth token as the password
+        registry = spec.image.partition("/")[0]
+        steps.append(("push", f"podman login {registry} && podman push {spec.image}"))
+    return steps
 
 
 def _kubernetes_steps(spec: DeploySpec) -> list[tuple[str, str]]:
