@@ -42,12 +42,17 @@ EXPECTED_BUCKETS = {
 
 
 def _two_free_ports() -> int:
-    port = free_port()
-    while True:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port + 1)) != 0:
-                return port
+    """Two consecutive free ports (the services get consecutive ports), both below the ephemeral
+    range (see ``free_port``) so the second is still free when a later test starts it again."""
+    for _ in range(200):
         port = free_port()
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no two consecutive free loopback ports")
 
 
 @pytest.fixture(scope="module")

@@ -69,10 +69,31 @@ def under_exec(sb: Sandbox, home: Path, *command: str, timeout: float = 180) -> 
     )
 
 
+def _ephemeral_floor() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free loopback port BELOW the kernel's ephemeral range. Oracle's servers bind the port
+    themselves (we cannot hand them a listening socket), and a test may restart one on the same
+    port minutes later; an ephemeral port could meanwhile be taken by any outgoing connection
+    on a busy machine (seen: EADDRINUSE in test_oracle_doctor), a port below the range cannot."""
+    import random
+
+    floor = _ephemeral_floor()
+    low = max(1024, floor - 12000)
+    for _ in range(200):
+        port = random.randrange(low, floor - 1)  # port + 1 stays below the range too
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free loopback port in {low}-{floor - 1}")
 
 
 def wait_listening(port: int, proc: subprocess.Popen[Any], log: Path) -> None:
