@@ -1,0 +1,74 @@
+"""`serve` start-up (issue 22): what the start does once, and what it no longer does at all.
+
+Timing lives in bench/bench_start.py (benchmarks, not timed tests); these assert behaviour: a
+server on a file store never imports the Redis client, the domain's discovery document and its
+JWKS are each fetched once per start, the signing key derived off the import path is FastMCP's
+own, and a failed discovery still fails the start with the cause. Real server build, real SDK,
+real HTTP against the sandbox.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+# Builds the server exactly as `serve` does (settings from the .env, build_server) in a fresh
+# interpreter, then reports which modules that start imported.
+BUILD = """
+import json, sys
+from pathlib import Path
+from oci_mcp_cli.server.app import build_server
+from oci_mcp_cli.server.config import load_settings
+settings = load_settings(Path(sys.argv[1]), storage_dir=Path(sys.argv[2]), audit_log="off")
+build_server(settings)
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def build_in_subprocess(env_file: Path, storage: Path) -> list[str]:
+    result = subprocess.run(
+        [sys.executable, "-c", BUILD, str(env_file), str(storage)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return list(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+@pytest.fixture(scope="module")
+def provisioned(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from serve_support import provisioned_sandbox
+
+    with provisioned_sandbox(tmp_path_factory.mktemp("startup")) as stack:
+        yield stack
+
+
+def test_file_store_start_imports_no_redis_and_fetches_discovery_and_jwks_once(
+    provisioned: Any, tmp_path: Path
+) -> None:
+    sb, env_file, _ = provisioned
+    sb.clear_requests()
+    modules = build_in_subprocess(env_file, tmp_path / "oauth")
+    assert not [m for m in modules if m == "redis" or m.startswith("redis.")]
+    assert "oci.identity" in modules and "oci.object_storage" in modules  # warmed, as before
+    gets = [r["path"] for r in sb.requests() if r["method"] == "GET"]
+    assert sum(p.endswith("/.well-known/openid-configuration") for p in gets) == 1, gets
+    assert sum(p.endswith("/admin/v1/SigningCert/jwk") for p in gets) == 1, gets
+
+
+def test_signing_key_is_fastmcps_own_derivation() -> None:
+    """The key derived at start (off the import path) is what FastMCP derives from the same
+    string, whatever the string."""
+    from fastmcp.server.auth.jwt_issuer import derive_jwt_key
+
+    from oci_mcp_cli.server.auth import signing_key_bytes
+
+    for material in ("a-short-key", "kTYTBAPqIVuo09RZhqJNPJlE8g6eZTJyqqRfZ9ujTu4Y3P-viR", "é✓"):
+        expected = derive_jwt_key(low_entropy_material=material, salt="fastmcp-jwt-signing-key")
+        assert signing_key_bytes(material) == expected
