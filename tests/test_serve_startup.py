@@ -72,3 +72,21 @@ def test_signing_key_is_fastmcps_own_derivation() -> None:
     for material in ("a-short-key", "kTYTBAPqIVuo09RZhqJNPJlE8g6eZTJyqqRfZ9ujTu4Y3P-viR", "é✓"):
         expected = derive_jwt_key(low_entropy_material=material, salt="fastmcp-jwt-signing-key")
         assert signing_key_bytes(material) == expected
+
+
+@pytest.mark.parametrize(("setting", "strategy"), [(None, "O0"), ("false", "O1")])
+def test_server_turns_off_key_value_runtime_type_checks_unless_told(
+    setting: str | None, strategy: str
+) -> None:
+    """py-key-value's beartype checks (warnings only) cost every start ~0.1 s: off in the server
+    unless ``PY_KEY_VALUE_DISABLE_BEARTYPE`` says otherwise."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "PY_KEY_VALUE_DISABLE_BEARTYPE"}
+    if setting is not None:
+        env["PY_KEY_VALUE_DISABLE_BEARTYPE"] = setting
+    code = "import oci_mcp_cli.server.storage, key_value.aio as kv; print(kv.strategy.name)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == strategy
