@@ -244,6 +244,7 @@ def _proxy_class(jwks_retry_s: float, prefetch: Prefetch | None = None) -> Any:
             http = httpx2.AsyncClient(  # lives as long as the server; only JWKS fetches use it
                 timeout=httpx2.Timeout(float(timeout_seconds or 10)),
                 event_hooks={"response": [JwksWatch()]},
+                verify=prefetch.tls_context() if prefetch is not None else True,
             )
             return JWTVerifier(
                 jwks_uri=str(self.oidc_config.jwks_uri),
