@@ -1,10 +1,11 @@
-"""`serve` start-up (issue 22): what the start does once, and what it no longer does at all.
+"""Start-up (issue 22): what a start does once, and what it no longer does at all.
 
 Timing lives in bench/bench_start.py (benchmarks, not timed tests); these assert behaviour: a
 server on a file store never imports the Redis client, the domain's discovery document and its
 JWKS are each fetched once per start, the signing key derived off the import path is FastMCP's
-own, and a failed discovery still fails the start with the cause. Real server build, real SDK,
-real HTTP against the sandbox.
+own, py-key-value's run-time type checks are off unless asked for, and one API-key profile loads
+its key once for all its clients. (A failed discovery still fails the start with the cause:
+tests/test_serve.py.) Real server build, real SDK, real HTTP against the sandbox.
 """
 
 from __future__ import annotations
@@ -90,3 +91,30 @@ def test_server_turns_off_key_value_runtime_type_checks_unless_told(
                             env=env, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == strategy
+
+
+def test_an_api_key_profile_loads_its_key_once_for_all_its_clients(
+    sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """init, doctor and the demo build several SDK clients from one profile: the key file is
+    read and checked once (~60 ms of CPU each time), and every client signs with that signer.
+    The SDK's loader is wrapped to count calls (it still does the work)."""
+    import oci
+
+    from oci_mcp_cli.core.ociconfig import identity_domains_client, load_oci_auth, oci_client
+
+    real = oci.signer.load_private_key_from_file
+    loads: list[str] = []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        loads.append(str(args[0]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(oci.signer, "load_private_key_from_file", counted)
+    auth = load_oci_auth(sandbox.config_file, sandbox.profile)
+    identity = oci_client(oci.identity.IdentityClient, auth)
+    domain = next(d for d in sandbox.domains if d["type"] == "DEFAULT")
+    domains = identity_domains_client(auth, domain["url"])
+    assert len(loads) == 1, loads
+    assert identity.get_tenancy(auth.tenancy_id).data.id == auth.tenancy_id  # it signs
+    assert domains.list_users(filter='userName eq "alice"').data.resources
