@@ -52,7 +52,12 @@ def public_pem(key: rsa.RSAPrivateKey | rsa.RSAPublicKey) -> str:
 
 
 def load_private_pem(data: bytes) -> rsa.RSAPrivateKey:
-    key = serialization.load_pem_private_key(data, password=None)
+    """A key the sandbox generated itself (its own 0600 state files). cryptography's RSA
+    consistency check is skipped: ~60 ms of CPU per load, and the sandbox loads its session and
+    signing keys at every start (docs/benchmarks.md, "Start-up (issue 22)")."""
+    key = serialization.load_pem_private_key(
+        data, password=None, unsafe_skip_rsa_key_validation=True
+    )
     assert isinstance(key, rsa.RSAPrivateKey)
     return key
 

@@ -4,20 +4,34 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from oci_mcp_cli.server.config import ServerSettings
+
+if TYPE_CHECKING:
+    from oci_mcp_cli.server.startup import Prefetch
 
 SERVER_NAME = "oci-mcp"
 MCP_PATH = "/mcp"
 
 
-def build_server(settings: ServerSettings, app: Any | None = None, *, tools: bool = True) -> Any:
+def build_server(
+    settings: ServerSettings,
+    app: Any | None = None,
+    *,
+    tools: bool = True,
+    prefetch: Prefetch | None = None,
+) -> Any:
     """Attach auth, the signer cache, ``GET /health`` and call logging to ``app`` (or a new server).
 
     ``app`` is a user's own FastMCP instance (``serve --app module:attr``); the built-in tools are
-    added when ``tools`` is true. Raises RemoteError when discovery cannot be fetched.
+    added when ``tools`` is true. Raises RemoteError when discovery cannot be fetched. The
+    discovery document, the JWKS check and the signing key are worked out by ``prefetch``
+    (``server.startup``; started here unless the caller started it earlier) while this imports.
     """
+    from oci_mcp_cli.server.startup import Prefetch
+
+    prefetch = prefetch or Prefetch(settings).start()
     from fastmcp import FastMCP
     from starlette.requests import Request
     from starlette.responses import JSONResponse
@@ -38,10 +52,10 @@ def build_server(settings: ServerSettings, app: Any | None = None, *, tools: boo
     # later first imports (a user's tools) are serialized (server/imports.py).
     warm_imports()
     bounded_signer_class()
-    auth = build_auth(settings)
+    auth = build_auth(settings, prefetch)
     telemetry = build_telemetry(settings)
     _report_to(telemetry, auth)
-    problem = check_jwks(settings)
+    problem = check_jwks(settings, prefetch)
     if problem:
         LOGGER.error(problem)
     if app is None:  # our icon, inline (the consent page would show FastMCP's remote logo)
@@ -258,14 +272,16 @@ def run_server(
 
     from oci_mcp_cli.server import tracing
     from oci_mcp_cli.server.logs import configure_logging
+    from oci_mcp_cli.server.startup import Prefetch
     from oci_mcp_cli.server.telemetry import default_replica
 
+    prefetch = Prefetch(settings).start()  # while the imports below run (server/startup.py)
     configure_logging(settings.log_level, settings.secrets, settings.log_format)
     exporting = tracing.install_from_env(default_replica())  # OTEL_* (docs/operations.md)
     metrics = None
     try:
         try:
-            mcp = build_server(settings, app)
+            mcp = build_server(settings, app, prefetch=prefetch)
         except BaseException:
             if metrics_sock is not None:
                 metrics_sock.close()

@@ -16,12 +16,15 @@ import logging
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from oci_mcp_cli.core.errors import RemoteError
 from oci_mcp_cli.core.stores import fernet_file_store
 from oci_mcp_cli.core.urls import discovery_url, jwks_url
 from oci_mcp_cli.server.config import ServerSettings
+
+if TYPE_CHECKING:
+    from oci_mcp_cli.server.startup import Prefetch
 
 LOGGER = logging.getLogger("oci_mcp.server")
 REQUIRED_SCOPES = ["openid"]
@@ -30,11 +33,22 @@ UPSTREAM_SCOPE = " ".join(VALID_SCOPES)
 VERIFIED_MEMO_SIZE = 4096  # verified access tokens remembered per process (LRU)
 
 
-def signing_key_bytes(jwt_signing_key: str) -> bytes:
-    """The key FastMCP derives from a string ``jwt_signing_key`` (PBKDF2, done once here)."""
-    from fastmcp.server.auth.jwt_issuer import derive_jwt_key
+def signing_key_bytes(jwt_signing_key: str, prefetch: Prefetch | None = None) -> bytes:
+    """The key FastMCP derives from a string ``jwt_signing_key`` (PBKDF2, done once here; by
+    ``prefetch`` while the server imports, when given). FastMCP's own derivation is used when its
+    iteration count is not the one :mod:`server.startup` assumes (its test mode, a new version)."""
+    import fastmcp
+    from fastmcp.server.auth import jwt_issuer
 
-    return derive_jwt_key(low_entropy_material=jwt_signing_key, salt="fastmcp-jwt-signing-key")
+    from oci_mcp_cli.server import startup
+
+    if jwt_issuer.KDF_ITERATIONS != startup.KDF_ITERATIONS or fastmcp.settings.test_mode:
+        return jwt_issuer.derive_jwt_key(
+            low_entropy_material=jwt_signing_key, salt=startup.SIGNING_KEY_SALT
+        )
+    if prefetch is not None:
+        return prefetch.signing_key()
+    return startup.derive_signing_key(jwt_signing_key)
 
 
 def default_storage_dir(signing_key: bytes) -> Path:
@@ -140,10 +154,11 @@ class JwksWatch:
         self.failing = status >= 400
 
 
-def _proxy_class(jwks_retry_s: float) -> Any:
+def _proxy_class(jwks_retry_s: float, prefetch: Prefetch | None = None) -> Any:
     """``OIDCProxy`` whose upstream ``JWTVerifier`` reports JWKS failures (``JwksWatch``) and
-    retries a failed key fetch after ``jwks_retry_s`` (FastMCP's default is 30 s)."""
-    from fastmcp.server.auth.oidc_proxy import OIDCProxy
+    retries a failed key fetch after ``jwks_retry_s`` (FastMCP's default is 30 s), and that
+    takes its discovery document from ``prefetch`` (fetched while the server imported)."""
+    from fastmcp.server.auth.oidc_proxy import OIDCConfiguration, OIDCProxy
 
     from oci_mcp_cli.server.oauth_guard import OAuthGuardMixin
     from oci_mcp_cli.server.revocation import RevocationMixin
@@ -204,6 +219,17 @@ def _proxy_class(jwks_retry_s: float) -> Any:
                         self._verified.popitem(last=False)
             return validated
 
+        def get_oidc_configuration(
+            self, config_url: Any, strict: bool | None, timeout_seconds: int | None
+        ) -> Any:
+            """FastMCP's parsing of the prefetched document (its fetch's errors re-raised)."""
+            if prefetch is None or str(config_url) != prefetch.discovery_url:
+                return super().get_oidc_configuration(config_url, strict, timeout_seconds)
+            data = prefetch.discovery()
+            if strict is not None:
+                data["strict"] = strict
+            return OIDCConfiguration.model_validate(data)
+
         def get_token_verifier(
             self,
             *,
@@ -218,6 +244,7 @@ def _proxy_class(jwks_retry_s: float) -> Any:
             http = httpx2.AsyncClient(  # lives as long as the server; only JWKS fetches use it
                 timeout=httpx2.Timeout(float(timeout_seconds or 10)),
                 event_hooks={"response": [JwksWatch()]},
+                verify=prefetch.tls_context() if prefetch is not None else True,
             )
             return JWTVerifier(
                 jwks_uri=str(self.oidc_config.jwks_uri),
@@ -248,12 +275,13 @@ def _seconds_left(token: str, validated: Any) -> float:
     return min(ends) - time.time()
 
 
-def build_auth(settings: ServerSettings) -> Any:
-    """The OIDCProxy; fetching the domain's discovery document fails fast with the cause."""
+def build_auth(settings: ServerSettings, prefetch: Prefetch | None = None) -> Any:
+    """The OIDCProxy; fetching the domain's discovery document (by ``prefetch``, when given)
+    fails fast with the cause."""
     from oci_mcp_cli.server.oauth_guard import guard_config
 
-    proxy_class = _proxy_class(settings.jwks_retry_s)
-    signing_key = signing_key_bytes(settings.jwt_signing_key)
+    proxy_class = _proxy_class(settings.jwks_retry_s, prefetch)
+    signing_key = signing_key_bytes(settings.jwt_signing_key, prefetch)
     storage = build_storage(settings, signing_key)
     url = discovery_url(settings.domain_url)
     quiet = logging.getLogger("fastmcp.server.auth.oidc_proxy")
@@ -289,17 +317,18 @@ def _first_line(exc: Exception) -> str:
     return text[0] if text else "no detail"
 
 
-def check_jwks(settings: ServerSettings) -> str | None:
+def check_jwks(settings: ServerSettings, prefetch: Prefetch | None = None) -> str | None:
     """Why sign-ins cannot be verified (the JWKS is not anonymously readable), or None if fine.
 
     Without public JWKS access every MCP call after sign-in is a bare ``401 invalid_token``; the
-    server logs this reason at startup instead so the cause is not hidden at DEBUG.
+    server logs this reason at startup instead so the cause is not hidden at DEBUG. The response
+    is ``prefetch``'s when given (fetched while the server imported).
     """
     import httpx
 
     url = jwks_url(settings.domain_url)
     try:
-        response = httpx.get(url, timeout=10)
+        response = prefetch.jwks_response() if prefetch else httpx.get(url, timeout=10)
     except httpx.HTTPError as exc:
         return f"cannot fetch the identity domain's signing keys {url}: {exc.__class__.__name__}"
     if response.status_code in (401, 403):

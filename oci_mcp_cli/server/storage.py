@@ -298,11 +298,14 @@ class StorageUnavailable(Exception):
         self.reason = reason
 
 
-def _unreachable_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions meaning "the backend cannot be reached", not "the data is bad"."""
+def _unreachable_errors(redis: bool) -> tuple[type[BaseException], ...]:
+    """Exceptions meaning "the backend cannot be reached", not "the data is bad" (redis-py's
+    only for a ``redis`` backend: importing the client costs a file store's start ~0.2 s)."""
     from key_value.aio.errors import StoreConnectionError
 
     errors: list[type[BaseException]] = [OSError, asyncio.TimeoutError, StoreConnectionError]
+    if not redis:
+        return tuple(errors)
     with contextlib.suppress(ImportError):
         from redis.exceptions import ConnectionError as RedisConnectionError
         from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -375,7 +378,7 @@ class GuardedStore(_Writes, _base_wrapper()):  # type: ignore[misc]
         self.telemetry: Telemetry = DISABLED  # the server's (``app.build_server``)
         self.backend = "redis" if label.startswith(REDIS_SCHEMES) else "file"
         self._closer = closer
-        self._errors = _unreachable_errors()
+        self._errors = _unreachable_errors(self.backend == "redis")
         super().__init__()
 
     async def run(self, operation: Any) -> Any:

@@ -1,0 +1,124 @@
+"""The start-up work that waits for no import: done in a thread while the server imports FastMCP
+and the SDK (issue 22, docs/benchmarks.md "Start-up (issue 22)").
+
+Three things a start needs that are network round trips or C code running without the GIL:
+
+- the JWT signing key FastMCP derives from ``MCP_JWT_SIGNING_KEY`` (PBKDF2-HMAC-SHA256, a million
+  iterations: ~0.15 s of CPU in OpenSSL, which releases the GIL);
+- the identity domain's OIDC discovery document (``OIDCProxy`` needs it to be built);
+- its JWKS, fetched anonymously to tell the operator when sign-ins cannot be verified
+  (``auth.check_jwks``);
+- the TLS context of the verifier's JWKS client (loading the CA bundle: ~0.06 s in OpenSSL).
+
+:class:`Prefetch` starts them at once on one thread and one HTTP client; the server takes each
+result when it needs it (joining the thread), so ``/health`` still answers only once everything
+is ready, and each is fetched once per start. A failure is kept and raised to the caller that
+needs the result, exactly as if it had fetched it there.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import threading
+from typing import Any
+
+from oci_mcp_cli.core.urls import discovery_url, jwks_url
+from oci_mcp_cli.server.config import ServerSettings
+
+# fastmcp.server.auth.jwt_issuer.derive_jwt_key(low_entropy_material=…): its salt and iteration
+# count (the server checks both against FastMCP's own before it uses the key:
+# auth.signing_key_bytes; tests/test_serve_startup.py compares the keys).
+SIGNING_KEY_SALT = "fastmcp-jwt-signing-key"
+KDF_ITERATIONS = 1_000_000
+DISCOVERY_TIMEOUT_S = 5.0  # httpx's default, which FastMCP's own discovery fetch uses
+JWKS_TIMEOUT_S = 10.0
+JOIN_TIMEOUT_S = 60.0  # bounded: both fetches have their own timeouts well below it
+
+
+def derive_signing_key(material: str, iterations: int = KDF_ITERATIONS) -> bytes:
+    """FastMCP's key for a low-entropy ``jwt_signing_key`` string (URL-safe base64 of 32 bytes)."""
+    raw = hashlib.pbkdf2_hmac(
+        "sha256", material.encode(), SIGNING_KEY_SALT.encode(), iterations, 32
+    )
+    return base64.urlsafe_b64encode(raw)
+
+
+def _default_tls_context() -> Any:
+    """What ``httpx2`` builds for ``verify=True`` (FastMCP's HTTP client)."""
+    import httpcore2
+
+    return httpcore2.default_ssl_context()
+
+
+class Prefetch:
+    """The signing key, the discovery document and the JWKS status of ``settings``' domain,
+    worked out on a background thread started by :meth:`start`."""
+
+    def __init__(self, settings: ServerSettings) -> None:
+        self.settings = settings
+        self.discovery_url = discovery_url(settings.domain_url)
+        self.jwks_url = jwks_url(settings.domain_url)
+        self._results: dict[str, Any] = {}
+        self._thread = threading.Thread(target=self._run, name="oci-mcp-prefetch", daemon=True)
+
+    def start(self) -> Prefetch:
+        # httpx and what it imports lazily, imported here: a first import of a package in two
+        # threads at once is what server/imports.py guards against for the SDK.
+        import ssl  # noqa: F401
+
+        import certifi  # noqa: F401
+        import httpcore  # noqa: F401
+        import httpcore2  # noqa: F401
+        import httpx  # noqa: F401
+
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        import httpx
+
+        try:
+            with httpx.Client() as http:  # the round trips first: their wait is not CPU
+                self._keep("discovery", self._discovery, http)
+                self._keep("jwks", lambda: http.get(self.jwks_url, timeout=JWKS_TIMEOUT_S))
+        except Exception as exc:  # the client itself: reported to whoever needs a fetch
+            self._results.setdefault("discovery", (False, exc))
+            self._results.setdefault("jwks", (False, exc))
+        self._keep("signing_key", derive_signing_key, self.settings.jwt_signing_key)
+        self._keep("tls", _default_tls_context)
+
+    def _discovery(self, http: Any) -> Any:
+        response = http.get(self.discovery_url, timeout=DISCOVERY_TIMEOUT_S)
+        response.raise_for_status()
+        return response.json()
+
+    def _keep(self, name: str, work: Any, *args: Any) -> None:
+        try:
+            self._results[name] = (True, work(*args))
+        except Exception as exc:
+            self._results[name] = (False, exc)
+
+    def _result(self, name: str) -> Any:
+        self._thread.join(JOIN_TIMEOUT_S)
+        ok, value = self._results.get(name, (False, TimeoutError(f"start-up {name} not done")))
+        if not ok:
+            raise value
+        return value
+
+    def signing_key(self) -> bytes:
+        """The derived key (with :data:`KDF_ITERATIONS`)."""
+        return bytes(self._result("signing_key"))
+
+    def discovery(self) -> dict[str, Any]:
+        """The discovery document's JSON; raises what fetching it raised (``httpx`` errors, a
+        ``ValueError`` for a body that is not JSON)."""
+        return dict(self._result("discovery"))
+
+    def jwks_response(self) -> Any:
+        """The anonymous JWKS response; raises the ``httpx`` error fetching it raised."""
+        return self._result("jwks")
+
+    def tls_context(self) -> Any:
+        """An ``ssl.SSLContext`` as ``httpx2.AsyncClient(verify=True)`` would build it."""
+        return self._result("tls")

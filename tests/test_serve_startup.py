@@ -1,0 +1,120 @@
+"""Start-up (issue 22): what a start does once, and what it no longer does at all.
+
+Timing lives in bench/bench_start.py (benchmarks, not timed tests); these assert behaviour: a
+server on a file store never imports the Redis client, the domain's discovery document and its
+JWKS are each fetched once per start, the signing key derived off the import path is FastMCP's
+own, py-key-value's run-time type checks are off unless asked for, and one API-key profile loads
+its key once for all its clients. (A failed discovery still fails the start with the cause:
+tests/test_serve.py.) Real server build, real SDK, real HTTP against the sandbox.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+# Builds the server exactly as `serve` does (settings from the .env, build_server) in a fresh
+# interpreter, then reports which modules that start imported.
+BUILD = """
+import json, sys
+from pathlib import Path
+from oci_mcp_cli.server.app import build_server
+from oci_mcp_cli.server.config import load_settings
+settings = load_settings(Path(sys.argv[1]), storage_dir=Path(sys.argv[2]), audit_log="off")
+build_server(settings)
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def build_in_subprocess(env_file: Path, storage: Path) -> list[str]:
+    result = subprocess.run(
+        [sys.executable, "-c", BUILD, str(env_file), str(storage)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return list(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+@pytest.fixture(scope="module")
+def provisioned(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from serve_support import provisioned_sandbox
+
+    with provisioned_sandbox(tmp_path_factory.mktemp("startup")) as stack:
+        yield stack
+
+
+def test_file_store_start_imports_no_redis_and_fetches_discovery_and_jwks_once(
+    provisioned: Any, tmp_path: Path
+) -> None:
+    sb, env_file, _ = provisioned
+    sb.clear_requests()
+    modules = build_in_subprocess(env_file, tmp_path / "oauth")
+    assert not [m for m in modules if m == "redis" or m.startswith("redis.")]
+    assert "oci.identity" in modules and "oci.object_storage" in modules  # warmed, as before
+    gets = [r["path"] for r in sb.requests() if r["method"] == "GET"]
+    assert sum(p.endswith("/.well-known/openid-configuration") for p in gets) == 1, gets
+    assert sum(p.endswith("/admin/v1/SigningCert/jwk") for p in gets) == 1, gets
+
+
+def test_signing_key_is_fastmcps_own_derivation() -> None:
+    """The key derived at start (off the import path) is what FastMCP derives from the same
+    string, whatever the string."""
+    from fastmcp.server.auth.jwt_issuer import derive_jwt_key
+
+    from oci_mcp_cli.server.auth import signing_key_bytes
+
+    for material in ("a-short-key", "kTYTBAPqIVuo09RZhqJNPJlE8g6eZTJyqqRfZ9ujTu4Y3P-viR", "é✓"):
+        expected = derive_jwt_key(low_entropy_material=material, salt="fastmcp-jwt-signing-key")
+        assert signing_key_bytes(material) == expected
+
+
+@pytest.mark.parametrize(("setting", "strategy"), [(None, "O0"), ("false", "O1")])
+def test_server_turns_off_key_value_runtime_type_checks_unless_told(
+    setting: str | None, strategy: str
+) -> None:
+    """py-key-value's beartype checks (warnings only) cost every start ~0.1 s: off in the server
+    unless ``PY_KEY_VALUE_DISABLE_BEARTYPE`` says otherwise."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "PY_KEY_VALUE_DISABLE_BEARTYPE"}
+    if setting is not None:
+        env["PY_KEY_VALUE_DISABLE_BEARTYPE"] = setting
+    code = "import oci_mcp_cli.server.storage, key_value.aio as kv; print(kv.strategy.name)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == strategy
+
+
+def test_an_api_key_profile_loads_its_key_once_for_all_its_clients(
+    sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """init, doctor and the demo build several SDK clients from one profile: the key file is
+    read and checked once (~60 ms of CPU each time), and every client signs with that signer.
+    The SDK's loader is wrapped to count calls (it still does the work)."""
+    import oci
+
+    from oci_mcp_cli.core.ociconfig import identity_domains_client, load_oci_auth, oci_client
+
+    real = oci.signer.load_private_key_from_file
+    loads: list[str] = []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        loads.append(str(args[0]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(oci.signer, "load_private_key_from_file", counted)
+    auth = load_oci_auth(sandbox.config_file, sandbox.profile)
+    identity = oci_client(oci.identity.IdentityClient, auth)
+    domain = next(d for d in sandbox.domains if d["type"] == "DEFAULT")
+    domains = identity_domains_client(auth, domain["url"])
+    assert len(loads) == 1, loads
+    assert identity.get_tenancy(auth.tenancy_id).data.id == auth.tenancy_id  # it signs
+    assert domains.list_users(filter='userName eq "alice"').data.resources
