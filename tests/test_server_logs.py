@@ -150,7 +150,7 @@ def test_a_tool_call_is_one_line_and_every_other_request_keeps_its_access_line(
     default, every = (logs[m].read_text() for m in ((), ("--access-log",)))
     for text in (default, every):
         assert len(re.findall(r"INFO oci_mcp\.server: tool call user=\S+ tool=whoami "
-                              r"outcome=ok", text)) == 1
+                              r"outcome=ok ms=\d+ client=127\.0\.0\.1:\d+$", text, re.M)) == 1
         assert '"POST /mcp HTTP/1.1" 202' in text  # the notification
         assert '"POST /mcp HTTP/1.1" 401' in text
         assert '"GET /health HTTP/1.1" 200' in text

@@ -138,9 +138,10 @@ def configure_logging(
 
 
 def tool_call_middleware(telemetry: Telemetry | None = None) -> Any:
-    """A FastMCP middleware: one ``tool call: user=… tool=… outcome=… ms=…`` line per call
-    (with ``error=…`` when it failed: INFO for expected errors, WARNING for timeouts and
-    outages), the call reported to ``telemetry`` (``server/telemetry.py``: its outcome one of
+    """A FastMCP middleware: one ``tool call: user=… tool=… outcome=… ms=… client=…`` line per
+    call, which also stands for the call's HTTP request (:class:`RequestLog`), with
+    ``error=…`` when it failed (INFO for expected errors, WARNING for timeouts and
+    outages); the call reported to ``telemetry`` (``server/telemetry.py``: its outcome one of
     ``OUTCOMES``), and the call's deadline (``--tool-timeout``) around every tool, the user's
     own included (``server/clients.py``: ``call_scope``)."""
     from fastmcp.server.middleware import Middleware
@@ -157,9 +158,9 @@ def tool_call_middleware(telemetry: Telemetry | None = None) -> Any:
             user = (access.claims or {}).get("sub", "?") if access else "anonymous"
             tool = getattr(context.message, "name", "?")
             arguments = getattr(context.message, "arguments", None)
-            cover_access_line()
+            peer = cover_access_line()
             with hub.tool_call(tool, access, arguments, mcp_client_id) as call:
-                return await _logged_call(context, call_next, tool, user, call)
+                return await _logged_call(context, call_next, tool, user, call, peer)
 
     return ToolCallLog()
 
@@ -225,16 +226,20 @@ def _access_line(scope: Any, status: int) -> None:
     )
 
 
-def cover_access_line() -> None:
-    """Tell :class:`RequestLog` that the current request's tool-call line stands for it."""
+def cover_access_line() -> str:
+    """Tell :class:`RequestLog` that the current request's tool-call line stands for it; the
+    request's client address as the access line has it (``host:port``; ``-`` when unknown)."""
     from fastmcp.server.dependencies import get_http_request
+    from uvicorn.protocols.utils import get_client_addr
 
     try:
-        mark = get_http_request().scope.get(REQUEST_LOG_KEY)
+        scope: Any = get_http_request().scope
     except RuntimeError:  # not an HTTP request (in-memory transport)
-        return
+        return "-"
+    mark = scope.get(REQUEST_LOG_KEY)
     if mark is not None:
         mark.covered = True
+    return get_client_addr(scope) or "-"
 
 
 def mcp_client_id() -> str | None:
@@ -256,8 +261,11 @@ def mcp_client_id() -> str | None:
     return str(value) if value else None
 
 
-async def _logged_call(context: Any, call_next: Any, tool: str, user: str, call: Any) -> Any:
-    """Run one call under its deadline; log its line and set ``call.outcome``."""
+async def _logged_call(
+    context: Any, call_next: Any, tool: str, user: str, call: Any, peer: str = "-"
+) -> Any:
+    """Run one call under its deadline; log its line (``peer``: the client address) and set
+    ``call.outcome``."""
     from oci_mcp_cli.server.clients import call_scope, timeout_error
 
     start = time.perf_counter()
@@ -292,15 +300,23 @@ async def _logged_call(context: Any, call_next: Any, tool: str, user: str, call:
         if error:
             LOGGER.log(
                 level,
-                "tool call user=%s tool=%s outcome=%s ms=%.0f error=%s",
+                "tool call user=%s tool=%s outcome=%s ms=%.0f client=%s error=%s",
                 user,
                 tool,
                 outcome,
                 ms,
+                peer,
                 error,
             )
         else:
-            LOGGER.info("tool call user=%s tool=%s outcome=%s ms=%.0f", user, tool, outcome, ms)
+            LOGGER.info(
+                "tool call user=%s tool=%s outcome=%s ms=%.0f client=%s",
+                user,
+                tool,
+                outcome,
+                ms,
+                peer,
+            )
 
 
 def call_outcome(exc: BaseException) -> str:
