@@ -6,7 +6,11 @@ the load client sends ``--calls`` calls at ``--concurrency`` while ``py-spy reco
 may count in several), our own code's share, then the top functions by own samples. The
 collapsed stacks are kept in ``--out`` for a closer look (``flamegraph.pl``, speedscope).
 
-Run: ``python bench/profile_e2e.py [--defaults] [--concurrency 50] [--calls 4000]
+``--floor`` profiles B, the floor (``bench/e2e_apps.py floor``), instead; both print samples per
+1000 calls by package (``PACKAGES``) at the same sampling rate, so two runs compare A's time per
+call with B's, package by package.
+
+Run: ``python bench/profile_e2e.py [--defaults] [--floor] [--concurrency 50] [--calls 4000]
 [--out /tmp/a.folded]``. Needs ``py-spy`` (``pip install py-spy``; not a project dependency) and
 the permission to ptrace A (root, or ``kernel.yama.ptrace_scope=0``).
 """
@@ -44,6 +48,41 @@ GROUPS: dict[str, str] = {
 }
 
 
+# where the innermost frame's code lives (the first match): per-call samples by package compare A
+# with the floor B (``--floor``) without reading every stack
+PACKAGES: tuple[tuple[str, str], ...] = (
+    ("our code", r"\(oci_mcp_cli/"),
+    ("OCI SDK (signing, requests)", r"\(oci/"),
+    ("HTTP client, sockets", r"\((urllib3/|http/client|socket\.py|ssl\.py|selectors\.py)"),
+    ("FastMCP", r"\(fastmcp/"),
+    ("MCP SDK", r"\(mcp/"),
+    ("Starlette, sse-starlette", r"\((starlette|sse_starlette)/"),
+    ("uvicorn, h11", r"\((uvicorn|h11)/"),
+    ("anyio", r"\(anyio/"),
+    ("asyncio, threads", r"\((asyncio/|threading\.py|concurrent/|queue\.py)"),
+    ("logging", r"\(logging/"),
+    ("pydantic, json", r"\((pydantic|pydantic_core|json)/"),
+    ("key-value store, cryptography", r"\((key_value|cryptography|aiofile|caio)/"),
+)
+
+
+def by_package(folded: Path) -> tuple[Counter[str], int]:
+    """Samples by the package of each sample's innermost frame (``other`` for the rest)."""
+    import re
+
+    patterns = [(label, re.compile(rx)) for label, rx in PACKAGES]
+    counts: Counter[str] = Counter()
+    total = 0
+    for line in folded.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack:
+            continue
+        leaf, n = stack.rsplit(";", 1)[-1], int(count)
+        total += n
+        counts[next((label for label, rx in patterns if rx.search(leaf)), "other")] += n
+    return counts, total
+
+
 def summarize(folded: Path, top: int = 25) -> str:
     """Group shares, our own code's share as the innermost frame, and the top functions by own
     samples, of a py-spy raw (collapsed) file. py-spy counts a thread waiting in a blocking
@@ -77,6 +116,7 @@ def summarize(folded: Path, top: int = 25) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--defaults", action="store_true")
+    parser.add_argument("--floor", action="store_true", help="profile B instead of A")
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--calls", type=int, default=4000)
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
@@ -94,30 +134,43 @@ def main() -> None:
         from oci_mcp_cli.core.ports import free_port
 
         tmp = Path(tmp_name)
-        port = int(server_url.rsplit(":", 1)[1])
-        flags = e2e.serve_flags(defaults=args.defaults, observability=True,
-                                metrics_port=free_port())
-        with (
-            e2e.process(e2e.serve_args(env_file, tmp / "oauth", port, flags),
-                        f"{server_url}/health", tmp / "a") as a,
-            httpx.Client(timeout=120) as http,
-        ):
-            token = sign_in(http, server_url, server_url, "alice",
-                            password(sb, "alice")).access_token
-            e2e.load(f"{server_url}/mcp", token, "get_namespace", args.concurrency, 300, sessions)
-            record = subprocess.Popen([spy, "record", "--pid", str(a.pid), "--format", "raw",
-                                       "--rate", str(args.rate), "--output", str(args.out),
-                                       "--nonblocking"],
+        if args.floor:
+            port = free_port()
+            command = [sys.executable, str(e2e.BENCH / "e2e_apps.py"), "floor", "--port",
+                       str(port), "--config", str(sb.config_file), "--profile", sb.profile]
+            base, ready, token = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/mcp", None
+        else:
+            port = int(server_url.rsplit(":", 1)[1])
+            flags = e2e.serve_flags(defaults=args.defaults, observability=True,
+                                    metrics_port=free_port())
+            command = e2e.serve_args(env_file, tmp / "oauth", port, flags)
+            base, ready, token = server_url, f"{server_url}/health", None  # signed in below
+        with e2e.process(command, ready, tmp / "server") as server:
+            if not args.floor:
+                with httpx.Client(timeout=120) as http:
+                    token = sign_in(http, server_url, server_url, "alice",
+                                    password(sb, "alice")).access_token
+            e2e.load(f"{base}/mcp", token, "get_namespace", args.concurrency, 300, sessions)
+            record = subprocess.Popen([spy, "record", "--pid", str(server.pid), "--format",
+                                       "raw", "--rate", str(args.rate), "--output",
+                                       str(args.out), "--nonblocking"],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             try:
-                run = e2e.load(f"{server_url}/mcp", token, "get_namespace", args.concurrency,
+                run = e2e.load(f"{base}/mcp", token, "get_namespace", args.concurrency,
                                args.calls, sessions)
             finally:
                 record.send_signal(2)  # SIGINT: py-spy writes its output and exits
                 record.wait(timeout=60)
-    print(f"{len(run['latencies_ms']) / run['elapsed_s']:.1f} calls/s under py-spy, "
+    calls = len(run["latencies_ms"])
+    print(f"{'B' if args.floor else 'A'}: {calls / run['elapsed_s']:.1f} calls/s under py-spy, "
           f"{run['errors']} errors; stacks in {args.out}")
-    print(summarize(args.out))
+    counts, total = by_package(args.out)
+    print(f"samples per 1000 calls by the innermost frame's package ({args.rate}/s):")
+    for label, n in counts.most_common():
+        print(f"{1000 * n / calls:8.0f}  {label}")
+    print(f"{1000 * total / calls:8.0f}  all")
+    if not args.floor:
+        print(summarize(args.out))
 
 
 if __name__ == "__main__":
