@@ -6,6 +6,8 @@ the load client sends ``--calls`` calls at ``--concurrency`` while ``py-spy reco
 may count in several), our own code's share, then the top functions by own samples. The
 collapsed stacks are kept in ``--out`` for a closer look (``flamegraph.pl``, speedscope).
 
+Also prints CPU per call of the server and of the sandbox (it runs in this process: what
+verifying each request's signature costs differs between A's session tokens and B's API key).
 ``--floor`` profiles B, the floor (``bench/e2e_apps.py floor``), instead; both print samples per
 1000 calls by package (``PACKAGES``) at the same sampling rate, so two runs compare A's time per
 call with B's, package by package.
@@ -22,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -156,14 +159,19 @@ def main() -> None:
                                        str(args.out), "--nonblocking"],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             try:
+                cpu = time.process_time(), e2e.cpu_s(server.pid)
                 run = e2e.load(f"{base}/mcp", token, "get_namespace", args.concurrency,
                                args.calls, sessions)
+                sandbox_s = time.process_time() - cpu[0]  # the sandbox runs in this process
+                server_s = e2e.cpu_s(server.pid) - cpu[1]
             finally:
                 record.send_signal(2)  # SIGINT: py-spy writes its output and exits
                 record.wait(timeout=60)
     calls = len(run["latencies_ms"])
     print(f"{'B' if args.floor else 'A'}: {calls / run['elapsed_s']:.1f} calls/s under py-spy, "
           f"{run['errors']} errors; stacks in {args.out}")
+    print(f"CPU per call: server {1000 * server_s / calls:.2f} ms (py-spy attached), sandbox "
+          f"{1000 * sandbox_s / calls:.2f} ms (verifying the request's signature included)")
     counts, total = by_package(args.out)
     print(f"samples per 1000 calls by the innermost frame's package ({args.rate}/s):")
     for label, n in counts.most_common():
