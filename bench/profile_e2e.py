@@ -123,6 +123,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--calls", type=int, default=4000)
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
+    parser.add_argument("--gil", action="store_true",
+                        help="sample only the thread holding the GIL (py-spy --gil): CPU in "
+                        "Python, without the time threads spend waiting for the GIL")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "a.folded")
     args = parser.parse_args()
     spy = shutil.which("py-spy")
@@ -156,7 +159,8 @@ def main() -> None:
             e2e.load(f"{base}/mcp", token, "get_namespace", args.concurrency, 300, sessions)
             record = subprocess.Popen([spy, "record", "--pid", str(server.pid), "--format",
                                        "raw", "--rate", str(args.rate), "--output",
-                                       str(args.out), "--nonblocking"],
+                                       str(args.out), "--nonblocking",
+                                       *(["--gil"] if args.gil else [])],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             try:
                 cpu = time.process_time(), e2e.cpu_s(server.pid)
