@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 from oauth_flow import password
-from serve_support import provisioned_sandbox, serve_process
+from serve_support import initialize, provisioned_sandbox, serve_process, sign_in
 
 from oci_mcp_cli.client.session import ClientOptions, call_tool, make_client
 from oci_mcp_cli.core.envfile import load_env
@@ -103,3 +104,58 @@ def test_real_server_logs_an_expected_tool_error_once_and_no_transaction_id(
     for line in starts:
         assert re.search(r"OAuth transaction \[redacted\] for client", line), line
     assert secrets.get("IAM_CLIENT_SECRET") not in text
+
+
+def _one_session(base: str, token: str) -> None:
+    """initialize, initialized, a ``whoami`` call, a request without a token (401), /health."""
+    with httpx.Client(timeout=30) as http:
+        init = initialize(http, base, base, token)
+        assert init.status_code == 200, init.text
+        headers = {"Authorization": f"Bearer {token}", "mcp-session-id": init.headers[
+            "mcp-session-id"], "Accept": "application/json, text/event-stream"}
+        http.post(f"{base}/mcp", headers=headers,
+                  json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+        called = http.post(f"{base}/mcp", headers=headers, json={
+            "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "whoami", "arguments": {}}})
+        assert called.status_code == 200 and '"isError":false' in called.text, called.text
+        assert http.post(f"{base}/mcp", json={}).status_code == 401
+        assert http.get(f"{base}/health").status_code == 200
+
+
+def test_a_tool_call_is_one_line_and_every_other_request_keeps_its_access_line(
+    tmp_path: Path,
+) -> None:
+    """`serve` at its default INFO: a tool call's request is logged once, by its `tool call`
+    line (not also by uvicorn's access line: two lines per call cost ~4 % of a call's CPU,
+    docs/benchmarks.md); every other request — initialize, the notification, a 401, /health —
+    keeps uvicorn's access line (method, path, status). `--access-log` brings uvicorn's line
+    back for every request, the tool call's included."""
+    with provisioned_sandbox(tmp_path) as (sb, env_file, server_url):
+        port = server_url.rsplit(":", 1)[1]
+        env = {**os.environ, "FASTMCP_HOME": str(tmp_path / "fastmcp-home")}
+        logs = {}
+        for mode in ((), ("--access-log",)):
+            log = logs[mode] = tmp_path / f"serve{len(mode)}.log"
+            with log.open("w") as sink, serve_process(
+                server_url, "--env-file", str(env_file), "--port", port, "--metrics-port",
+                "off", "--storage-dir", str(tmp_path / "oauth"), *mode, stdout=sink,
+                stderr=sink, env=env,
+            ):
+                if not mode:
+                    with httpx.Client(timeout=30) as http:
+                        token = sign_in(http, server_url, server_url, "alice",
+                                        password(sb, "alice")).access_token
+                _one_session(server_url, token)
+    default, every = (logs[m].read_text() for m in ((), ("--access-log",)))
+    for text in (default, every):
+        assert len(re.findall(r"INFO oci_mcp\.server: tool call user=\S+ tool=whoami "
+                              r"outcome=ok ms=\d+ client=127\.0\.0\.1:\d+$", text, re.M)) == 1
+        assert '"POST /mcp HTTP/1.1" 202' in text  # the notification
+        assert '"POST /mcp HTTP/1.1" 401' in text
+        assert '"GET /health HTTP/1.1" 200' in text
+    # initialize, and — only with --access-log — the tool call
+    assert default.count('"POST /mcp HTTP/1.1" 200') == 1, default
+    assert every.count('"POST /mcp HTTP/1.1" 200') == 2, every
+    access = r'INFO oci_mcp\.access: 127\.0\.0\.1:\d+ - "GET /health HTTP/1\.1" 200'
+    assert re.search(access, default)

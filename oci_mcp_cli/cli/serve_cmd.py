@@ -148,6 +148,15 @@ def serve(
     log_format: Annotated[
         str, typer.Option("--log-format", help="The ordinary log on stderr: text or json.")
     ] = "text",
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            "--access-log/--no-access-log",
+            help="uvicorn's access line for every request, tool calls included (default: a "
+            "tool call's request is logged once, by its `tool call` line; every other request "
+            "gets the access line).",
+        ),
+    ] = False,
     metrics_port: Annotated[
         str | None,
         typer.Option(
@@ -235,6 +244,7 @@ def serve(
         revalidation_outage=revalidation_outage,
         audit_log=audit_log,
         log_format=log_format,
+        access_log=access_log,
         metrics_port=metrics_port,
         metrics_host=metrics_host,
     )

@@ -156,6 +156,10 @@ def http_app(settings: ServerSettings, mcp: Any) -> Any:
     store = getattr(mcp.auth, "_client_storage", None)  # FastMCP's name for client_storage
     if store is not None:
         _gate_storage(app, store, settings)
+    if not settings.access_log:
+        from oci_mcp_cli.server.logs import RequestLog
+
+        app.add_middleware(RequestLog, mcp_path=MCP_PATH)  # outside StorageGate: its 503s too
     telemetry = _telemetry_of(mcp)
     if telemetry is not None and telemetry.tracer is not None:
         from oci_mcp_cli.server.tracing import TraceContext
@@ -219,6 +223,7 @@ def uvicorn_config(settings: ServerSettings, app: Any, graceful_s: int) -> Any:
         port=settings.port,
         log_config=None,
         log_level=settings.log_level.lower(),
+        access_log=settings.access_log,  # off: logs.RequestLog writes the line (http_app)
         timeout_graceful_shutdown=graceful_s,
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=list(settings.trusted_proxies) or None,

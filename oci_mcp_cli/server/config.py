@@ -62,6 +62,7 @@ class ServerSettings:
     # Observability (server/telemetry.py, server/audit.py; docs/operations.md)
     audit_log: str | None = None  # JSON lines: a path, "-" (stdout) or None (off; serve: "-")
     log_format: str = "text"  # the ordinary log: text or json (one object per line)
+    access_log: bool = False  # uvicorn's access line for every request (else logs.RequestLog)
     # Prometheus metrics on their own listener (server/metrics.py); None = off
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
@@ -143,6 +144,7 @@ def load_settings(
     revalidation_outage: str = "closed",
     audit_log: str | None = None,
     log_format: str = "text",
+    access_log: bool = False,
     metrics_port: str | None = "off",
     metrics_host: str | None = None,
     **guard: Any,
@@ -153,7 +155,9 @@ def load_settings(
     ``.env``). ``guard``: the OAuth-surface settings (``allowed_redirects``, ``rate_limit``,
     ``rate_burst``, ``ipv6_rate_limit_prefix``, ``trusted_proxies``, ``allowed_hosts``,
     ``allowed_origins``, ``max_sessions_per_user``). ``audit_log``: a path, ``-`` (stdout),
-    ``off`` or None (no audit trail). ``metrics_port``: a port, ``off`` (the default: in-process
+    ``off`` or None (no audit trail). ``access_log``: uvicorn's access line for every request
+    (default: none for a request whose tool call logged its own line, ``logs.RequestLog``).
+    ``metrics_port``: a port, ``off`` (the default: in-process
     servers have no metrics unless asked) or None (``serve``'s default: ``OCI_MCP_METRICS_PORT``
     in ``.env``, else 9464, which is skipped with a warning when busy)."""
     env = ef.load_env(env_file)
@@ -195,6 +199,7 @@ def load_settings(
         storage_dir=Path(storage_dir).expanduser() if storage_dir else None,
         storage_url=storage_url,
         log_level=level,
+        access_log=access_log,
         cache_size=cache_size,
         not_granted=AccessRecord.from_env(env).refusal(),
         **guard_settings(**guard),

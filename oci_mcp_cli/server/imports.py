@@ -102,9 +102,15 @@ def _guarded_import(
     fromlist: Any = (),
     level: int = 0,
 ) -> Any:
+    if level == 0:
+        root = name.partition(".")[0]
+    else:  # a relative import cannot leave its package: its root is the importer's
+        package = (globals or {}).get("__package__") or (globals or {}).get("__name__") or ""
+        root = package.partition(".")[0]
+    if root not in _ROOTS:  # every import of any other package, per call: no name resolution
+        return _ORIGINAL_IMPORT(name, globals, locals, fromlist, level)
     target = _absolute(name, globals, level)
-    root = target.partition(".")[0]
-    if root not in _ROOTS or not _needs_import(target, fromlist):
+    if not target or not _needs_import(target, fromlist):
         return _ORIGINAL_IMPORT(name, globals, locals, fromlist, level)
     with serialized():
         try:

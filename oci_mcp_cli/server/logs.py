@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from oci_mcp_cli.server.telemetry import Telemetry
 
 LOGGER = logging.getLogger("oci_mcp.server")
+ACCESS_LOGGER = logging.getLogger("oci_mcp.access")
+# The scope key under which RequestLog hands a request's ``_Covered`` to the tool-call middleware.
+REQUEST_LOG_KEY = "oci_mcp.request_log"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # OAuth values that are secrets in their own right (auth codes, state / transaction ids bind a
 # sign-in, PKCE verifiers, tokens): masked wherever they appear as URL or form parameters, e.g.
@@ -135,9 +138,10 @@ def configure_logging(
 
 
 def tool_call_middleware(telemetry: Telemetry | None = None) -> Any:
-    """A FastMCP middleware: one ``tool call: user=… tool=… outcome=… ms=…`` line per call
-    (with ``error=…`` when it failed: INFO for expected errors, WARNING for timeouts and
-    outages), the call reported to ``telemetry`` (``server/telemetry.py``: its outcome one of
+    """A FastMCP middleware: one ``tool call: user=… tool=… outcome=… ms=… client=…`` line per
+    call, which also stands for the call's HTTP request (:class:`RequestLog`), with
+    ``error=…`` when it failed (INFO for expected errors, WARNING for timeouts and
+    outages); the call reported to ``telemetry`` (``server/telemetry.py``: its outcome one of
     ``OUTCOMES``), and the call's deadline (``--tool-timeout``) around every tool, the user's
     own included (``server/clients.py``: ``call_scope``)."""
     from fastmcp.server.middleware import Middleware
@@ -154,13 +158,88 @@ def tool_call_middleware(telemetry: Telemetry | None = None) -> Any:
             user = (access.claims or {}).get("sub", "?") if access else "anonymous"
             tool = getattr(context.message, "name", "?")
             arguments = getattr(context.message, "arguments", None)
+            peer = cover_access_line()
             with hub.tool_call(tool, access, arguments, mcp_client_id) as call:
-                return await _logged_call(context, call_next, tool, user, call)
+                return await _logged_call(context, call_next, tool, user, call, peer)
 
     return ToolCallLog()
 
 
 BACKSTOP_GRACE_S = 1.0
+
+
+class _Covered:
+    """Whether a tool-call line stands for the request (set by the tool-call middleware)."""
+
+    __slots__ = ("covered",)
+
+    def __init__(self) -> None:
+        self.covered = False
+
+
+class RequestLog:
+    """ASGI middleware, when uvicorn's access log is off (``serve``'s default): uvicorn's access
+    line (``client - "METHOD path HTTP/v" status``, logger ``oci_mcp.access``, INFO) for every
+    HTTP request except one that ran a tool — its ``tool call …`` line stands for it, instead of
+    two lines per call. A ``POST`` to ``mcp_path`` (the only request that can run a tool) is
+    logged when its response ends; every other request when its response starts, as uvicorn
+    does. ``serve --access-log`` turns uvicorn's own line back on for every request."""
+
+    def __init__(self, app: Any, mcp_path: str) -> None:
+        self.app = app
+        self.mcp_path = mcp_path
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not ACCESS_LOGGER.isEnabledFor(logging.INFO):
+            await self.app(scope, receive, send)
+            return
+        later = scope["method"] == "POST" and scope["path"] == self.mcp_path
+        mark = scope[REQUEST_LOG_KEY] = _Covered()
+        status = 0
+
+        async def logged_send(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if not later:
+                    _access_line(scope, status)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, logged_send)
+        finally:
+            if later and status and not mark.covered:
+                _access_line(scope, status)
+
+
+def _access_line(scope: Any, status: int) -> None:
+    """uvicorn's access line for ``scope`` (the same helpers, the same format)."""
+    from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
+
+    ACCESS_LOGGER.info(
+        '%s - "%s %s HTTP/%s" %d',
+        get_client_addr(scope),
+        scope["method"],
+        get_path_with_query_string(scope),
+        scope["http_version"],
+        status,
+    )
+
+
+def cover_access_line() -> str:
+    """Tell :class:`RequestLog` that the current request's tool-call line stands for it; the
+    request's client address as the access line has it (``host:port``; ``-`` when unknown)."""
+    from fastmcp.server.dependencies import get_http_request
+    from uvicorn.protocols.utils import get_client_addr
+
+    try:
+        scope: Any = get_http_request().scope
+    except RuntimeError:  # not an HTTP request (in-memory transport)
+        return "-"
+    mark = scope.get(REQUEST_LOG_KEY)
+    if mark is not None:
+        mark.covered = True
+    return get_client_addr(scope) or "-"
 
 
 def mcp_client_id() -> str | None:
@@ -182,8 +261,11 @@ def mcp_client_id() -> str | None:
     return str(value) if value else None
 
 
-async def _logged_call(context: Any, call_next: Any, tool: str, user: str, call: Any) -> Any:
-    """Run one call under its deadline; log its line and set ``call.outcome``."""
+async def _logged_call(
+    context: Any, call_next: Any, tool: str, user: str, call: Any, peer: str = "-"
+) -> Any:
+    """Run one call under its deadline; log its line (``peer``: the client address) and set
+    ``call.outcome``."""
     from oci_mcp_cli.server.clients import call_scope, timeout_error
 
     start = time.perf_counter()
@@ -218,15 +300,23 @@ async def _logged_call(context: Any, call_next: Any, tool: str, user: str, call:
         if error:
             LOGGER.log(
                 level,
-                "tool call user=%s tool=%s outcome=%s ms=%.0f error=%s",
+                "tool call user=%s tool=%s outcome=%s ms=%.0f client=%s error=%s",
                 user,
                 tool,
                 outcome,
                 ms,
+                peer,
                 error,
             )
         else:
-            LOGGER.info("tool call user=%s tool=%s outcome=%s ms=%.0f", user, tool, outcome, ms)
+            LOGGER.info(
+                "tool call user=%s tool=%s outcome=%s ms=%.0f client=%s",
+                user,
+                tool,
+                outcome,
+                ms,
+                peer,
+            )
 
 
 def call_outcome(exc: BaseException) -> str:
