@@ -15,7 +15,6 @@ import json
 import os
 import re
 import shlex
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,27 +40,13 @@ EXPECTED_BUCKETS = {
 }
 
 
-def _two_free_ports() -> int:
-    """Two consecutive free ports (the services get consecutive ports), both below the ephemeral
-    range (see ``free_port``) so the second is still free when a later test starts it again."""
-    for _ in range(200):
-        port = free_port()
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no two consecutive free loopback ports")
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, home: Path,
           oracle_python: str) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("oracle-doctor")
     with Sandbox(state_dir=tmp / "sb") as sb:
         domain = next(d for d in sb.domains if d["type"] == "DEFAULT")
-        port = _two_free_ports()
+        port = free_port(2)  # the services get consecutive ports
         env_file = tmp / "proj" / ".env"
         env_file.parent.mkdir()
         init = under_exec(sb, home, *CLI, "init", "--for", "oracle-mcp", "--service", SERVICE,

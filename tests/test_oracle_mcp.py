@@ -9,6 +9,7 @@ with the reason — except under ``CI=true``, where they fail.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -76,8 +77,9 @@ def _ephemeral_floor() -> int:
         return 32768
 
 
-def free_port() -> int:
-    """A free loopback port BELOW the kernel's ephemeral range. Oracle's servers bind the port
+def free_port(count: int = 1) -> int:
+    """The first of ``count`` consecutive free loopback ports (Oracle's servers of one project get
+    consecutive ports), all BELOW the kernel's ephemeral range. Oracle's servers bind the port
     themselves (we cannot hand them a listening socket), and a test may restart one on the same
     port minutes later; an ephemeral port could meanwhile be taken by any outgoing connection
     on a busy machine (seen: EADDRINUSE in test_oracle_doctor), a port below the range cannot."""
@@ -86,14 +88,15 @@ def free_port() -> int:
     floor = _ephemeral_floor()
     low = max(1024, floor - 12000)
     for _ in range(200):
-        port = random.randrange(low, floor - 1)  # port + 1 stays below the range too
-        with socket.socket() as sock:
+        port = random.randrange(low, floor - count)
+        with contextlib.ExitStack() as probes:
             try:
-                sock.bind(("127.0.0.1", port))
+                for offset in range(count):
+                    probes.enter_context(socket.socket()).bind(("127.0.0.1", port + offset))
             except OSError:
                 continue
             return port
-    raise RuntimeError(f"no free loopback port in {low}-{floor - 1}")
+    raise RuntimeError(f"no {count} consecutive free loopback ports in {low}-{floor - 1}")
 
 
 def wait_listening(port: int, proc: subprocess.Popen[Any], log: Path) -> None:

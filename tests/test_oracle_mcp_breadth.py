@@ -11,7 +11,6 @@ module, one MCP session per user and service.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from collections.abc import Iterator
 from typing import Any
@@ -39,19 +38,6 @@ def oracle_python() -> str:
     return str(PY)
 
 
-def _free_run(count: int) -> int:
-    """A first port with ``count - 1`` free ports after it (one per service)."""
-    for _ in range(50):
-        port = free_port()
-        taken = False
-        for offset in range(1, count):
-            with socket.socket() as probe:
-                taken = taken or probe.connect_ex(("127.0.0.1", port + offset)) == 0
-        if not taken:
-            return port
-    raise AssertionError(f"no {count} consecutive free loopback ports")
-
-
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory, oracle_python: str) -> Iterator[dict]:
     tmp = tmp_path_factory.mktemp("oracle-breadth")
@@ -59,7 +45,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory, oracle_python: str) -> Itera
     home.mkdir()
     with Sandbox(state_dir=tmp / "sb") as sb:
         domain = next(d for d in sb.domains if d["type"] == "DEFAULT")
-        port = _free_run(len(SERVICES))
+        port = free_port(len(SERVICES))  # one per service
         env_file = tmp / ".env"
         first = ["--domain-url", domain["https_url"], "--server-url",
                  f"http://127.0.0.1:{port}", "--open-jwks"]
