@@ -134,3 +134,16 @@ def test_the_sandbox_answers_with_codes_the_classifier_knows() -> None:
     ):
         body = json.loads(error.response().body)
         assert _hints_in(errors.exchange_message(_http_error(error.status, body))) == expected
+
+
+def test_every_deadline_message_names_the_tool_timeout() -> None:
+    """Whichever side of a call's deadline notices first — the SDK's read timeout (set to the
+    deadline's remainder) or the call's own wait — the user reads the same cause, and the audit
+    outcome is ``deadline`` (seen racing in CI: tests/test_audit.py::test_deadline_outcome)."""
+    from oci_mcp_cli.core.ociconfig import DeadlineExceeded
+    from oci_mcp_cli.server.clients import timeout_error
+
+    for error in (errors.oci_error(DeadlineExceeded("late"), "ListCompartments"),
+                  timeout_error("list_compartments", 4)):
+        assert "tool timeout" in str(error), error
+        assert error.oci_mcp_outcome == "deadline"  # type: ignore[attr-defined]

@@ -62,7 +62,7 @@ def tool_error(
 def _timeout_text(what: str) -> str:
     return (
         f"{what} timed out: the service is slow or not answering right now; try again later "
-        "(every tool call has a deadline: serve --tool-timeout)"
+        "(every tool call is bounded by the tool timeout: serve --tool-timeout)"
     )
 
 
