@@ -201,3 +201,35 @@ def test_old_state_is_migrated_to_hold_the_admin_user(tmp_path: Path) -> None:
 
 def _user(state: SandboxState, name: str) -> Any:
     return next(u for d in state.domains.values() for u in d.users.values() if u.user_name == name)
+
+
+def test_a_token_that_worked_still_expires_and_its_user_can_still_be_deactivated(
+    sb: Sandbox,
+) -> None:
+    """The sandbox memoizes a UPST's verified signature (signatures.py ``_verified_upst``): what
+    changes with time is checked again at every request — its ``exp`` and its user."""
+    import time
+
+    config_file, profile = sb.session_profile("sandbox-admin", "SHORT", ttl_s=2)
+    token = Path(oci.config.from_file(config_file, profile)["security_token_file"]).read_text()
+    exp = jwt.decode(token, options={"verify_signature": False})["exp"]
+    client = session_client(config_file, profile, sb.domains[0]["url"])
+    assert client.list_apps().status == 200  # verified (and memoized) while valid
+    deadline = time.monotonic() + 10
+    while time.time() < exp and time.monotonic() < deadline:  # the clock passes exp
+        time.sleep(0.05)
+    body = refused(client.list_apps)
+    assert body[SCIM_ERROR_EXT]["messageId"] == "NotAuthenticated"
+    assert "expired" in body["detail"]
+
+    carol = scim_client(sb, "carol")  # authenticated, not authorized (not an administrator)
+    assert refused(carol.list_apps)[SCIM_ERROR_EXT]["messageId"] == "NotAuthorized"
+    with sb.ctx.store.mutate() as state:
+        _user(state, "carol").active = False
+    try:
+        body = refused(carol.list_apps)  # the same token, its user now deactivated
+    finally:
+        with sb.ctx.store.mutate() as state:
+            _user(state, "carol").active = True
+    assert body[SCIM_ERROR_EXT]["messageId"] == "NotAuthenticated"
+    assert "not active" in body["detail"]

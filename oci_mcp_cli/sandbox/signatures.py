@@ -14,6 +14,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.request import parse_http_list
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 BASIC_HEADERS = ("date", "(request-target)", "host")
 BODY_HEADERS = ("content-length", "content-type", "x-content-sha256")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+UPST_MEMO_SIZE = 1024  # verified session tokens remembered (one per signed-in user and hour)
 NOT_PROVIDED = "The required information to complete authentication was not provided."
 
 
@@ -129,29 +131,14 @@ def _b64url_int(value: str) -> int:
 
 def _upst_principal(token: str, ctx: SandboxContext, state: SandboxState) -> tuple[Principal, Any]:
     """Verify a UPST (RS256 by the state's upst key, not expired) and return its session key."""
-    import jwt
-    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicNumbers
+    from oci_mcp_cli.sandbox.oauth.tokens import is_expired
 
-    from oci_mcp_cli.sandbox.oauth.tokens import upst_key
-
-    try:
-        claims = jwt.decode(
-            token,
-            upst_key(ctx, state).public_key(),
-            algorithms=["RS256"],
-            options={"verify_aud": False, "require": ["exp", "iat", "sub", "jwk"]},
-        )
-    except jwt.ExpiredSignatureError as exc:
-        raise NotAuthenticated("the session token (UPST) has expired") from exc
-    except jwt.PyJWTError as exc:
-        raise NotAuthenticated(f"the session token (UPST) is invalid: {exc}") from exc
+    path = ctx.store.dir / state.upst_key_file
+    claims, session_key = _verified_upst(token, str(path), path.stat().st_mtime_ns)
+    if is_expired(claims):  # PyJWT's test (now >= exp), again at every use of a memoized token
+        raise NotAuthenticated("the session token (UPST) has expired")
     if claims.get("tenant") != state.tenancy_id:
         raise NotAuthenticated("the session token (UPST) belongs to another tenancy")
-    try:
-        jwk = json.loads(claims["jwk"])
-        session_key = RSAPublicNumbers(_b64url_int(jwk["e"]), _b64url_int(jwk["n"])).public_key()
-    except (TypeError, ValueError, KeyError) as exc:
-        raise NotAuthenticated("the session token's jwk claim is not a JSON RSA key") from exc
     found = state.find_user_by_ocid(str(claims["sub"]))
     if found is None:
         raise NotAuthenticated("the session token's subject is not a known user")
@@ -159,6 +146,36 @@ def _upst_principal(token: str, ctx: SandboxContext, state: SandboxState) -> tup
     if not user.active:
         raise NotAuthenticated(f"the session token's user {user.user_name} is not active")
     return Principal(user.ocid, "upst", user.user_name, domain.guid), session_key
+
+
+@lru_cache(maxsize=UPST_MEMO_SIZE)
+def _verified_upst(token: str, key_path: str, key_mtime_ns: int) -> tuple[dict[str, Any], Any]:
+    """A UPST's claims and session key, once its RS256 signature by the key at ``key_path``
+    checked out (memoized per token and key file version: the PyJWT decode is most of a
+    signed request's cost; what changes with time — ``exp``, the user, the tenancy — is checked
+    by the caller at every use; a failure is never memoized)."""
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicNumbers
+
+    from oci_mcp_cli.sandbox.oauth.tokens import load_key
+
+    try:
+        claims = jwt.decode(
+            token,
+            load_key(key_path, key_mtime_ns).public_key(),
+            algorithms=["RS256"],
+            options={"verify_aud": False, "require": ["exp", "iat", "sub", "jwk"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise NotAuthenticated("the session token (UPST) has expired") from exc
+    except jwt.PyJWTError as exc:
+        raise NotAuthenticated(f"the session token (UPST) is invalid: {exc}") from exc
+    try:
+        jwk = json.loads(claims["jwk"])
+        session_key = RSAPublicNumbers(_b64url_int(jwk["e"]), _b64url_int(jwk["n"])).public_key()
+    except (TypeError, ValueError, KeyError) as exc:
+        raise NotAuthenticated("the session token's jwk claim is not a JSON RSA key") from exc
+    return claims, session_key
 
 
 def _resolve_key(key_id: str, ctx: SandboxContext, state: SandboxState) -> tuple[Principal, Any]:

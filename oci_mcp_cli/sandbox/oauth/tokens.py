@@ -74,7 +74,7 @@ def _load_material(key_path: str, cert_path: str, _mtime_ns: int) -> SigningMate
 
 
 @lru_cache(maxsize=16)
-def _load_key(path: str, _mtime_ns: int) -> rsa.RSAPrivateKey:
+def load_key(path: str, _mtime_ns: int) -> rsa.RSAPrivateKey:
     return keys.load_private_pem(Path(path).read_bytes())
 
 
@@ -86,7 +86,7 @@ def domain_material(ctx: SandboxContext, domain: Domain) -> SigningMaterial:
 
 def upst_key(ctx: SandboxContext, state: SandboxState) -> rsa.RSAPrivateKey:
     path = ctx.store.dir / state.upst_key_file
-    return _load_key(str(path), path.stat().st_mtime_ns)
+    return load_key(str(path), path.stat().st_mtime_ns)
 
 
 def new_jti() -> str:
