@@ -1,0 +1,78 @@
+"""`oci-mcp demo` does each piece of start-up work once (issue 22, docs/benchmarks.md "The demo
+(stop 19)"): the CA bundle is loaded once per HTTP library, not once per HTTP client, and the
+shared TLS contexts keep the trust each library would have chosen itself."""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+class CaLoads:
+    """A spy on ``ssl.SSLContext.load_verify_locations`` (the real method still runs): counts the
+    CA bundle loads of every thread. Not a mock: nothing here is replaced in behaviour."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: list[str] = []
+        real = ssl.SSLContext.load_verify_locations
+        lock = threading.Lock()
+
+        def spy(ctx: ssl.SSLContext, *args: Any, **kwargs: Any) -> None:
+            with lock:
+                self.calls.append(threading.current_thread().name)
+            real(ctx, *args, **kwargs)
+
+        monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", spy)
+
+
+def test_demo_loads_the_ca_bundle_once_per_http_library(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both users signed in and called, with one CA bundle load for httpx (readiness waits,
+    discovery, the server's prefetch) and one for httpx2 (the test client, its sign-in, the
+    server's JWKS client) — before: one per client, 11 in all."""
+    from oci_mcp_cli.core import tlscontext
+    from oci_mcp_cli.orchestration.demo import run_demo
+
+    tlscontext.clear()  # contexts an earlier test of this process built would hide the loads
+    loads = CaLoads(monkeypatch)
+    result = run_demo()
+    assert result.problems() == []
+    assert set(result.reports) == {"alice", "bob"}
+    # FastMCP's OIDCProxy builds its own upstream OAuth client (an httpx2 client, verify=True)
+    # for every authorization-code exchange, inside FastMCP, where no verify can be passed:
+    # one per signed-in user. Everything else is ours and shares the two contexts.
+    fastmcp_own = len(result.reports)
+    assert len(loads.calls) <= 2 + fastmcp_own, loads.calls
+
+
+def test_shared_context_follows_ssl_cert_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shared context trusts what the library would trust: ``SSL_CERT_FILE`` when set (e.g.
+    the sandbox CA of `oci-mcp sandbox env`), a new context when it changes, the library's
+    default again when it is unset; built once per trust source."""
+    from oci_mcp_cli.core import tlscontext
+    from oci_mcp_cli.sandbox.tls import LocalCA
+
+    tlscontext.clear()
+    ca = LocalCA(tmp_path / "ca").load_or_create()
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca.cert_file))
+    for verify in (tlscontext.httpx_verify, tlscontext.httpx2_verify):
+        ctx = verify()
+        assert verify() is ctx  # built once for this trust source
+        issuers = [str(c["subject"]) for c in ctx.get_ca_certs()]
+        assert len(issuers) == 1 and "oci-mcp sandbox local CA" in issuers[0], issuers
+        assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
+        monkeypatch.delenv("SSL_CERT_FILE")
+        other = verify()  # the library's own default trust again, not the sandbox CA alone
+        assert other is not ctx
+        assert "oci-mcp sandbox local CA" not in str(other.get_ca_certs())
+        assert other.verify_mode == ssl.CERT_REQUIRED and other.check_hostname
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca.cert_file))
+        assert verify() is ctx
+
