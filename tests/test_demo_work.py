@@ -48,6 +48,10 @@ def test_demo_loads_the_ca_bundle_once_per_http_library(monkeypatch: pytest.Monk
     # one per signed-in user. Everything else is ours and shares the two contexts.
     fastmcp_own = len(result.reports)
     assert len(loads.calls) <= 2 + fastmcp_own, loads.calls
+    # and nothing of it is left running
+    names = {"oci-mcp-serve", "oci-mcp-sandbox", "oci-mcp-prefetch"}
+    assert not [t.name for t in threading.enumerate() if t.name in names and t.is_alive()]
+    assert _refused(result.mcp_url) and _refused(result.sandbox_url + "/_sandbox/health")
 
 
 def test_shared_context_follows_ssl_cert_file(
@@ -75,4 +79,44 @@ def test_shared_context_follows_ssl_cert_file(
         assert other.verify_mode == ssl.CERT_REQUIRED and other.check_hostname
         monkeypatch.setenv("SSL_CERT_FILE", str(ca.cert_file))
         assert verify() is ctx
+
+
+def _refused(url: str) -> bool:
+    import httpx
+
+    try:
+        httpx.get(url, timeout=5)
+    except httpx.ConnectError:
+        return True
+    return False
+
+
+def test_request_stop_lets_the_server_and_the_sandbox_stop_together(tmp_path: Path) -> None:
+    """`request_stop()` returns at once and the server thread, then the sandbox (tunnels first,
+    then both of its servers) end on their own; `stop()` afterwards only waits and cleans up:
+    nothing left listening, the sandbox's running record removed."""
+    from serve_support import server_stack
+
+    from oci_mcp_cli.core.waiting import poll_until
+    from oci_mcp_cli.sandbox.runner import RUNNING_FILE
+
+    with server_stack(tmp_path) as st:
+        server, sb = st.server, st.sb
+        assert server is not None
+        server_thread, sandbox_thread = server._thread, sb._thread
+        assert server_thread is not None and sandbox_thread is not None
+        health, sandbox_health = st.settings.server_url + "/health", sb.url + "/_sandbox/health"
+        assert not _refused(health) and not _refused(sandbox_health)
+        server.request_stop()
+        sb.request_stop()
+        sb.request_stop()  # idempotent
+        assert poll_until(lambda: not server_thread.is_alive(), timeout=15)
+        assert poll_until(lambda: not sandbox_thread.is_alive(), timeout=15)
+        assert _refused(health) and _refused(sandbox_health)
+        assert _refused(f"http://127.0.0.1:{sb.https_port}/") and sb.proxy_url
+        assert _refused(sb.proxy_url)
+        st.stop()
+        sb.stop()
+        assert not (sb.state_dir / RUNNING_FILE).exists()
+        sb.stop()  # and again: nothing left to do
 
