@@ -120,3 +120,58 @@ def test_request_stop_lets_the_server_and_the_sandbox_stop_together(tmp_path: Pa
         assert not (sb.state_dir / RUNNING_FILE).exists()
         sb.stop()  # and again: nothing left to do
 
+
+LAZY_CHILD = '''
+import json, sys, tempfile
+import httpx, oci
+from oci_mcp_cli.sandbox import Sandbox
+
+out = {}
+with tempfile.TemporaryDirectory() as d, Sandbox(state_dir=d) as sb:
+    out["core_at_start"] = "oci.core" in sys.modules
+    config = oci.config.from_file(sb.config_file, sb.profile)
+    identity = oci.identity.IdentityClient(config, service_endpoint=sb.url)
+    out["identity_call_imports_core"] = bool(identity.list_compartments(sb.tenancy_id).data) and (
+        "oci.core" in sys.modules)
+    bare = httpx.get(sb.url + "/20160918/instanceX", timeout=10)  # not under a core prefix
+    out["bare"] = [bare.status_code, bare.json()]
+    out["core_after_unknown_path"] = "oci.core" in sys.modules
+    compute = oci.core.ComputeClient(config, service_endpoint=sb.url)
+    tenancy = sb.tenancy_id
+    out["instances"] = sorted(i.display_name for i in compute.list_instances(tenancy).data)
+    search = oci.resource_search.ResourceSearchClient(config, service_endpoint=sb.url)
+    out["types"] = len(search.list_resource_types().data) > 0
+    wrong = httpx.put(sb.url + "/20160918/instances", timeout=10)  # a collection: GET only
+    out["wrong_method"] = [wrong.status_code, wrong.json()]
+    missing = httpx.get(sb.url + "/20160918/instances/x/y", timeout=10)
+    out["missing"] = [missing.status_code, missing.json()]
+print(json.dumps(out))
+'''
+
+
+def test_sandbox_builds_compute_routes_on_first_use() -> None:
+    """A sandbox start does not import the SDK's ``oci.core`` (≈ 0.3-0.6 s: the demo never calls
+    Compute): its Compute, Virtual Network and Search routes are read from the SDK on the first
+    request under their paths, and then answer as before — the SDK's calls, the 405 of a wrong
+    method and the 404 of an unknown path, in OCI's error format. In a child process: this one
+    has imported ``oci.core`` already."""
+    import json
+    import subprocess
+    import sys
+
+    child = subprocess.run([sys.executable, "-c", LAZY_CHILD], capture_output=True, text=True,
+                           timeout=120, check=False)
+    assert child.returncode == 0, child.stderr
+    out = json.loads(child.stdout)
+    assert out["core_at_start"] is False
+    assert out["identity_call_imports_core"] is False
+    assert out["bare"][0] == 404 and out["bare"][1]["code"] == "NotAuthorizedOrNotFound"
+    assert out["core_after_unknown_path"] is False
+    assert out["instances"] == []  # the admin's tenancy root has none (they are in compartments)
+    assert out["types"] is True
+    # the same answers as when the routes were built at start (recorded on the unchanged code)
+    assert out["wrong_method"] == [405, {
+        "code": "MethodNotAllowed", "message": "no PUT /20160918/instances on the oci-mcp sandbox"}]
+    assert out["missing"] == [404, {
+        "code": "NotAuthorizedOrNotFound",
+        "message": "no GET /20160918/instances/x/y on the oci-mcp sandbox"}]
