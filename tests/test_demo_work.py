@@ -175,3 +175,54 @@ def test_sandbox_builds_compute_routes_on_first_use() -> None:
     assert out["missing"] == [404, {
         "code": "NotAuthorizedOrNotFound",
         "message": "no GET /20160918/instances/x/y on the oci-mcp sandbox"}]
+
+
+def test_domain_signing_keys_are_made_on_first_use_fresh_and_kept(tmp_path: Path) -> None:
+    """A fresh sandbox makes an identity domain's signing key when the domain first needs it
+    (its JWKS, a token), not while seeding: `oci-mcp demo` never uses the Secondary domain
+    (one RSA generation, ≈ 50 ms of CPU, saved). The key is still new for every state dir and
+    kept across restarts of the same one; the JWKS a client fetched stays the one tokens are
+    signed with."""
+    import httpx
+
+    from oci_mcp_cli.sandbox import Sandbox
+    from oci_mcp_cli.sandbox.oauth import tokens
+
+    def jwks(sb: Sandbox, guid: str) -> list[dict[str, Any]]:
+        response = httpx.get(f"{sb.url}/{guid}/admin/v1/SigningCert/jwk", timeout=10)
+        assert response.status_code == 200, response.text
+        return list(response.json()["keys"])
+
+    def key_files(sb: Sandbox) -> dict[str, bool]:
+        state = sb.ctx.store.state
+        return {
+            d.display_name: (sb.state_dir / d.signing_key_file).exists()
+            and (sb.state_dir / d.signing_cert_file).exists()
+            for d in state.domains.values()
+        }
+
+    with Sandbox(state_dir=tmp_path / "one") as sb:
+        guids = {d["display_name"]: d["guid"] for d in sb.domains}
+        assert key_files(sb) == {"Default": False, "Secondary": False}
+        with sb.ctx.store.mutate() as state:  # the JWKS is anonymous only with this setting
+            for domain in state.domains.values():
+                domain.settings["signingCertPublicAccess"] = True
+        first = jwks(sb, guids["Default"])
+        assert key_files(sb) == {"Default": True, "Secondary": False}
+        assert jwks(sb, guids["Default"]) == first
+        default = next(d for d in sb.ctx.store.state.domains.values() if d.type == "DEFAULT")
+        material = tokens.domain_material(sb.ctx, default)
+        token = tokens.sign_domain_token(material, {"iss": tokens.ISSUER, "sub": "x"})
+        assert tokens.verify_domain_token(material, token)["sub"] == "x"
+        assert first[0]["x5t"] == material.x5t
+        secondary = jwks(sb, guids["Secondary"])
+        assert secondary[0]["n"] != first[0]["n"]  # a key of its own
+    with Sandbox(state_dir=tmp_path / "one") as again:  # kept across restarts
+        assert jwks(again, guids["Default"]) == first
+        assert jwks(again, guids["Secondary"]) == secondary
+    with Sandbox(state_dir=tmp_path / "two") as other:  # never shipped: new per state dir
+        with other.ctx.store.mutate() as state:
+            for domain in state.domains.values():
+                domain.settings["signingCertPublicAccess"] = True
+        fresh = jwks(other, next(d["guid"] for d in other.domains if d["type"] == "DEFAULT"))
+        assert fresh[0]["n"] != first[0]["n"]
