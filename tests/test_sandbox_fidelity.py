@@ -145,10 +145,10 @@ def test_upst_signed_by_a_domain_key_is_refused(sb: Sandbox) -> None:
     import jwt
 
     claims, session = _upst_claims(sb, "alice")
-    state = sb.ctx.store.state
-    domain_key = keys.load_private_pem(
-        sb.ctx.store.read_file(next(iter(state.domains.values())).signing_key_file)
-    )
+    from oci_mcp_cli.sandbox.oauth.tokens import domain_material
+
+    state = sb.ctx.store.state  # the key as the domain signs with it (made on first use)
+    domain_key = domain_material(sb.ctx, next(iter(state.domains.values()))).key
     token = jwt.encode(claims, domain_key, algorithm="RS256", headers={"kid": "SIGNING_KEY"})
     _expect_upst_refused(sb, token, session)
 

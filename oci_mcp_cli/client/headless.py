@@ -100,10 +100,13 @@ async def headless_authorize(
     ``not_granted`` (default: the message without the app's name and groups)."""
     import httpx2
 
+    from oci_mcp_cli.core.tlscontext import httpx2_verify
+
     url, method, data = authorization_url, "GET", None
     signed_in = False
     refusal = not_granted or refusal_message(None)
-    async with httpx2.AsyncClient(follow_redirects=False, timeout=30) as http:
+    http_client = httpx2.AsyncClient(follow_redirects=False, timeout=30, verify=httpx2_verify())
+    async with http_client as http:
         for _ in range(MAX_HOPS):
             if url.startswith(redirect_prefix):
                 query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}

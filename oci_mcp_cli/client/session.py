@@ -151,10 +151,19 @@ def make_oauth(options: ClientOptions) -> Any:
 
 
 def make_client(options: ClientOptions, oauth: Any | None = None) -> Any:
-    """A FastMCP ``Client`` (not yet connected) for ``options``."""
+    """A FastMCP ``Client`` (not yet connected) for ``options``; its HTTP clients (MCP and
+    OAuth) share one TLS context (core/tlscontext.py)."""
     from fastmcp import Client
+    from fastmcp.client.transports import SSETransport, StreamableHttpTransport
+    from fastmcp.mcp_config import infer_transport_type_from_url
 
-    return Client(options.url, auth=oauth or make_oauth(options), timeout=120)
+    from oci_mcp_cli.core.tlscontext import httpx2_verify
+
+    # the transport FastMCP would infer from the URL (/sse → SSE), with the shared context
+    kind = infer_transport_type_from_url(options.url)
+    transport_cls = SSETransport if kind == "sse" else StreamableHttpTransport
+    transport = transport_cls(options.url, verify=httpx2_verify())
+    return Client(transport, auth=oauth or make_oauth(options), timeout=120)
 
 
 def result_value(result: Any) -> Any:

@@ -80,10 +80,12 @@ def wait_until_url(
     """
     import httpx
 
+    from oci_mcp_cli.core.tlscontext import httpx_verify
+
     start = time.monotonic()
     deadline = start + timeout
     last = "no answer"
-    with httpx.Client(timeout=REQUEST_TIMEOUT_S) as client:
+    with httpx.Client(timeout=REQUEST_TIMEOUT_S, verify=httpx_verify()) as client:
         while True:
             if process is not None and process.poll() is not None:
                 raise WaitError(

@@ -96,6 +96,12 @@ async def _sign_in_all(url: str, passwords: dict[str, str], cache_root: Path) ->
     return {u: reports[u] for u in passwords}
 
 
+def _request_stop(*running: Any) -> None:
+    """Tell every server to stop, without waiting (each one's ``stop()`` waits later)."""
+    for each in running:
+        each.request_stop()
+
+
 def run_demo(
     *,
     on_stage: StageHook | None = None,
@@ -129,7 +135,10 @@ def run_demo(
         with _stage(result, "serve", on_stage):
             settings = load_settings(env_file, storage_dir=tmp / "oauth", log_level="ERROR")
             configure_logging(settings.log_level, settings.secrets)
-            stack.enter_context(ServerThread(settings, sock=sock))
+            server = stack.enter_context(ServerThread(settings, sock=sock))
+            # on the way out both are told to stop first, then each is waited for: their
+            # shutdowns (uvicorn's tick and drain, ~0.1-0.2 s each) overlap
+            stack.callback(_request_stop, server, sb)
             wait_until_url(server_url + "/health", timeout=10, what="the MCP server")
         result.mcp_url = server_url + "/mcp"
         with _stage(result, "test-client as " + " + ".join(users), on_stage):

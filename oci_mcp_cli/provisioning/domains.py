@@ -176,13 +176,17 @@ def fetch_discovery(domain_url: str) -> Discovery:
     import httpx
 
     from oci_mcp_cli.core.errors import RemoteError
+    from oci_mcp_cli.core.tlscontext import httpx_verify
     from oci_mcp_cli.core.urls import discovery_url
 
     url = discovery_url(domain_url)
     connect, overall = DISCOVERY_TIMEOUT
     try:
         response = httpx.get(
-            url, timeout=httpx.Timeout(overall, connect=connect), follow_redirects=True
+            url,
+            timeout=httpx.Timeout(overall, connect=connect),
+            follow_redirects=True,
+            verify=httpx_verify(),
         )
     except httpx.HTTPError as exc:
         why = str(exc) or exc.__class__.__name__

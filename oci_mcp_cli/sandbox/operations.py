@@ -38,7 +38,7 @@ from oci_mcp_cli.sandbox.wire import (
 if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
-    from starlette.routing import Route
+    from starlette.routing import BaseRoute, Route
 
     from oci_mcp_cli.sandbox.context import SandboxContext
     from oci_mcp_cli.sandbox.signatures import Principal
@@ -292,6 +292,68 @@ def operation_routes(
         variants = [path, path + "/"] if trailing_slash and not path.endswith("}") else [path]
         routes += [Route(_route_path(p), endpoint, methods=list(methods)) for p in variants]
     return routes
+
+
+def lazy_routes(prefixes: tuple[str, ...], build: Callable[[], list[Route]]) -> BaseRoute:
+    """One route standing for the routes ``build()`` returns, built on the first request whose
+    path starts with one of ``prefixes`` (every built path must, else RuntimeError); until then
+    it matches nothing. The sandbox starts without importing an SDK service it may never serve
+    (``oci.core``: ≈ 0.3-0.6 s, docs/benchmarks.md "The demo (stop 19)"); once built, requests
+    are matched and answered by the built routes exactly as if they had been listed directly."""
+    import threading
+
+    from starlette.routing import BaseRoute, Match, NoMatchFound
+
+    def route_path(scope: Any) -> str:
+        path, root = str(scope.get("path", "")), str(scope.get("root_path", ""))
+        return path[len(root) :] if root and path.startswith(root + "/") else path
+
+    class LazyRoutes(BaseRoute):
+        def __init__(self) -> None:
+            self._built: list[Route] | None = None
+            self._lock = threading.Lock()
+
+        @property
+        def routes(self) -> list[Route]:
+            with self._lock:
+                if self._built is None:
+                    built = build()
+                    stray = [r.path for r in built if not r.path.startswith(prefixes)]
+                    if stray:
+                        raise RuntimeError(f"routes {stray} are outside {prefixes}")
+                    self._built = built
+                return self._built
+
+        def _match(self, scope: Any) -> tuple[Match, Any, Route | None]:
+            if scope.get("type") != "http" or not route_path(scope).startswith(prefixes):
+                return Match.NONE, {}, None
+            partial: tuple[Match, Any, Route | None] | None = None
+            for route in self.routes:  # as Starlette's Router: the first full match wins
+                match, child = route.matches(scope)
+                if match is Match.FULL:
+                    return match, child, route
+                if match is Match.PARTIAL and partial is None:
+                    partial = (match, child, route)
+            return partial or (Match.NONE, {}, None)
+
+        def matches(self, scope: Any) -> tuple[Match, Any]:
+            match, child, _ = self._match(scope)
+            return match, child
+
+        async def handle(self, scope: Any, receive: Any, send: Any) -> None:
+            _, _, route = self._match(scope)
+            assert route is not None, "handle() after a match only"
+            await route.handle(scope, receive, send)
+
+        def url_path_for(self, name: str, /, **params: Any) -> Any:
+            for route in self.routes:
+                try:
+                    return route.url_path_for(name, **params)
+                except NoMatchFound:
+                    pass
+            raise NoMatchFound(name, params)
+
+    return LazyRoutes()
 
 
 @functools.cache

@@ -145,6 +145,7 @@ class Sandbox:
         self._loop: Any = None
         self._proxy: Any = None
         self._thread: threading.Thread | None = None
+        self._stopping: Any = None  # the future of request_stop()'s work on the loop
         self.ca_file = str(self.state_dir / "tls" / "ca.pem")
 
     # lifecycle
@@ -273,21 +274,41 @@ class Sandbox:
             what="the sandbox server",
         )
 
-    def stop(self) -> None:
+    def request_stop(self) -> None:
+        """Begin stopping without waiting (:meth:`stop` waits): the CONNECT proxy's tunnels are
+        cut, then both servers are told to exit, on the sandbox's own loop. Lets a caller stop
+        other servers at the same time (`oci-mcp demo`)."""
         import asyncio
 
-        if self._loop is not None and self._proxy is not None and self._loop.is_running():
-            # tunnels first: a kept-alive client tunnel would hold the https front's TLS
-            # shutdown open (it waits for the peer's close_notify) long after should_exit
+        loop, proxy = self._loop, self._proxy
+        if self._stopping is None and loop is not None and proxy is not None and loop.is_running():
+            servers = [s for s in (self._server, self._tls_server) if s is not None]
+
+            async def tunnels_then_servers() -> None:
+                # tunnels first: a kept-alive client tunnel would hold the https front's TLS
+                # shutdown open (it waits for the peer's close_notify) long after should_exit
+                try:
+                    await proxy.close()
+                finally:
+                    for server in servers:
+                        server.should_exit = True
+
+            with contextlib.suppress(RuntimeError):  # the loop has already ended
+                self._stopping = asyncio.run_coroutine_threadsafe(tunnels_then_servers(), loop)
+
+    def stop(self) -> None:
+        if self._loop is not None and self._loop.is_running():
+            self.request_stop()
+        if self._stopping is not None:
             with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(self._proxy.close(), self._loop).result(10)
+                self._stopping.result(10)
         for server in (self._server, self._tls_server):
             if server is not None:
                 server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)
         self._server = self._tls_server = self._thread = None
-        self._loop = self._proxy = None
+        self._loop = self._proxy = self._stopping = None
         self.ctx.oauth.close()
         if self._lock._fd is not None:  # only the running sandbox removes its own record
             (self.state_dir / RUNNING_FILE).unlink(missing_ok=True)

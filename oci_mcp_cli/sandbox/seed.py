@@ -116,13 +116,20 @@ def default_settings() -> dict:
     }
 
 
-def _domain(store: SecretFiles, display_name: str, type_: str, users: dict) -> Domain:
-    guid = "idcs-" + hex32()
+def write_domain_signing_key(store: SecretFiles, domain: Domain) -> None:
+    """A new RS256 signing key and its self-signed certificate for ``domain``, in the files its
+    record names. Made on the domain's first use, not while seeding (``oauth.tokens.
+    domain_material``): a domain nobody signs in to costs no RSA generation (≈ 50 ms of CPU)."""
     key = keys.new_rsa_key()
-    key_file = f"domain_{guid}_signing.pem"
+    store.write_secret_file(domain.signing_key_file, keys.private_pem(key))
+    cert = keys.self_signed_cert(key, f"{domain.guid}.identity.sandbox")
+    store.write_secret_file(domain.signing_cert_file, cert)  # last: both present means done
+
+
+def _domain(display_name: str, type_: str, users: dict) -> Domain:
+    guid = "idcs-" + hex32()
+    key_file = f"domain_{guid}_signing.pem"  # written on first use: write_domain_signing_key
     cert_file = f"domain_{guid}_cert.pem"
-    store.write_secret_file(key_file, keys.private_pem(key))
-    store.write_secret_file(cert_file, keys.self_signed_cert(key, f"{guid}.identity.sandbox"))
     domain = Domain(
         ocid=ocid("domain"),
         guid=guid,
@@ -258,7 +265,7 @@ def seed_state(store: SecretFiles) -> SandboxState:
         ("Default", "DEFAULT", DEFAULT_DOMAIN_USERS),
         ("Secondary", "SECONDARY", SECONDARY_DOMAIN_USERS),
     ):
-        domain = _domain(store, display, type_, users)
+        domain = _domain(display, type_, users)
         for user in domain.users.values():
             user.visible_compartments = [by_name[c] for c in users[user.user_name][1]]
         state.domains[domain.guid] = domain

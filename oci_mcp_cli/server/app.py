@@ -387,8 +387,13 @@ class ServerThread:
             )
         return self
 
-    def stop(self) -> None:
+    def request_stop(self) -> None:
+        """Tell the server to exit without waiting (:meth:`stop` waits and frees the rest), so a
+        caller can stop other servers at the same time (`oci-mcp demo`)."""
         self._server.should_exit = True
+
+    def stop(self) -> None:
+        self.request_stop()
         if self._thread is not None:
             self._thread.join(timeout=10)
         if self._sock is not None:

@@ -45,10 +45,11 @@ def derive_signing_key(material: str, iterations: int = KDF_ITERATIONS) -> bytes
 
 
 def _default_tls_context() -> Any:
-    """What ``httpx2`` builds for ``verify=True`` (FastMCP's HTTP client)."""
-    import httpcore2
+    """What ``httpx2`` builds for ``verify=True`` (FastMCP's HTTP client), shared
+    (core/tlscontext.py)."""
+    from oci_mcp_cli.core.tlscontext import httpx2_verify
 
-    return httpcore2.default_ssl_context()
+    return httpx2_verify()
 
 
 class Prefetch:
@@ -78,8 +79,11 @@ class Prefetch:
     def _run(self) -> None:
         import httpx
 
+        from oci_mcp_cli.core.tlscontext import httpx_verify
+
         try:
-            with httpx.Client() as http:  # the round trips first: their wait is not CPU
+            # the round trips first: their wait is not CPU
+            with httpx.Client(verify=httpx_verify()) as http:
                 self._keep("discovery", self._discovery, http)
                 self._keep("jwks", lambda: http.get(self.jwks_url, timeout=JWKS_TIMEOUT_S))
         except Exception as exc:  # the client itself: reported to whoever needs a fetch

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ import oci_mcp_cli.sandbox.keys as keys
 from oci_mcp_cli.sandbox.context import SandboxContext
 from oci_mcp_cli.sandbox.models import Domain, SandboxState, User
 from oci_mcp_cli.sandbox.oauth.scopes import token_scope_claims
+from oci_mcp_cli.sandbox.seed import write_domain_signing_key
 
 ISSUER = "https://identity.oraclecloud.com/"
 SIGNING_KID = "SIGNING_KEY"
@@ -78,9 +80,18 @@ def load_key(path: str, _mtime_ns: int) -> rsa.RSAPrivateKey:
     return keys.load_private_pem(Path(path).read_bytes())
 
 
+_making_keys = threading.Lock()
+
+
 def domain_material(ctx: SandboxContext, domain: Domain) -> SigningMaterial:
+    """The domain's signing key and certificate; made (once, kept in the state dir) the first
+    time the domain needs them (seed.write_domain_signing_key)."""
     key_path = ctx.store.dir / domain.signing_key_file
     cert_path = ctx.store.dir / domain.signing_cert_file
+    if not cert_path.exists():
+        with _making_keys:
+            if not cert_path.exists():
+                write_domain_signing_key(ctx.store, domain)
     return _load_material(str(key_path), str(cert_path), key_path.stat().st_mtime_ns)
 
 
