@@ -19,13 +19,13 @@ class CaLoads:
     CA bundle loads of every thread. Not a mock: nothing here is replaced in behaviour."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.calls: list[str] = []
+        self.calls: list[threading.Thread] = []
         real = ssl.SSLContext.load_verify_locations
         lock = threading.Lock()
 
         def spy(ctx: ssl.SSLContext, *args: Any, **kwargs: Any) -> None:
             with lock:
-                self.calls.append(threading.current_thread().name)
+                self.calls.append(threading.current_thread())
             real(ctx, *args, **kwargs)
 
         monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", spy)
@@ -40,6 +40,7 @@ def test_demo_loads_the_ca_bundle_once_per_http_library(monkeypatch: pytest.Monk
 
     tlscontext.clear()  # contexts an earlier test of this process built would hide the loads
     loads = CaLoads(monkeypatch)
+    running = set(threading.enumerate())  # e.g. the session's shared sandbox (tests/conftest.py)
     result = run_demo()
     assert result.problems() == []
     assert set(result.reports) == {"alice", "bob"}
@@ -47,10 +48,13 @@ def test_demo_loads_the_ca_bundle_once_per_http_library(monkeypatch: pytest.Monk
     # for every authorization-code exchange, inside FastMCP, where no verify can be passed:
     # one per signed-in user. Everything else is ours and shares the two contexts.
     fastmcp_own = len(result.reports)
-    assert len(loads.calls) <= 2 + fastmcp_own, loads.calls
-    # and nothing of it is left running
+    ours = [t.name for t in loads.calls if t is threading.current_thread() or t not in running]
+    assert len(ours) <= 2 + fastmcp_own, ours  # not counted: threads older than the demo
+    # and nothing the demo started is left running
     names = {"oci-mcp-serve", "oci-mcp-sandbox", "oci-mcp-prefetch"}
-    assert not [t.name for t in threading.enumerate() if t.name in names and t.is_alive()]
+    left = [t.name for t in threading.enumerate()
+            if t not in running and t.name in names and t.is_alive()]
+    assert not left
     assert _refused(result.mcp_url) and _refused(result.sandbox_url + "/_sandbox/health")
 
 
