@@ -421,3 +421,15 @@ def test_json_lists_the_steps_the_tests_cannot_rehearse(env_file: Path, tmp_path
     rehearsed = {s["step"] for s in compose["next"] if s["rehearsed"]}
     assert rehearsed == {"wheel", "up"}
     assert "push" not in {s["step"] for s in compose["next"]}  # compose builds on the VM
+
+
+def test_requirements_without_installed_metadata_is_one_clear_error() -> None:
+    """Running from a source tree that was never installed: no metadata to read the dependencies
+    from. One error naming the cause and the fix (before anything is written), no traceback."""
+    from oci_mcp_cli.core.errors import OciMcpError
+    from oci_mcp_cli.deploy.render import requirements
+
+    with pytest.raises(OciMcpError) as caught:
+        requirements("oci-mcp-not-installed-here")
+    assert "requirements.txt" in str(caught.value) and "not installed" in str(caught.value)
+    assert "pip install" in (caught.value.hint or "")

@@ -18,6 +18,7 @@ from string import Template
 from typing import Any
 
 from oci_mcp_cli import __version__
+from oci_mcp_cli.core.errors import OciMcpError
 from oci_mcp_cli.core.templates import read_template
 from oci_mcp_cli.deploy.options import (
     CADDY_IMAGE,
@@ -175,9 +176,19 @@ def requirements(distribution: str = DISTRIBUTION, extra: str = IMAGE_EXTRA) -> 
     from packaging.markers import Marker
     from packaging.requirements import Requirement
 
+    try:
+        declared = metadata.requires(distribution) or []
+    except metadata.PackageNotFoundError:
+        raise OciMcpError(
+            f"cannot write {REQUIREMENTS_FILE}: the package metadata of {distribution} is not "
+            "installed (running from a source tree?), so its dependencies are unknown; "
+            "nothing was written",
+            hint="install it (pip install -e <your oci-mcp checkout>, or pip install oci-mcp), "
+                 "then run deploy again",
+        ) from None
     only_extra = str(Marker(f'extra == "{extra}"'))
     lines = []
-    for text in metadata.requires(distribution) or []:
+    for text in declared:
         marker = Requirement(text).marker
         if marker is None or marker.evaluate({"extra": ""}):
             lines.append(text)
