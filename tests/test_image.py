@@ -6,13 +6,15 @@ rendered compose stack, up for real with podman-compose: two server replicas, Re
 TLS front (Debian stand-in images, tests/containers/); a client signs in through the front, its
 calls reach every replica, and it stays signed in when one replica is killed.
 
-One image per module (a build installs the wheel's dependencies from PyPI: about a minute; the
-Debian base is built once and cached). Marked ``container``: ``pytest -m container``."""
+One image per module (its dependencies' layer, installed from PyPI in about two minutes, is reused
+while requirements.txt is unchanged: a new wheel costs only its own layer; the Debian base is
+built once and cached). Marked ``container``: ``pytest -m container``."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import ssl
 import subprocess
 import time
@@ -159,6 +161,45 @@ def test_the_image_serves_alice_and_bob_as_the_manifests_run_it(built: Built,
                 proc.wait(timeout=60)
     output = (tmp_path / "container.log").read_text(errors="replace")
     assert "Traceback" not in output
+
+
+REBUILT_TAG = "localhost/oci-mcp-test-server:rebuilt"
+
+
+def layers_by_step(podman: Podman, image: str) -> dict[str, str]:
+    """Each build step that made a layer (its ``created_by``) → that layer's digest."""
+    data = podman.inspect(image)
+    steps = [h["created_by"] for h in data["History"] if not h.get("empty_layer")]
+    layers = data["RootFS"]["Layers"]
+    assert len(steps) == len(layers), data["History"]
+    return dict(zip(steps, layers, strict=True))
+
+
+def test_a_new_wheel_reuses_the_dependencies_layer(built: Built, built_wheel: Path,
+                                                   tmp_path: Path) -> None:
+    """A rebuild with a wheel whose bytes differ (the same files under another zip comment: to
+    the build, a code change) takes the dependencies' layer from podman's cache — the very
+    layer the module's build made — and installs only the wheel anew."""
+    import zipfile
+
+    wheel = tmp_path / "dist" / built_wheel.name
+    wheel.parent.mkdir()
+    shutil.copy2(built_wheel, wheel)
+    with zipfile.ZipFile(wheel, "a") as archive:
+        archive.comment = b"rebuilt by tests/test_image.py"
+    assert wheel.read_bytes() != built_wheel.read_bytes()
+    context = server_context(built.rendered, wheel, tmp_path / "context")
+    try:
+        rebuilt = layers_by_step(built.podman, build(built.podman, context, REBUILT_TAG,
+                                                     built.base))
+    finally:
+        built.podman.run("rmi", "--force", REBUILT_TAG, check=False)
+    first = layers_by_step(built.podman, built.image)
+    (dependencies,) = [s for s in first if "python3 -m venv" in s and "requirements.txt" in s]
+    (wheel_install,) = [s for s in first if s.startswith("/bin/sh -c ") and "/tmp/wheels" in s
+                        and "pip install" in s]
+    assert rebuilt[dependencies] == first[dependencies]
+    assert rebuilt[wheel_install] != first[wheel_install]
 
 
 # --- the compose stack, up for real with podman-compose ----------------------------------------

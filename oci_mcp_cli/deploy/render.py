@@ -18,6 +18,7 @@ from string import Template
 from typing import Any
 
 from oci_mcp_cli import __version__
+from oci_mcp_cli.core.errors import OciMcpError
 from oci_mcp_cli.core.templates import read_template
 from oci_mcp_cli.deploy.options import (
     CADDY_IMAGE,
@@ -42,6 +43,9 @@ PDB_FILE = "50-pdb.yaml"
 SERVICE_MONITOR_FILE = "60-servicemonitor.yaml"
 COMPOSE_FILE = "compose.yaml"
 CADDY_FILE = "Caddyfile"
+REQUIREMENTS_FILE = "requirements.txt"
+DISTRIBUTION = "oci-mcp"
+IMAGE_EXTRA = "otel"  # traces, once OTEL_* variables say where (docs/operations.md)
 # Every file `deploy` may write: with --force, the ones a new rendering leaves out are removed
 # (a stale 10-redis.yaml must not be applied with the rest).
 KNOWN_FILES = (
@@ -56,6 +60,7 @@ KNOWN_FILES = (
     SERVICE_MONITOR_FILE,
     COMPOSE_FILE,
     CADDY_FILE,
+    REQUIREMENTS_FILE,
 )
 _BLOCK_LINE = re.compile(r"[ \t]*\$\{(\w+)\}[ \t]*")
 
@@ -154,7 +159,54 @@ def _common(spec: DeploySpec) -> dict[str, str]:
 
 def containerfile(spec: DeploySpec) -> str:
     """The image definition (not YAML: plain substitution)."""
-    return render_template(CONTAINERFILE, _common(spec))
+    return render_template(CONTAINERFILE, {**_common(spec), "extra": IMAGE_EXTRA})
+
+
+def requirements(distribution: str = DISTRIBUTION, extra: str = IMAGE_EXTRA) -> list[str]:
+    """The installed ``distribution``'s runtime requirements and its ``extra``'s, each as its
+    metadata states it (specifiers untouched, nothing pinned).
+
+    A requirement without a marker, or whose marker holds here without the extra, is kept as
+    it is (pip evaluates the marker again in the image); one marked only ``extra == "<extra>"``
+    loses that marker. Any other (an extra's requirement with an environment condition, or one
+    that does not hold here) is left to the wheel's own install, which adds what the image's
+    Python needs of it: this list never holds what the image does not need."""
+    from importlib import metadata
+
+    from packaging.markers import Marker
+    from packaging.requirements import Requirement
+
+    try:
+        declared = metadata.requires(distribution) or []
+    except metadata.PackageNotFoundError:
+        raise OciMcpError(
+            f"cannot write {REQUIREMENTS_FILE}: the package metadata of {distribution} is not "
+            "installed (running from a source tree?), so its dependencies are unknown; "
+            "nothing was written",
+            hint="install it (pip install -e <your oci-mcp checkout>, or pip install oci-mcp), "
+                 "then run deploy again",
+        ) from None
+    only_extra = str(Marker(f'extra == "{extra}"'))
+    lines = []
+    for text in declared:
+        marker = Requirement(text).marker
+        if marker is None or marker.evaluate({"extra": ""}):
+            lines.append(text)
+        elif str(marker) == only_extra:
+            lines.append(text.partition(";")[0].strip())
+    return lines
+
+
+def requirements_txt() -> str:
+    """requirements.txt: what the image installs in a layer of its own, before the wheel."""
+    header = (
+        f"# The dependencies of {DISTRIBUTION} {__version__} with its {IMAGE_EXTRA} extra, as its "
+        "package metadata states\n"
+        "# them (rendered by `oci-mcp deploy`). The Containerfile installs them in a layer of "
+        "their own,\n"
+        "# reused by every rebuild with a new wheel as long as this list is unchanged.\n"
+    )
+    return header + "".join(f"{line}\n" for line in requirements())
 
 
 def _quoted(values: Mapping[str, str]) -> dict[str, str]:
@@ -215,6 +267,7 @@ def kubernetes_files(spec: DeploySpec) -> dict[str, str]:
     values = _yaml_values(spec)
     files = {
         CONTAINERFILE: containerfile(spec),
+        REQUIREMENTS_FILE: requirements_txt(),
         NAMESPACE_FILE: render_template("kubernetes/namespace.yaml", values),
     }
     if spec.storage_source == IN_CLUSTER:
@@ -264,6 +317,7 @@ def compose_files(spec: DeploySpec) -> dict[str, str]:
     values["otel_environment"] = block(spec.otel_env(), 6)
     return {
         CONTAINERFILE: containerfile(spec),
+        REQUIREMENTS_FILE: requirements_txt(),
         COMPOSE_FILE: render_template("compose/compose.yaml", values),
         CADDY_FILE: render_template("compose/Caddyfile", {**_common(spec)}),
     }
