@@ -25,6 +25,16 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # this variable: tests/test_metrics.py).
 os.environ.setdefault("OCI_MCP_METRICS_PORT", "off")
 
+# rich fixes a console's width when it is built with COLUMNS set, and pytest-xdist's workers run
+# with COLUMNS=80 in their environment: the CLI's consoles (cli/output.py, built at import) are
+# built here without it, so that they follow COLUMNS at each use as in a serial run (tests set it
+# to render wide and narrow: tests/test_narrow_output.py).
+_columns = os.environ.pop("COLUMNS", None)
+import oci_mcp_cli.cli.output  # noqa: E402,F401
+
+if _columns is not None:
+    os.environ["COLUMNS"] = _columns
+
 # A run started in the background by a non-interactive shell (`cmd &`, some CI runners) inherits
 # SIGINT ignored, and every child would too (Python keeps an inherited SIG_IGN): tests that stop
 # `oci-mcp sandbox`/`demo` with Ctrl-C would hang until their timeout. A handler here gives each

@@ -139,3 +139,15 @@ def test_trust_list_wide_is_one_row_per_trust(project: Project, monkeypatch: pyt
     for t in json.loads(raw)["trusts"]:
         (row,) = [line for line in text.splitlines() if t["id"] in line]
         assert t["issuer"] in row and t["name"] in row
+
+
+@pytest.mark.parametrize("columns", ["123", "251"])
+def test_the_consoles_follow_columns_in_every_in_process_run(monkeypatch: pytest.MonkeyPatch,
+                                                             columns: str) -> None:
+    """rich fixes a console's width when it is built with COLUMNS set, and pytest-xdist's workers
+    have COLUMNS=80: had the CLI's consoles been built with it, every test in the worker would
+    render at 80 columns whatever it sets (seen under xdist). conftest.py builds them without."""
+    from oci_mcp_cli.cli import output
+
+    monkeypatch.setenv("COLUMNS", columns)
+    assert (output.out.width, output.err.width) == (int(columns), int(columns))
