@@ -106,11 +106,11 @@ def test_a_server_with_another_key_reads_nothing(stack: Stack, tmp_path: Path) -
 def test_an_outage_keeps_the_order_of_host_check_storage_gate_and_access_line(
     stack: Stack, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The storage gate and the access line are one ASGI layer (``gate.RequestGate``, stop 20);
-    their order with the Host/Origin guard is kept: during an outage a request from a forbidden
-    Host is still refused 421 (the guard answers before anything reads the store), a call is
-    answered the gate's 503 (not FastMCP's 401), and the access line records what was answered
-    — the gate's 503 included, one line per request."""
+    """The order of the ASGI layers (``RequestLog`` outside ``StorageGate`` outside the
+    Host/Origin guard) during an outage: a request from a forbidden Host is still refused 421
+    (the guard answers before anything reads the store), a call is answered the gate's 503
+    (not FastMCP's 401), and the access line records what was answered — the gate's 503
+    included, one line per request. Guards a merge or reordering of those layers."""
     caplog.set_level("INFO", logger="oci_mcp.access")
     login = _login(stack, "bob")
     headers = {"Authorization": f"Bearer {login.access_token}",

@@ -122,7 +122,7 @@ def http_app(settings: ServerSettings, mcp: Any) -> Any:
     """The Starlette app serving ``mcp`` at ``/mcp``: Host/Origin checked (DNS rebinding) on a
     loopback bind or when ``--allowed-host`` is given, open sessions capped per user, expired
     OAuth state culled at startup and every ``cull_interval_s``, a request the OAuth state store
-    could not serve answered 503 (``gate.RequestGate``). With shared storage (replica mode) MCP is
+    could not serve answered 503 (``StorageGate``). With shared storage (replica mode) MCP is
     stateless HTTP: a load balancer may send each request of a client to another replica."""
     from urllib.parse import urlsplit
 
@@ -155,16 +155,11 @@ def http_app(settings: ServerSettings, mcp: Any) -> Any:
     remember_host_origin_verdicts(app)  # FastMCP's check, once per (Host, Origin) seen
     store = getattr(mcp.auth, "_client_storage", None)  # FastMCP's name for client_storage
     if store is not None:
-        _cull_storage(app, store, settings)
-    if store is not None or not settings.access_log:
-        from oci_mcp_cli.server.gate import RequestGate
+        _gate_storage(app, store, settings)
+    if not settings.access_log:
+        from oci_mcp_cli.server.logs import RequestLog
 
-        app.add_middleware(  # the storage gate, and the access line of what it answered
-            RequestGate,
-            mcp_path=None if settings.access_log else MCP_PATH,
-            gated=store is not None,
-            label=getattr(store, "label", None),
-        )
+        app.add_middleware(RequestLog, mcp_path=MCP_PATH)  # outside StorageGate: its 503s too
     telemetry = _telemetry_of(mcp)
     if telemetry is not None and telemetry.tracer is not None:
         from oci_mcp_cli.server.tracing import TraceContext
@@ -190,13 +185,14 @@ def on_shutdown(app: Any, action: Callable[[], None]) -> None:
     app.router.lifespan_context = lifespan
 
 
-def _cull_storage(app: Any, store: Any, settings: ServerSettings) -> None:
-    """Cull the OAuth state store's expired state at startup and every ``cull_interval_s``;
-    close it with the app."""
+def _gate_storage(app: Any, store: Any, settings: ServerSettings) -> None:
+    """Answer 503 for requests the OAuth state store could not serve; cull its expired state at
+    startup and every ``cull_interval_s``; close it with the app."""
     from contextlib import asynccontextmanager
 
-    from oci_mcp_cli.server.storage import StateCuller
+    from oci_mcp_cli.server.storage import StateCuller, StorageGate
 
+    app.add_middleware(StorageGate, label=getattr(store, "label", None))
     culler = StateCuller(store, settings.cull_interval_s)
     inner = app.router.lifespan_context
 
@@ -227,7 +223,7 @@ def uvicorn_config(settings: ServerSettings, app: Any, graceful_s: int) -> Any:
         port=settings.port,
         log_config=None,
         log_level=settings.log_level.lower(),
-        access_log=settings.access_log,  # off: gate.RequestGate writes the line (http_app)
+        access_log=settings.access_log,  # off: logs.RequestLog writes the line (http_app)
         timeout_graceful_shutdown=graceful_s,
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=list(settings.trusted_proxies) or None,

@@ -221,19 +221,11 @@ def runtime_of(server: Any) -> Runtime:
     return _RUNTIMES[server]
 
 
-@functools.cache
-def fastmcp_dependencies() -> Any:
-    """``fastmcp.server.dependencies`` (the request's server, token and HTTP request), imported
-    once: a function-level import on every call goes through the import guard
-    (``server/imports.py``) each time."""
-    import fastmcp.server.dependencies as dependencies
-
-    return dependencies
-
-
 def current_runtime() -> Runtime:
     """The runtime of the server handling the current request."""
-    runtime = _RUNTIMES.get(fastmcp_dependencies().get_server())
+    from fastmcp.server.dependencies import get_server
+
+    runtime = _RUNTIMES.get(get_server())
     if runtime is None:
         if len(_RUNTIMES) == 1:  # a mounted/child server: the one oci-mcp runtime of this process
             return next(iter(_RUNTIMES.values()))
@@ -243,10 +235,12 @@ def current_runtime() -> Runtime:
 
 def current_user() -> CurrentUser:
     """The caller's upstream token; ToolError when the request carries none."""
-    access = fastmcp_dependencies().get_access_token()
-    if access is None or not access.token:
-        from oci_mcp_cli.server.errors import tool_error
+    from fastmcp.server.dependencies import get_access_token
 
+    from oci_mcp_cli.server.errors import tool_error
+
+    access = get_access_token()
+    if access is None or not access.token:
         raise tool_error("not signed in: this tool needs an OCI IAM sign-in", outcome="refused")
     return CurrentUser(token=access.token, claims=dict(access.claims or {}))
 

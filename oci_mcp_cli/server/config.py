@@ -62,7 +62,7 @@ class ServerSettings:
     # Observability (server/telemetry.py, server/audit.py; docs/operations.md)
     audit_log: str | None = None  # JSON lines: a path, "-" (stdout) or None (off; serve: "-")
     log_format: str = "text"  # the ordinary log: text or json (one object per line)
-    access_log: bool = False  # uvicorn's access line for every request (else gate.RequestGate)
+    access_log: bool = False  # uvicorn's access line for every request (else logs.RequestLog)
     # Prometheus metrics on their own listener (server/metrics.py); None = off
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
@@ -156,7 +156,7 @@ def load_settings(
     ``rate_burst``, ``ipv6_rate_limit_prefix``, ``trusted_proxies``, ``allowed_hosts``,
     ``allowed_origins``, ``max_sessions_per_user``). ``audit_log``: a path, ``-`` (stdout),
     ``off`` or None (no audit trail). ``access_log``: uvicorn's access line for every request
-    (default: none for a request whose tool call logged its own line, ``gate.RequestGate``).
+    (default: none for a request whose tool call logged its own line, ``logs.RequestLog``).
     ``metrics_port``: a port, ``off`` (the default: in-process
     servers have no metrics unless asked) or None (``serve``'s default: ``OCI_MCP_METRICS_PORT``
     in ``.env``, else 9464, which is skipped with a warning when busy)."""

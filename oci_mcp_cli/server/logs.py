@@ -15,16 +15,13 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from oci_mcp_cli.core.redact import redact as redact_jwts
-from oci_mcp_cli.server.clients import call_scope, fastmcp_dependencies, timeout_error
-from oci_mcp_cli.server.oauth_guard import jwt_claims
 
 if TYPE_CHECKING:
     from oci_mcp_cli.server.telemetry import Telemetry
 
 LOGGER = logging.getLogger("oci_mcp.server")
 ACCESS_LOGGER = logging.getLogger("oci_mcp.access")
-# The scope key under which gate.RequestGate hands a request's ``Covered`` to the tool-call
-# middleware.
+# The scope key under which RequestLog hands a request's ``_Covered`` to the tool-call middleware.
 REQUEST_LOG_KEY = "oci_mcp.request_log"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # OAuth values that are secrets in their own right (auth codes, state / transaction ids bind a
@@ -142,32 +139,21 @@ def configure_logging(
 
 def tool_call_middleware(telemetry: Telemetry | None = None) -> Any:
     """A FastMCP middleware: one ``tool call: user=… tool=… outcome=… ms=… client=…`` line per
-    call, which also stands for the call's HTTP request (``gate.RequestGate``), with
+    call, which also stands for the call's HTTP request (:class:`RequestLog`), with
     ``error=…`` when it failed (INFO for expected errors, WARNING for timeouts and
     outages); the call reported to ``telemetry`` (``server/telemetry.py``: its outcome one of
     ``OUTCOMES``), and the call's deadline (``--tool-timeout``) around every tool, the user's
     own included (``server/clients.py``: ``call_scope``)."""
-    from fastmcp.server.dependencies import get_access_token
     from fastmcp.server.middleware import Middleware
-    from fastmcp.server.middleware.middleware import _dispatch_phase
 
     from oci_mcp_cli.server.telemetry import DISABLED
 
     hub = telemetry or DISABLED
 
     class ToolCallLog(Middleware):
-        async def __call__(self, context: Any, call_next: Any) -> Any:
-            """``on_call_tool`` for a ``tools/call``, straight through for anything else —
-            what FastMCP's generic dispatch does for a middleware whose other hooks pass
-            through, without building three handler wrappers per message. FastMCP runs the
-            typed hook in the ``all`` and ``typed`` passes only (fastmcp 4.2.3,
-            ``Middleware._dispatch_handler``), never in the ``outer`` one (a ``tools/call``
-            that failed before the tool was dispatched)."""
-            if context.method == "tools/call" and _dispatch_phase.get() != "outer":
-                return await self.on_call_tool(context, call_next)
-            return await call_next(context)
-
         async def on_call_tool(self, context: Any, call_next: Any) -> Any:
+            from fastmcp.server.dependencies import get_access_token
+
             access = get_access_token()
             user = (access.claims or {}).get("sub", "?") if access else "anonymous"
             tool = getattr(context.message, "name", "?")
@@ -182,7 +168,7 @@ def tool_call_middleware(telemetry: Telemetry | None = None) -> Any:
 BACKSTOP_GRACE_S = 1.0
 
 
-class Covered:
+class _Covered:
     """Whether a tool-call line stands for the request (set by the tool-call middleware)."""
 
     __slots__ = ("covered",)
@@ -191,7 +177,42 @@ class Covered:
         self.covered = False
 
 
-def access_line(scope: Any, status: int) -> None:
+class RequestLog:
+    """ASGI middleware, when uvicorn's access log is off (``serve``'s default): uvicorn's access
+    line (``client - "METHOD path HTTP/v" status``, logger ``oci_mcp.access``, INFO) for every
+    HTTP request except one that ran a tool — its ``tool call …`` line stands for it, instead of
+    two lines per call. A ``POST`` to ``mcp_path`` (the only request that can run a tool) is
+    logged when its response ends; every other request when its response starts, as uvicorn
+    does. ``serve --access-log`` turns uvicorn's own line back on for every request."""
+
+    def __init__(self, app: Any, mcp_path: str) -> None:
+        self.app = app
+        self.mcp_path = mcp_path
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not ACCESS_LOGGER.isEnabledFor(logging.INFO):
+            await self.app(scope, receive, send)
+            return
+        later = scope["method"] == "POST" and scope["path"] == self.mcp_path
+        mark = scope[REQUEST_LOG_KEY] = _Covered()
+        status = 0
+
+        async def logged_send(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if not later:
+                    _access_line(scope, status)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, logged_send)
+        finally:
+            if later and status and not mark.covered:
+                _access_line(scope, status)
+
+
+def _access_line(scope: Any, status: int) -> None:
     """uvicorn's access line for ``scope`` (the same helpers, the same format)."""
     from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
 
@@ -206,25 +227,31 @@ def access_line(scope: Any, status: int) -> None:
 
 
 def cover_access_line() -> str:
-    """Tell ``gate.RequestGate`` that the current request's tool-call line stands for it; the
+    """Tell :class:`RequestLog` that the current request's tool-call line stands for it; the
     request's client address as the access line has it (``host:port``; ``-`` when unknown)."""
+    from fastmcp.server.dependencies import get_http_request
+    from uvicorn.protocols.utils import get_client_addr
+
     try:
-        scope: Any = fastmcp_dependencies().get_http_request().scope
+        scope: Any = get_http_request().scope
     except RuntimeError:  # not an HTTP request (in-memory transport)
         return "-"
     mark = scope.get(REQUEST_LOG_KEY)
     if mark is not None:
         mark.covered = True
-    client = scope.get("client")  # as uvicorn's get_client_addr
-    return f"{client[0]}:{client[1]}" if client else "-"
+    return get_client_addr(scope) or "-"
 
 
 def mcp_client_id() -> str | None:
     """The MCP client of the current request: ``client_id`` of the FastMCP access token it
     presented (verified by the auth middleware before any tool runs). FastMCP's
     ``AccessToken.client_id`` is the identity domain app's, the same for every client."""
+    from fastmcp.server.dependencies import get_http_request
+
+    from oci_mcp_cli.server.oauth_guard import jwt_claims
+
     try:
-        header = fastmcp_dependencies().get_http_request().headers.get("authorization", "")
+        header = get_http_request().headers.get("authorization", "")
     except RuntimeError:  # not an HTTP request (in-memory transport)
         return None
     scheme, _, token = header.partition(" ")
@@ -239,6 +266,8 @@ async def _logged_call(
 ) -> Any:
     """Run one call under its deadline; log its line (``peer``: the client address) and set
     ``call.outcome``."""
+    from oci_mcp_cli.server.clients import call_scope, timeout_error
+
     start = time.perf_counter()
     outcome, error, level = "error", "", logging.INFO
     try:

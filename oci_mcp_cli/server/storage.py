@@ -15,7 +15,7 @@ behind a load balancer. Either way the store is py-key-value's, wrapped in the F
 FastMCP uses for its own default store, keyed from ``MCP_JWT_SIGNING_KEY``: nothing in Redis is
 readable without it. :class:`GuardedStore` turns an unreachable backend into
 :class:`StorageUnavailable` (FastMCP would read a failed lookup as "no such token" and answer
-``401``, which makes MCP clients sign in again); ``gate.RequestGate`` answers such a request
+``401``, which makes MCP clients sign in again); :class:`StorageGate` answers such a request
 ``503`` with a clear message, and the next request after the backend returns just works.
 
 Per request, FastMCP and our revocation check read the JTI mapping, the upstream token set and
@@ -277,7 +277,7 @@ def redis_store(url: str, fernet_key: bytes) -> GuardedStore:
 
 # --- an unreachable store: 503 with a clear message, recovery without a restart ------------------
 
-# Failures of the store during the current HTTP request (set by gate.RequestGate).
+# Failures of the store during the current HTTP request (set by StorageGate).
 _REQUEST_FAILURES: contextvars.ContextVar[list[BaseException] | None] = contextvars.ContextVar(
     "oci_mcp_storage_failures", default=None
 )
@@ -365,7 +365,7 @@ class _Writes:
 
 class GuardedStore(_Writes, _base_wrapper()):  # type: ignore[misc]
     """Passes every operation to ``key_value``; an unreachable backend raises
-    :class:`StorageUnavailable` (recorded for ``gate.RequestGate``), logged once per outage at
+    :class:`StorageUnavailable` (recorded for :class:`StorageGate`), logged once per outage at
     WARNING, and once more when the store answers again."""
 
     def __init__(
@@ -679,30 +679,60 @@ def unavailable_body(label: str | None = None) -> bytes:
     ).encode()
 
 
-def unavailable_start(label: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The ASGI messages of the ``503 temporarily_unavailable`` (``Retry-After``) answered for a
-    request during which the store could not be reached (``server/gate.py``)."""
-    body = unavailable_body(label)
-    start = {
-        "type": "http.response.start",
-        "status": 503,
-        "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"retry-after", str(RETRY_AFTER_S).encode()),
-            (b"cache-control", b"no-store"),
-        ],
-    }
-    return start, {"type": "http.response.body", "body": body}
+class StorageGate:
+    """ASGI middleware: a request during which the store could not be reached is answered
+    ``503 temporarily_unavailable`` (``Retry-After``) instead of whatever FastMCP made of the
+    failure — a ``401`` at ``/mcp`` (the client would throw its tokens away and sign in again),
+    a ``500``, or an OAuth ``server_error`` redirect. Once the response has started it is left
+    alone."""
 
+    def __init__(self, app: Any, label: str | None = None) -> None:
+        self.app = app
+        self.label = label
 
-def track_request() -> tuple[list[BaseException], Any, Any]:
-    """Start recording the store's failures (and memoizing its epoch) for the current HTTP
-    request: ``(failures, token, epoch_token)``; :func:`untrack_request` ends it."""
-    failures: list[BaseException] = []
-    return failures, _REQUEST_FAILURES.set(failures), _REQUEST_EPOCH.set({})
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        failures: list[BaseException] = []
+        token = _REQUEST_FAILURES.set(failures)
+        epoch_token = _REQUEST_EPOCH.set({})
+        state = {"started": False, "replaced": False}
 
+        async def guarded_send(message: Any) -> None:
+            if state["replaced"]:
+                return
+            if message["type"] == "http.response.start" and failures:
+                state["replaced"] = True
+                await self._unavailable(send)
+                return
+            if message["type"] == "http.response.start":
+                state["started"] = True
+            await send(message)
 
-def untrack_request(token: Any, epoch_token: Any) -> None:
-    _REQUEST_FAILURES.reset(token)
-    _REQUEST_EPOCH.reset(epoch_token)
+        try:
+            await self.app(scope, receive, guarded_send)
+        except Exception:
+            if state["started"] or state["replaced"] or not failures:
+                raise
+            state["replaced"] = True
+            await self._unavailable(send)
+        finally:
+            _REQUEST_FAILURES.reset(token)
+            _REQUEST_EPOCH.reset(epoch_token)
+
+    async def _unavailable(self, send: Any) -> None:
+        body = unavailable_body(self.label)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 503,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"retry-after", str(RETRY_AFTER_S).encode()),
+                    (b"cache-control", b"no-store"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
