@@ -301,3 +301,74 @@ def test_connections_accepted_on_the_serve_socket_have_tcp_nodelay() -> None:
 
 if __name__ == "__main__":  # pragma: no cover - by hand: python tests/test_perf_properties.py
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+# --- the garbage collector: the startup heap out of its passes, young objects in larger batches --
+
+HEAP_APP = '''
+import gc
+
+from fastmcp import FastMCP
+
+mcp = FastMCP("heap")
+
+
+@mcp.tool
+def heap() -> str:
+    """The process's cyclic collector: objects frozen out of its passes, the ones it walks, and
+    its generation-0 threshold."""
+    frozen, tracked = gc.get_freeze_count(), len(gc.get_objects())
+    return f"frozen={frozen} tracked={tracked} gen0={gc.get_threshold()[0]}"
+'''
+
+
+def serve_collector(tmp_path: Path) -> dict[str, int]:
+    """What ``serve``'s collector looks like from a user's own tool (``--app``) once it serves
+    signed-in calls: ``frozen``, ``tracked`` and ``gen0`` (see ``HEAP_APP``)."""
+    import json
+    import re
+
+    app = tmp_path / "heap_app.py"
+    app.write_text(HEAP_APP)
+    with provisioned_sandbox(tmp_path) as (sb, env_file, server_url):
+        args = ("--env-file", str(env_file), "--storage-dir", str(tmp_path / "oauth"),
+                "--app", f"{app}:mcp", "--log-level", "WARNING")
+        with (
+            serve_process(server_url, *args, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL),
+            httpx.Client(timeout=60) as http,
+        ):
+            login = sign_in(http, server_url, server_url, "alice", password(sb, "alice"))
+            headers = {"Authorization": f"Bearer {login.access_token}",
+                       "Accept": "application/json, text/event-stream"}
+            init = initialize(http, server_url, login.access_token)
+            assert init.status_code == 200, init.text
+            headers["mcp-session-id"] = init.headers["mcp-session-id"]
+            answer = http.post(f"{server_url}/mcp", headers=headers, json={
+                "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                "params": {"name": "heap", "arguments": {}}})
+            assert answer.status_code == 200, answer.text
+            data = next(line[5:] for line in answer.text.splitlines()
+                        if line.startswith("data:"))
+            text = json.loads(data)["result"]["content"][0]["text"]
+            found = re.fullmatch(r"frozen=(\d+) tracked=(\d+) gen0=(\d+)", text)
+            assert found, text
+            return {"frozen": int(found[1]), "tracked": int(found[2]), "gen0": int(found[3])}
+
+
+def test_serve_keeps_its_startup_heap_out_of_the_collectors_passes(tmp_path: Path) -> None:
+    """``serve`` freezes what startup built (``gc.freeze``): a full collection walked all of it
+    (≈ 130 000 objects, ≈ 0.1 s each time), ≈ 0.4 ms of the server's CPU per call under load
+    (docs/benchmarks.md "Per-call cost at defaults (stop 20)"). Most of the heap is frozen."""
+    heap = serve_collector(tmp_path)
+    assert heap["frozen"] > 2 * heap["tracked"], heap
+
+
+def test_serve_collects_young_objects_in_larger_batches(tmp_path: Path) -> None:
+    """``serve`` runs a generation-0 collection every 5000 net new
+    objects, not Python's 700: each collection walks the objects of the requests in flight, so
+    fewer collections walk them fewer times (≈ 0.3 → 0.1–0.2 ms of collector CPU per call at 10
+    concurrent calls; the young garbage waiting for a collection stays bounded by the
+    threshold)."""
+    heap = serve_collector(tmp_path)
+    assert heap["gen0"] >= 5000, heap

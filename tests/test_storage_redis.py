@@ -16,7 +16,7 @@ import httpx
 import pytest
 from oauth_flow import password
 from replica_support import RedisServer
-from serve_support import initialize, provisioned_sandbox, refresh, sign_in
+from serve_support import initialize, initialize_request, provisioned_sandbox, refresh, sign_in
 
 from oci_mcp_cli.core.errors import UserError
 from oci_mcp_cli.server.app import ServerThread
@@ -101,6 +101,45 @@ def test_a_server_with_another_key_reads_nothing(stack: Stack, tmp_path: Path) -
     with ServerThread(settings):
         base = f"http://127.0.0.1:{settings.port}"
         assert initialize(stack.http, base, stack.url, login.access_token).status_code == 401
+
+
+def test_an_outage_keeps_the_order_of_host_check_storage_gate_and_access_line(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The order of the ASGI layers (``RequestLog`` outside ``StorageGate`` outside the
+    Host/Origin guard) during an outage: a request from a forbidden Host is still refused 421
+    (the guard answers before anything reads the store), a call is answered the gate's 503
+    (not FastMCP's 401), and the access line records what was answered — the gate's 503
+    included, one line per request. Guards a merge or reordering of those layers."""
+    caplog.set_level("INFO", logger="oci_mcp.access")
+    login = _login(stack, "bob")
+    headers = {"Authorization": f"Bearer {login.access_token}",
+               "Accept": "application/json, text/event-stream"}
+    stack.redis.stop(save=True)
+    try:
+        forbidden = stack.http.post(stack.url + "/mcp", json=initialize_request("evil"),
+                                    headers={**headers, "Host": "rebind.example"})
+        assert forbidden.status_code == 421, forbidden.text
+        call = initialize(stack.http, stack.url, stack.url, login.access_token)
+        assert call.status_code == 503, call.text
+        assert call.json()["error"] == "temporarily_unavailable"
+        registered = stack.http.post(
+            stack.url + "/register",
+            json={"redirect_uris": ["http://127.0.0.1:9/cb"], "token_endpoint_auth_method": "none"},
+        )
+        assert registered.status_code == 503, registered.text
+        refused = refresh(stack.http, stack.url, stack.url, login)  # FastMCP answers, the gate
+        assert refused.status_code == 503, refused.text  # replaces it
+    finally:
+        stack.redis.start()
+    # back (and its recovery logged here, not in the next test)
+    assert initialize(stack.http, stack.url, stack.url, login.access_token).status_code == 200
+    lines = [r.getMessage() for r in caplog.records if r.name == "oci_mcp.access"]
+    assert len([m for m in lines if m.endswith('"POST /mcp HTTP/1.1" 421')]) == 1, lines
+    assert len([m for m in lines if m.endswith('"POST /mcp HTTP/1.1" 503')]) == 1, lines
+    assert len([m for m in lines if m.endswith('"POST /register HTTP/1.1" 503')]) == 1, lines
+    assert len([m for m in lines if m.endswith('"POST /token HTTP/1.1" 503')]) == 1, lines
+    assert not [m for m in lines if m.endswith(" 401")], lines
 
 
 def test_redis_outage_answers_503_and_recovers_without_a_restart(
