@@ -3,11 +3,11 @@
 The real `oci-mcp serve` (the CLI, its defaults, metrics on) on a provisioned sandbox, started in
 a child that reports its ``sys.modules`` on SIGUSR1; asked once `/health` answers 200. What a
 start does not need, it must not import: httpx (the server's own HTTP — discovery, JWKS check,
-userinfo — goes through httpx2, the library FastMCP already uses, with one TLS context), griffe
-(FastMCP's docstring parser: the built-in tools' descriptions are given, not parsed) and
-uvicorn's WebSocket protocol (the server serves no WebSocket). The SDK stays imported before
-`/health` (reliability: tests/test_chaos_cold_start.py). Numbers: docs/benchmarks.md, "Serve
-start (stop 20)". Real CLI, real server, real SDK, real HTTP against the sandbox.
+userinfo — goes through httpx2, the library FastMCP already uses, with one TLS context) and
+griffe (FastMCP's docstring parser: the built-in tools' descriptions are given, not parsed). The
+SDK stays imported before `/health` (reliability: tests/test_chaos_cold_start.py). Numbers:
+docs/benchmarks.md, "Serve start (stop 20)". Real CLI, real server, real SDK, real HTTP against
+the sandbox.
 """
 
 from __future__ import annotations
@@ -90,10 +90,6 @@ def test_serve_start_imports_no_httpx(started_modules: set[str]) -> None:
 
 def test_serve_start_parses_no_docstrings_with_griffe(started_modules: set[str]) -> None:
     assert under(started_modules, "griffe") == []
-
-
-def test_serve_start_loads_no_websocket_protocol(started_modules: set[str]) -> None:
-    assert under(started_modules, "websockets", "wsproto", "uvicorn.protocols.websockets") == []
 
 
 def test_builtin_tools_describe_themselves_with_their_docstrings(provisioned: Any,

@@ -224,7 +224,6 @@ def uvicorn_config(settings: ServerSettings, app: Any, graceful_s: int) -> Any:
         log_config=None,
         log_level=settings.log_level.lower(),
         access_log=settings.access_log,  # off: logs.RequestLog writes the line (http_app)
-        ws="none",  # no WebSocket is served: its protocol module is not even imported
         timeout_graceful_shutdown=graceful_s,
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=list(settings.trusted_proxies) or None,
