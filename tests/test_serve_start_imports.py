@@ -112,3 +112,43 @@ def test_builtin_tools_describe_themselves_with_their_docstrings(provisioned: An
     assert params["compartment_id"]["description"] == (
         "OCID of the compartment (from list_compartments).")
     assert params["region"]["description"].startswith("OCI region identifier")
+
+
+def test_start_up_fetches_verify_tls_with_httpx2_trust(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Discovery and the JWKS check, now through httpx2, still verify the domain's certificate:
+    over HTTPS on the domain's real hostname (the transparent sandbox, through its proxy) they
+    succeed with the sandbox CA trusted (``SSL_CERT_FILE``, as `oci-mcp sandbox env` sets it) and
+    fail with a certificate error when it is not — the trust FastMCP's own upstream calls use."""
+    import httpx2
+
+    from oci_mcp_cli.core import tlscontext
+    from oci_mcp_cli.sandbox import Sandbox
+    from oci_mcp_cli.server.config import ServerSettings
+    from oci_mcp_cli.server.startup import Prefetch
+
+    with Sandbox(state_dir=tmp_path_factory.mktemp("tls")) as sb:
+        domain = next(d for d in sb.domains if d["type"] == "DEFAULT")["https_url"]
+        settings = ServerSettings(
+            domain_url=domain, client_id="c", client_secret="s", exchange_client_id="e",
+            exchange_client_secret="s", server_url="http://127.0.0.1:8000", redirect_path="/cb",
+            jwt_signing_key="not-a-secret-of-any-server")
+        for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY",
+                     "no_proxy", "SSL_CERT_DIR"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTPS_PROXY", sb.proxy_url)
+        monkeypatch.setenv("SSL_CERT_FILE", sb.ca_file)
+        tlscontext.clear()
+        trusted = Prefetch(settings).start()
+        assert trusted.discovery()["jwks_uri"].startswith(domain)
+        # answered over verified TLS (a domain nobody provisioned keeps its JWKS private)
+        assert trusted.jwks_response().status_code == 401
+
+        monkeypatch.delenv("SSL_CERT_FILE")
+        untrusted = Prefetch(settings).start()
+        with pytest.raises(httpx2.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            untrusted.discovery()
+        with pytest.raises(httpx2.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            untrusted.jwks_response()
+    tlscontext.clear()
