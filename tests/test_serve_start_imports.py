@@ -37,7 +37,7 @@ import json, os, runpy, signal, sys
 out = sys.argv[1]
 def report(*_):
     with open(out + ".tmp", "w") as f:
-        json.dump(sorted(sys.modules), f)
+        json.dump(sorted(name for name, module in sys.modules.items() if module is not None), f)
     os.replace(out + ".tmp", out)
 signal.signal(signal.SIGUSR1, report)
 sys.argv = ["oci-mcp", *sys.argv[2:]]
@@ -90,6 +90,37 @@ def test_serve_start_imports_no_httpx(started_modules: set[str]) -> None:
 
 def test_serve_start_parses_no_docstrings_with_griffe(started_modules: set[str]) -> None:
     assert under(started_modules, "griffe") == []
+
+
+def test_serve_start_skips_caios_linux_aio_probe(started_modules: set[str]) -> None:
+    """caio's Linux AIO backend (its import probes io_setup/io_destroy: ≈ 40 ms in the kernel
+    with the GIL held) is not loaded; the file store runs on caio's thread implementation."""
+    assert "caio.thread_aio" in started_modules and "aiofile" in started_modules
+    assert under(started_modules, "caio.linux_aio", "caio.linux_aio_asyncio") == []
+
+
+CAIO_CHOICE = """
+import sys
+import oci_mcp_cli.server.storage as storage
+print(storage.no_busy_polling_file_io(), sys.modules.get("caio.linux_aio") is not None)
+"""
+
+
+@pytest.mark.parametrize(("caio_impl", "expected"),
+                         [(None, "thread False"), ("thread", "thread False"),
+                          ("linux", "linux True")])
+def test_caio_linux_aio_loads_when_asked_for(caio_impl: str | None, expected: str) -> None:
+    """Only the server's own choice (thread) skips the Linux AIO backend: ``CAIO_IMPL=linux``
+    still gets it."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "CAIO_IMPL"}
+    if caio_impl:
+        env["CAIO_IMPL"] = caio_impl
+    result = subprocess.run([sys.executable, "-c", CAIO_CHOICE], env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[-2] == expected
 
 
 def test_builtin_tools_describe_themselves_with_their_docstrings(provisioned: Any,
