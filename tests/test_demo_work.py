@@ -33,8 +33,8 @@ class CaLoads:
 
 def test_demo_loads_the_ca_bundle_once_per_http_library(monkeypatch: pytest.MonkeyPatch) -> None:
     """Both users signed in and called, with one CA bundle load for httpx (readiness waits,
-    discovery, the server's prefetch) and one for httpx2 (the test client, its sign-in, the
-    server's JWKS client) — before: one per client, 11 in all."""
+    discovery) and one for httpx2 (the test client, its sign-in, the server's prefetch and JWKS
+    client) — before: one per client, 11 in all."""
     from oci_mcp_cli.core import tlscontext
     from oci_mcp_cli.orchestration.demo import run_demo
 

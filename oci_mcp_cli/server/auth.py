@@ -302,7 +302,7 @@ def build_auth(settings: ServerSettings, prefetch: Prefetch | None = None) -> An
             require_authorization_consent=True,
             guard=guard_config(settings),
         )
-    except Exception as exc:  # httpx / pydantic / ValueError: all mean "discovery unusable"
+    except Exception as exc:  # httpx2 / pydantic / ValueError: all mean "discovery unusable"
         raise RemoteError(
             f"cannot load the identity domain's discovery document {url}: "
             f"{exc.__class__.__name__}: {_first_line(exc)}",
@@ -324,12 +324,12 @@ def check_jwks(settings: ServerSettings, prefetch: Prefetch | None = None) -> st
     server logs this reason at startup instead so the cause is not hidden at DEBUG. The response
     is ``prefetch``'s when given (fetched while the server imported).
     """
-    import httpx
+    import httpx2
 
     url = jwks_url(settings.domain_url)
     try:
-        response = prefetch.jwks_response() if prefetch else httpx.get(url, timeout=10)
-    except httpx.HTTPError as exc:
+        response = prefetch.jwks_response() if prefetch else httpx2.get(url, timeout=10)
+    except httpx2.HTTPError as exc:
         return f"cannot fetch the identity domain's signing keys {url}: {exc.__class__.__name__}"
     if response.status_code in (401, 403):
         return jwks_refused_message(url, response.status_code)

@@ -157,12 +157,15 @@ def user_token_refused(domain_url: str, token: str, timeout: float = 5.0) -> boo
     to tell a refused *user* from a trust or JWKS problem (where userinfo still answers 200).
     Any other answer (200, 403 insufficient_scope, an outage) is False: not known to be the
     user. The token goes only to the domain that issued it, in the Authorization header."""
-    import httpx
+    import httpx2
+
+    from oci_mcp_cli.core.tlscontext import httpx2_verify
 
     url = domain_url.rstrip("/") + "/oauth2/v1/userinfo"
     try:
-        response = httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout)
-    except httpx.HTTPError:
+        response = httpx2.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout,
+                              verify=httpx2_verify())
+    except httpx2.HTTPError:
         return False
     challenge = response.headers.get("www-authenticate", "")
     code, _ = error_fields(_json_body(response))

@@ -13,7 +13,9 @@ Three things a start needs that are network round trips or C code running withou
 :class:`Prefetch` starts them at once on one thread and one HTTP client; the server takes each
 result when it needs it (joining the thread), so ``/health`` still answers only once everything
 is ready, and each is fetched once per start. A failure is kept and raised to the caller that
-needs the result, exactly as if it had fetched it there.
+needs the result, exactly as if it had fetched it there. The client is httpx2's, the library
+FastMCP fetches discovery and the JWKS with, on the verifier's TLS context: one CA load per
+start, and no second HTTP library (httpx) imported (stop 20: tests/test_serve_start_imports.py).
 """
 
 from __future__ import annotations
@@ -64,33 +66,29 @@ class Prefetch:
         self._thread = threading.Thread(target=self._run, name="oci-mcp-prefetch", daemon=True)
 
     def start(self) -> Prefetch:
-        # httpx and what it imports lazily, imported here: a first import of a package in two
+        # httpx2 and what it imports lazily, imported here: a first import of a package in two
         # threads at once is what server/imports.py guards against for the SDK.
         import ssl  # noqa: F401
 
-        import certifi  # noqa: F401
-        import httpcore  # noqa: F401
         import httpcore2  # noqa: F401
-        import httpx  # noqa: F401
+        import httpx2  # noqa: F401
 
         self._thread.start()
         return self
 
     def _run(self) -> None:
-        import httpx
+        import httpx2
 
-        from oci_mcp_cli.core.tlscontext import httpx_verify
-
+        self._keep("tls", _default_tls_context)
         try:
-            # the round trips first: their wait is not CPU
-            with httpx.Client(verify=httpx_verify()) as http:
+            # the round trips next (their wait is not CPU), on the context just built
+            with httpx2.Client(verify=self.tls_context()) as http:
                 self._keep("discovery", self._discovery, http)
                 self._keep("jwks", lambda: http.get(self.jwks_url, timeout=JWKS_TIMEOUT_S))
-        except Exception as exc:  # the client itself: reported to whoever needs a fetch
+        except Exception as exc:  # the context or the client: reported to whoever needs a fetch
             self._results.setdefault("discovery", (False, exc))
             self._results.setdefault("jwks", (False, exc))
         self._keep("signing_key", derive_signing_key, self.settings.jwt_signing_key)
-        self._keep("tls", _default_tls_context)
 
     def _discovery(self, http: Any) -> Any:
         response = http.get(self.discovery_url, timeout=DISCOVERY_TIMEOUT_S)
@@ -104,7 +102,8 @@ class Prefetch:
             self._results[name] = (False, exc)
 
     def _result(self, name: str) -> Any:
-        self._thread.join(JOIN_TIMEOUT_S)
+        if threading.current_thread() is not self._thread:
+            self._thread.join(JOIN_TIMEOUT_S)
         ok, value = self._results.get(name, (False, TimeoutError(f"start-up {name} not done")))
         if not ok:
             raise value
@@ -115,12 +114,12 @@ class Prefetch:
         return bytes(self._result("signing_key"))
 
     def discovery(self) -> dict[str, Any]:
-        """The discovery document's JSON; raises what fetching it raised (``httpx`` errors, a
+        """The discovery document's JSON; raises what fetching it raised (``httpx2`` errors, a
         ``ValueError`` for a body that is not JSON)."""
         return dict(self._result("discovery"))
 
     def jwks_response(self) -> Any:
-        """The anonymous JWKS response; raises the ``httpx`` error fetching it raised."""
+        """The anonymous JWKS response; raises the ``httpx2`` error fetching it raised."""
         return self._result("jwks")
 
     def tls_context(self) -> Any:
