@@ -1,0 +1,95 @@
+"""The garbage collector's CPU per call of A (``oci-mcp serve`` at its defaults) by concurrency.
+
+Starts A as ``bench_e2e.py --defaults`` does, with ``bench/gc_site`` on its path (its
+``sitecustomize`` counts every collector pass: thread CPU, passes, objects collected, per
+generation), signs in, warms up with 300 calls, then runs ``--calls`` calls at each of
+``--concurrency`` (default 10, 50, 10, 50: interleaved on one server) and prints, per run, the
+server's CPU per call (/proc) and the collector's (per generation). ``--thresholds`` runs one
+server per value (``T0`` or ``T0:T1``; ``-`` for serve's own), round-robin for ``--rounds``.
+
+Run: ``python bench/profile_gc.py [--calls 1500] [--rounds 2] [--thresholds -,5000:100]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import bench_e2e as e2e
+from oauth_flow import password
+from serve_support import provisioned_sandbox, sign_in
+
+SITE = e2e.BENCH / "gc_site"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--calls", type=int, default=1500)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--concurrency", default="10,50,10,50")
+    parser.add_argument("--thresholds", default="-")
+    args = parser.parse_args()
+    levels = [int(c) for c in args.concurrency.split(",")]
+    results: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    with tempfile.TemporaryDirectory() as tmp_name, provisioned_sandbox(Path(tmp_name)) as (
+        sb, env_file, server_url,
+    ):
+        import httpx
+
+        from oci_mcp_cli.core.ports import free_port
+
+        tmp = Path(tmp_name)
+        port = int(server_url.rsplit(":", 1)[1])
+        stats = tmp / "gc.json"
+        for rnd in range(args.rounds):
+            for variant in args.thresholds.split(","):
+                env = e2e.env()
+                env["PYTHONPATH"] = f"{SITE}:{env['PYTHONPATH']}"
+                env["OCI_MCP_GC_OUT"] = str(stats)
+                if variant != "-":
+                    t0, _, t1 = variant.partition(":")
+                    env["OCI_MCP_GC_T0"], env["OCI_MCP_GC_T1"] = t0, t1
+                flags = e2e.serve_flags(defaults=True, observability=True,
+                                        metrics_port=free_port())
+                store = tmp / f"oauth-{rnd}-{variant.replace(':', '_')}"
+                command = e2e.serve_args(env_file, store, port, flags)
+                with e2e.process(command, f"{server_url}/health", tmp / "server",
+                                 env=env) as server:
+                    with httpx.Client(timeout=120) as http:
+                        token = sign_in(http, server_url, server_url, "alice",
+                                        password(sb, "alice")).access_token
+                    e2e.load(f"{server_url}/mcp", token, "get_namespace", 10, 300,
+                             e2e.DEFAULT_SESSIONS)
+                    for conc in levels:
+                        time.sleep(0.5)  # the probe rewrites its totals every 0.2 s
+                        before, cpu = json.loads(stats.read_text()), e2e.cpu_s(server.pid)
+                        run = e2e.load(f"{server_url}/mcp", token, "get_namespace", conc,
+                                       args.calls, e2e.DEFAULT_SESSIONS)
+                        time.sleep(0.5)
+                        after, server_s = json.loads(stats.read_text()), e2e.cpu_s(server.pid) - cpu
+                        n = len(run["latencies_ms"])
+                        gen_us = [1e6 * (after["cpu_s"][g] - before["cpu_s"][g]) / n
+                                  for g in range(3)]
+                        passes = [int(after["passes"][g] - before["passes"][g]) for g in range(3)]
+                        collected = (sum(after["collected"]) - sum(before["collected"])) / n
+                        results.setdefault((variant, conc), []).append(
+                            (1000 * server_s / n, sum(gen_us)))
+                        print(f"thresholds {variant} c={conc}: server {1000 * server_s / n:.2f} "
+                              f"ms/call; collector {sum(gen_us):.0f} µs/call (gen 0/1/2 "
+                              f"{' / '.join(f'{u:.0f}' for u in gen_us)}; passes "
+                              f"{' / '.join(map(str, passes))}; {collected:.0f} objects "
+                              f"collected per call); {run['errors']} errors", flush=True)
+    print("medians:")
+    for (variant, conc), rows in sorted(results.items()):
+        print(f"thresholds {variant} c={conc}: server "
+              f"{statistics.median(r[0] for r in rows):.2f} ms/call, collector "
+              f"{statistics.median(r[1] for r in rows):.0f} µs/call ({len(rows)} runs)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
