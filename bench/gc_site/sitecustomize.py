@@ -4,6 +4,8 @@ On this directory's path with ``OCI_MCP_GC_OUT`` set, the process counts each co
 (``gc.callbacks``: passes, thread CPU, objects collected, per generation) and rewrites the totals
 as JSON to that file every 0.2 s. ``OCI_MCP_GC_T0`` / ``OCI_MCP_GC_T1`` override the first two
 thresholds the process sets with ``gc.set_threshold`` (``serve``'s ``tune_collector``).
+``OCI_MCP_GC_SURVIVORS=1`` also tallies, after every gen-0 pass, the types (module.name) of the
+objects it promoted to generation 1 (diagnosis only: it costs CPU).
 """
 
 import os
@@ -20,6 +22,14 @@ if os.environ.get("OCI_MCP_GC_OUT"):
     _stats: dict[str, list[float]] = {"passes": [0, 0, 0], "cpu_s": [0.0, 0.0, 0.0],
                                       "collected": [0, 0, 0]}
     _started: dict[int, float] = {}
+    _survivors: dict[str, int] = {}
+    _tally = os.environ.get("OCI_MCP_GC_SURVIVORS") == "1"
+
+    def _tally_survivors() -> None:
+        for obj in gc.get_objects(1):
+            kind = type(obj)
+            name = f"{kind.__module__}.{kind.__qualname__}"
+            _survivors[name] = _survivors.get(name, 0) + 1
 
     def _threshold(*values: int) -> None:
         merged = [int(o) if o else v for o, v in zip(_OVERRIDE, values, strict=False)]
@@ -35,12 +45,14 @@ if os.environ.get("OCI_MCP_GC_OUT"):
             _stats["cpu_s"][gen] += time.thread_time() - began
             _stats["passes"][gen] += 1
             _stats["collected"][gen] += info["collected"]
+            if _tally and gen == 0:
+                _tally_survivors()
 
     def _write() -> None:
         while True:
             time.sleep(0.2)
             with open(f"{_OUT}.tmp", "w", encoding="utf-8") as out:
-                json.dump(_stats, out)
+                json.dump({**_stats, "survivors": _survivors}, out)
             os.replace(f"{_OUT}.tmp", _OUT)
 
     gc.set_threshold = _threshold
