@@ -6,7 +6,8 @@ generation), signs in, warms up with 300 calls, then runs ``--calls`` calls at e
 ``--concurrency`` (default 10, 50, 10, 50: interleaved on one server) and prints, per run, the
 server's CPU per call (/proc) and the collector's (per generation). ``--thresholds`` runs one
 server per value (``T0`` or ``T0:T1``; ``-`` for serve's own), round-robin for ``--rounds``;
-``--extra`` adds serve flags (to diagnose, e.g. ``--oci-workers 50``).
+``--extra`` adds serve flags (to diagnose, e.g. ``--oci-workers 50``); ``--floor`` measures B
+(``bench/e2e_apps.py floor``, Python's default thresholds, no freeze) instead.
 
 Run: ``python bench/profile_gc.py [--calls 1500] [--rounds 2] [--thresholds -,5000:100]``.
 """
@@ -50,6 +51,8 @@ def main() -> None:
     parser.add_argument("--thresholds", default="-")
     parser.add_argument("--extra", default="", help="more serve flags (diagnosis only: the "
                         "bench's A is serve at its defaults), e.g. '--oci-workers 50'")
+    parser.add_argument("--floor", action="store_true",
+                        help="measure B, the floor (bench/e2e_apps.py floor), instead of A")
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     results: dict[tuple[str, int], list[tuple[float, float]]] = {}
@@ -71,22 +74,32 @@ def main() -> None:
                 if variant != "-":
                     t0, _, t1 = variant.partition(":")
                     env["OCI_MCP_GC_T0"], env["OCI_MCP_GC_T1"] = t0, t1
-                flags = e2e.serve_flags(defaults=True, observability=True,
-                                        metrics_port=free_port())
-                store = tmp / f"oauth-{rnd}-{variant.replace(':', '_')}"
-                command = e2e.serve_args(env_file, store, port, flags, *args.extra.split())
-                with e2e.process(command, f"{server_url}/health", tmp / "server",
-                                 env=env) as server:
-                    with httpx.Client(timeout=120) as http:
-                        token = sign_in(http, server_url, server_url, "alice",
-                                        password(sb, "alice")).access_token
-                    e2e.load(f"{server_url}/mcp", token, "get_namespace", 10, 300,
+                if args.floor:
+                    floor_port = free_port()
+                    command = [sys.executable, str(e2e.BENCH / "e2e_apps.py"), "floor", "--port",
+                               str(floor_port), "--config", str(sb.config_file), "--profile",
+                               sb.profile]
+                    base = f"http://127.0.0.1:{floor_port}"
+                    ready = f"{base}/mcp"
+                else:
+                    flags = e2e.serve_flags(defaults=True, observability=True,
+                                            metrics_port=free_port())
+                    store = tmp / f"oauth-{rnd}-{variant.replace(':', '_')}"
+                    command = e2e.serve_args(env_file, store, port, flags, *args.extra.split())
+                    base, ready = server_url, f"{server_url}/health"
+                with e2e.process(command, ready, tmp / "server", env=env) as server:
+                    token = None
+                    if not args.floor:
+                        with httpx.Client(timeout=120) as http:
+                            token = sign_in(http, server_url, server_url, "alice",
+                                            password(sb, "alice")).access_token
+                    e2e.load(f"{base}/mcp", token, "get_namespace", 10, 300,
                              e2e.DEFAULT_SESSIONS)
                     for conc in levels:
                         time.sleep(0.5)  # the probe rewrites its totals every 0.2 s
                         before, cpu = json.loads(stats.read_text()), e2e.cpu_s(server.pid)
                         sys0, sw0 = counters(server.pid)
-                        run = e2e.load(f"{server_url}/mcp", token, "get_namespace", conc,
+                        run = e2e.load(f"{base}/mcp", token, "get_namespace", conc,
                                        args.calls, e2e.DEFAULT_SESSIONS)
                         time.sleep(0.5)
                         after, server_s = json.loads(stats.read_text()), e2e.cpu_s(server.pid) - cpu
