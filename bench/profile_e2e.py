@@ -126,6 +126,9 @@ def main() -> None:
     parser.add_argument("--gil", action="store_true",
                         help="sample only the thread holding the GIL (py-spy --gil): CPU in "
                         "Python, without the time threads spend waiting for the GIL")
+    parser.add_argument("--native", action="store_true",
+                        help="py-spy --native (blocking sampling): C frames too, e.g. the "
+                        "garbage collector's gc_collect_main")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "a.folded")
     args = parser.parse_args()
     spy = shutil.which("py-spy")
@@ -159,7 +162,8 @@ def main() -> None:
             e2e.load(f"{base}/mcp", token, "get_namespace", args.concurrency, 300, sessions)
             record = subprocess.Popen([spy, "record", "--pid", str(server.pid), "--format",
                                        "raw", "--rate", str(args.rate), "--output",
-                                       str(args.out), "--nonblocking",
+                                       str(args.out),
+                                       *(["--native"] if args.native else ["--nonblocking"]),
                                        *(["--gil"] if args.gil else [])],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             try:
@@ -181,6 +185,10 @@ def main() -> None:
     for label, n in counts.most_common():
         print(f"{1000 * n / calls:8.0f}  {label}")
     print(f"{1000 * total / calls:8.0f}  all")
+    collector = sum(int(line.rpartition(" ")[2]) for line in args.out.read_text().splitlines()
+                    if "gc_collect_main" in line)
+    print(f"{1000 * collector / calls:8.0f}  in the garbage collector (gc_collect_main; "
+          f"{100 * collector / max(total, 1):.1f} %; --native only)")
     if not args.floor:
         print(summarize(args.out))
 
