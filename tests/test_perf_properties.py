@@ -299,9 +299,6 @@ def test_connections_accepted_on_the_serve_socket_have_tcp_nodelay() -> None:
     assert seen and seen[0] != 0
 
 
-if __name__ == "__main__":  # pragma: no cover - by hand: python tests/test_perf_properties.py
-    sys.exit(pytest.main([__file__, "-q"]))
-
 
 # --- the garbage collector: the startup heap out of its passes, young objects in larger batches --
 
@@ -372,3 +369,7 @@ def test_serve_collects_young_objects_in_larger_batches(tmp_path: Path) -> None:
     threshold)."""
     heap = serve_collector(tmp_path)
     assert heap["gen0"] >= 5000, heap
+
+
+if __name__ == "__main__":  # pragma: no cover - by hand: python tests/test_perf_properties.py
+    sys.exit(pytest.main([__file__, "-q"]))

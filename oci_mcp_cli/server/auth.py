@@ -326,9 +326,12 @@ def check_jwks(settings: ServerSettings, prefetch: Prefetch | None = None) -> st
     """
     import httpx2
 
+    from oci_mcp_cli.core.tlscontext import httpx2_verify
+
     url = jwks_url(settings.domain_url)
     try:
-        response = prefetch.jwks_response() if prefetch else httpx2.get(url, timeout=10)
+        response = (prefetch.jwks_response() if prefetch
+                    else httpx2.get(url, timeout=10, verify=httpx2_verify()))
     except httpx2.HTTPError as exc:
         return f"cannot fetch the identity domain's signing keys {url}: {exc.__class__.__name__}"
     if response.status_code in (401, 403):
