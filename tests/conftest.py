@@ -25,6 +25,13 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # this variable: tests/test_metrics.py).
 os.environ.setdefault("OCI_MCP_METRICS_PORT", "off")
 
+# FastMCP's test mode (its own switch, read at import): the JWT signing key is derived with 10
+# PBKDF2 rounds instead of 10⁶, ~0.2 s of CPU less for every server the suite starts, in
+# process or as a child (which inherits this). The derivation is still FastMCP's; the real one
+# is checked in tests/test_serve_startup.py, and tests of a start itself run without this
+# (tests/test_chaos_cold_start.py, bench/).
+os.environ.setdefault("FASTMCP_TEST_MODE", "true")
+
 # rich fixes a console's width when it is built with COLUMNS set, and pytest-xdist's workers run
 # with COLUMNS=80 in their environment: the CLI's consoles (cli/output.py, built at import) are
 # built here without it, so that they follow COLUMNS at each use as in a serial run (tests set it
@@ -41,6 +48,37 @@ if _columns is not None:
 # child the default disposition again (handlers are reset to default on exec).
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+# pytest-xdist. Most of the suite's time is spent waiting on its children (servers, sandboxes,
+# the CLI, podman), not on a core: `-n auto` starts two workers per core (CONTRIBUTING.md has the
+# runs). `--dist loadfile` hands whole files to the workers in collection order, so the files
+# that take longest start first (seconds of one 4-worker run, 2026-12-06, longest first) and none
+# of them is left to run alone at the end.
+WORKERS_PER_CORE = 2
+LONGEST_FILES = (
+    "test_chaos_cold_start.py", "test_chaos_init_interrupts.py", "test_transparent.py",
+    "test_image.py", "test_access.py", "test_replicas.py", "test_perf_properties.py",
+    "test_oracle_doctor.py", "test_metrics.py", "test_testing_plugin.py", "test_storage_bounds.py",
+    "test_deadlines.py", "test_oracle_mcp.py", "test_audit.py", "test_oracle_mcp_breadth.py",
+    "test_oracle_teardown.py", "test_traces.py", "test_doctor_fixes.py", "test_chaos_relogin.py",
+)
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: two workers per core this process may run on."""
+    return WORKERS_PER_CORE * len(os.sched_getaffinity(0))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # xdist would otherwise reorder files by their number of tests, a poor proxy for time.
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest files first, the rest in their usual order (a stable sort)."""
+    rank = {name: i for i, name in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(LONGEST_FILES)))
 
 
 def missing(reason: str) -> NoReturn:

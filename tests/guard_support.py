@@ -21,6 +21,9 @@ from oci_mcp_cli.server.app import ServerThread
 from oci_mcp_cli.server.config import ServerSettings
 
 CALLBACK = "http://127.0.0.1:9/callback"  # never contacted: headless sign-in stops at its prefix
+# httpx's default TLS context, built once: httpx.post() would build it (and load the CA bundle)
+# for every call, even to an http:// URL.
+TLS = httpx.create_ssl_context()
 
 
 @contextmanager
@@ -43,7 +46,7 @@ def register(server: ServerThread, *redirect_uris: str, **http: Any) -> httpx.Re
         "response_types": ["code"],
         "token_endpoint_auth_method": "none",
     }
-    return httpx.post(base(server) + "/register", json=body, timeout=10, **http)
+    return httpx.post(base(server) + "/register", json=body, timeout=10, verify=TLS, **http)
 
 
 def pkce() -> tuple[str, str]:

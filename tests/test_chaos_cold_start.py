@@ -170,6 +170,15 @@ def register(http: httpx.Client, url: str, n: int) -> None:
         assert answer.status_code == 201, answer.text
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _real_key_derivation() -> Iterator[None]:
+    """These servers start as users' do: the million-round key derivation on the start-up thread,
+    not FastMCP's test mode (tests/conftest.py), is part of what a first call must not see."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("FASTMCP_TEST_MODE", raising=False)
+        yield
+
+
 @pytest.fixture(scope="module")
 def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
     tmp = tmp_path_factory.mktemp("cold")

@@ -75,6 +75,66 @@ def test_signing_key_is_fastmcps_own_derivation() -> None:
         assert signing_key_bytes(material) == expected
 
 
+def test_signing_key_outside_test_mode_is_fastmcps_million_round_derivation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The suite runs FastMCP in its test mode (tests/conftest.py: 10 rounds, FastMCP's own
+    derivation); a real server derives the key itself, with FastMCP's 10⁶ rounds and salt."""
+    import fastmcp
+    from fastmcp.server.auth import jwt_issuer
+
+    from oci_mcp_cli.server import startup
+    from oci_mcp_cli.server.auth import signing_key_bytes
+
+    monkeypatch.setattr(fastmcp.settings, "test_mode", False)
+    assert startup.KDF_ITERATIONS == jwt_issuer.KDF_ITERATIONS == 1_000_000
+    material = "kTYTBAPqIVuo09RZhqJNPJlE8g6eZTJyqqRfZ9ujTu4Y3P-viR"
+    expected = jwt_issuer.derive_jwt_key(low_entropy_material=material,
+                                         salt="fastmcp-jwt-signing-key")
+    assert signing_key_bytes(material) == expected == startup.derive_signing_key(material)
+
+
+@pytest.mark.parametrize("value", ["true", "1", "yes", "on", "t", "y", "TRUE", "True", "false",
+                                   "0", "no", "off", "f", "n", "FALSE", None])
+def test_prefetch_reads_fastmcps_test_mode_as_fastmcp_does(
+    monkeypatch: pytest.MonkeyPatch, value: str | None
+) -> None:
+    """The prefetch skips its million-round derivation exactly when FastMCP's settings are in
+    test mode (then auth.signing_key_bytes uses FastMCP's own derivation)."""
+    from fastmcp.settings import Settings
+
+    from oci_mcp_cli.server.startup import fastmcp_test_mode
+
+    monkeypatch.delenv("FASTMCP_TEST_MODE", raising=False)
+    if value is not None:
+        monkeypatch.setenv("FASTMCP_TEST_MODE", value)
+    assert fastmcp_test_mode() is Settings().test_mode
+
+
+def test_prefetch_in_test_mode_skips_the_derivation_and_still_gives_the_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A prefetch that skipped the derivation (test mode) still answers ``signing_key()`` with
+    the million-round key, derived then, should anyone ask."""
+    from oci_mcp_cli.server import startup
+
+    derived: list[str] = []
+    real = startup.derive_signing_key
+    monkeypatch.setattr(startup, "derive_signing_key",
+                        lambda material: derived.append(material) or real(material, 10))
+    settings = type("S", (), {"domain_url": "http://127.0.0.1:9", "jwt_signing_key": "k" * 20})()
+    monkeypatch.setenv("FASTMCP_TEST_MODE", "true")
+    prefetch = startup.Prefetch(settings).start()  # type: ignore[arg-type]
+    prefetch._thread.join(30)
+    assert derived == []  # skipped on the start-up thread
+    assert prefetch.signing_key() == real("k" * 20, 10)
+    assert derived == ["k" * 20]
+    monkeypatch.setenv("FASTMCP_TEST_MODE", "false")
+    prefetch = startup.Prefetch(settings).start()  # type: ignore[arg-type]
+    assert prefetch.signing_key() == real("k" * 20, 10)
+    assert derived == ["k" * 20, "k" * 20]  # derived once, on the start-up thread
+
+
 @pytest.mark.parametrize(("setting", "strategy"), [(None, "O0"), ("false", "O1")])
 def test_server_turns_off_key_value_runtime_type_checks_unless_told(
     setting: str | None, strategy: str
@@ -118,3 +178,56 @@ def test_an_api_key_profile_loads_its_key_once_for_all_its_clients(
     assert len(loads) == 1, loads
     assert identity.get_tenancy(auth.tenancy_id).data.id == auth.tenancy_id  # it signs
     assert domains.list_users(filter='userName eq "alice"').data.resources
+
+
+def test_a_process_loads_each_api_key_once_until_the_key_file_changes(
+    sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commands run one after another in one process (the demo, a test run) share the profile's
+    signer: the key is loaded and checked once. A key file that changed (another key, or a broken
+    one) is loaded again, and a broken one is still refused."""
+    import os
+
+    import oci
+
+    from oci_mcp_cli.core.errors import UserError
+    from oci_mcp_cli.core.ociconfig import load_oci_auth
+
+    real = oci.signer.load_private_key_from_file
+    loads: list[str] = []
+    monkeypatch.setattr(oci.signer, "load_private_key_from_file",
+                        lambda *a, **k: loads.append(str(a[0])) or real(*a, **k))
+    first = load_oci_auth(sandbox.config_file, sandbox.profile)
+    again = load_oci_auth(sandbox.config_file, sandbox.profile)
+    assert len(loads) == 1 and again.signer is first.signer
+
+    key_file = Path(first.config["key_file"]).expanduser()
+    data = key_file.read_bytes()
+    key_file.write_bytes(data)
+    os.utime(key_file, ns=(1, 1))  # same bytes, another version of the file: loaded again
+    assert load_oci_auth(sandbox.config_file, sandbox.profile).signer is not first.signer
+    assert len(loads) == 2
+
+    key_file.write_bytes(b"-----BEGIN PRIVATE KEY-----\nbroken\n-----END PRIVATE KEY-----\n")
+    with pytest.raises(UserError, match="not a usable private key"):
+        load_oci_auth(sandbox.config_file, sandbox.profile)
+
+
+def test_the_api_key_signers_a_process_keeps_are_bounded(
+    sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One signer per profile and key file, least recently used dropped first."""
+    from oci_mcp_cli.core import ociconfig
+
+    monkeypatch.setattr(ociconfig, "API_KEY_SIGNERS_KEPT", 2)
+    monkeypatch.setattr(ociconfig, "_api_key_signers", type(ociconfig._api_key_signers)())
+    profile = ociconfig.load_oci_auth(sandbox.config_file, sandbox.profile).config
+    key_file = Path(profile["key_file"]).expanduser()
+    for n in range(3):
+        copy = key_file.with_name(f"copy{n}.pem")
+        copy.write_bytes(key_file.read_bytes())
+        config = {**profile, "key_file": str(copy)}
+        ociconfig._api_key_signer(config, str(sandbox.config_file), sandbox.profile)
+    kept = [identity[3][1] for identity in ociconfig._api_key_signers]
+    assert kept == [str(key_file.with_name("copy1.pem").resolve()),
+                    str(key_file.with_name("copy2.pem").resolve())]

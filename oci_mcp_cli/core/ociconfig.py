@@ -11,7 +11,10 @@ Heavy imports (``oci``) stay inside functions so ``oci-mcp --help`` is instant.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -26,6 +29,8 @@ AuthMode = Literal["config", "instance_principal", "resource_principal"]
 AUTH_MODES: tuple[str, ...] = ("config", "instance_principal", "resource_principal")
 
 C = TypeVar("C")
+
+API_KEY_SIGNERS_KEPT = 16  # per process: one per profile and key file in use
 
 
 @dataclass
@@ -156,13 +161,48 @@ def _api_key_signer(config: dict[str, Any], file: str, prof: str) -> Any:
                 hint="fix key_file in the OCI config or re-run `oci setup config`",
             )
         what = f"key_file {key_file}"
+    identity = _api_key_identity(config)
+    with _api_key_signers_lock:
+        signer = _api_key_signers.get(identity)
+        if signer is not None:
+            _api_key_signers.move_to_end(identity)
+            return signer
     try:
-        return oci.signer.Signer.from_config(config)
+        signer = oci.signer.Signer.from_config(config)
     except Exception as exc:
         raise UserError(
             f"{what} of profile [{prof}] is not a usable private key: {exc}",
             hint="point key_file at the API key's PEM private key (set pass_phrase if it has one)",
         ) from exc
+    with _api_key_signers_lock:
+        _api_key_signers[identity] = signer
+        while len(_api_key_signers) > API_KEY_SIGNERS_KEPT:
+            _api_key_signers.popitem(last=False)
+    return signer
+
+
+# API-key signers already built in this process (LRU): a process that runs several commands or
+# profiles (the demo, `init` then `doctor`, a test run) loads and checks each key file once
+# (~60 ms of CPU each time) until the file or the profile's key settings change.
+_api_key_signers: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+_api_key_signers_lock = threading.Lock()
+
+
+def _api_key_identity(config: dict[str, Any]) -> tuple[Any, ...]:
+    """What an API-key signer is built from: the profile's ids, its key (the file's identity and
+    version, or a digest of inline content) and a digest of its pass phrase."""
+    def digest(value: Any) -> str | None:
+        return None if value is None else hashlib.sha256(str(value).encode()).hexdigest()
+
+    key: tuple[Any, ...]
+    if config.get("key_content"):
+        key = ("content", digest(config["key_content"]))
+    else:
+        path = Path(str(config.get("key_file", ""))).expanduser().resolve()
+        st = path.stat()
+        key = ("file", str(path), st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+    return (config.get("tenancy"), config.get("user"), config.get("fingerprint"), key,
+            digest(config.get("pass_phrase")))
 
 
 def _security_token_signer(config: dict[str, Any], file: str, prof: str) -> Any:

@@ -146,6 +146,8 @@ class Sandbox:
         self._proxy: Any = None
         self._thread: threading.Thread | None = None
         self._stopping: Any = None  # the future of request_stop()'s work on the loop
+        self._hooks: Any = None  # the httpx.Client of the /_sandbox hooks, made on first use
+        self._hooks_lock = threading.Lock()
         self.ca_file = str(self.state_dir / "tls" / "ca.pem")
 
     # lifecycle
@@ -309,6 +311,10 @@ class Sandbox:
             self._thread.join(timeout=10)
         self._server = self._tls_server = self._thread = None
         self._loop = self._proxy = self._stopping = None
+        with self._hooks_lock:
+            hooks, self._hooks = self._hooks, None
+        if hooks is not None:
+            hooks.close()
         self.ctx.oauth.close()
         if self._lock._fd is not None:  # only the running sandbox removes its own record
             (self.state_dir / RUNNING_FILE).unlink(missing_ok=True)
@@ -504,7 +510,11 @@ class Sandbox:
     def _hook(self, method: str, path: str, json: Any = None) -> Any:
         import httpx
 
-        response = httpx.request(method, f"{self.url}/_sandbox/{path}", json=json, timeout=10)
+        with self._hooks_lock:  # one client (one TLS set-up and connection pool) per sandbox
+            if self._hooks is None:
+                self._hooks = httpx.Client(timeout=10)
+            hooks = self._hooks
+        response = hooks.request(method, f"{self.url}/_sandbox/{path}", json=json)
         response.raise_for_status()
         return response.json() if response.content else None
 

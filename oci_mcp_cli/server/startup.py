@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import threading
 from typing import Any
 
@@ -36,6 +37,17 @@ KDF_ITERATIONS = 1_000_000
 DISCOVERY_TIMEOUT_S = 5.0  # httpx's default, which FastMCP's own discovery fetch uses
 JWKS_TIMEOUT_S = 10.0
 JOIN_TIMEOUT_S = 60.0  # bounded: both fetches have their own timeouts well below it
+
+
+# pydantic's spelling of true, which FastMCP's settings use to read FASTMCP_TEST_MODE
+_PYDANTIC_TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
+
+
+def fastmcp_test_mode() -> bool:
+    """``FASTMCP_TEST_MODE`` as ``fastmcp.settings.test_mode`` reads it, without importing
+    FastMCP. In test mode FastMCP derives the signing key with 10 rounds, not 10⁶
+    (auth.signing_key_bytes then uses FastMCP's derivation, so the prefetch skips its own)."""
+    return os.environ.get("FASTMCP_TEST_MODE", "").lower() in _PYDANTIC_TRUE
 
 
 def derive_signing_key(material: str, iterations: int = KDF_ITERATIONS) -> bytes:
@@ -88,7 +100,8 @@ class Prefetch:
         except Exception as exc:  # the context or the client: reported to whoever needs a fetch
             self._results.setdefault("discovery", (False, exc))
             self._results.setdefault("jwks", (False, exc))
-        self._keep("signing_key", derive_signing_key, self.settings.jwt_signing_key)
+        if not fastmcp_test_mode():
+            self._keep("signing_key", derive_signing_key, self.settings.jwt_signing_key)
 
     def _discovery(self, http: Any) -> Any:
         response = http.get(self.discovery_url, timeout=DISCOVERY_TIMEOUT_S)
@@ -110,7 +123,12 @@ class Prefetch:
         return value
 
     def signing_key(self) -> bytes:
-        """The derived key (with :data:`KDF_ITERATIONS`)."""
+        """The derived key (with :data:`KDF_ITERATIONS`); derived here if the prefetch skipped
+        it (FastMCP's test mode)."""
+        if threading.current_thread() is not self._thread:
+            self._thread.join(JOIN_TIMEOUT_S)
+        if not self._thread.is_alive() and "signing_key" not in self._results:
+            return derive_signing_key(self.settings.jwt_signing_key)
         return bytes(self._result("signing_key"))
 
     def discovery(self) -> dict[str, Any]:
