@@ -19,7 +19,8 @@ One process tree on this machine: the sandbox (in this process), and as subproce
 
 each driven over MCP streamable HTTP by the light load client (``bench/e2e_load.py``, plain
 HTTP/1.1 JSON-RPC in its own process) at concurrency 1, 10 and 50, ``--calls`` calls per run,
-the variants interleaved (``--reps`` rounds, the order rotated each round). Reported: calls/s,
+the variants interleaved (``--reps`` rounds; in each block of one concurrency A and B take turns
+to run first and C, the heaviest, runs last: ``block_order``). Reported: calls/s,
 median and p95 latency, server CPU per call (``/proc/<pid>/stat``), and the ratios A/B and C/A
 of the summed throughput over the rounds; as a sanity check, A's ``tool_call`` audit lines and
 its ``oci_mcp_tool_calls_total`` against the calls sent. Then, for A only (tuned mode; the
@@ -70,6 +71,15 @@ def env() -> dict[str, str]:
     out = dict(os.environ)
     out["PYTHONPATH"] = os.pathsep.join([str(ROOT), out.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     return out
+
+
+def block_order(block: int) -> list[str]:
+    """The order of the variants in the ``block``-th run of one concurrency (counted over the
+    whole sitting): A and B alternate first, C last. Each of A and B thus follows C (the previous
+    block's last run, ≈ 60 ms of CPU per call) in every other block, and never the other. Until
+    stop 21 the order rotated each round, which put A right after C in all but the first block
+    and B never."""
+    return ["A", "B", "C"] if block % 2 == 0 else ["B", "A", "C"]
 
 
 def cpu_s(pid: int) -> float:
@@ -239,9 +249,11 @@ def main() -> None:
                 "C": (c, f"http://127.0.0.1:{port_c}/mcp", token, "get_namespace_percall"),
             }
             results: dict[tuple[str, int], list[dict[str, Any]]] = {}
-            order = list(variants)
+            block = 0
             for rep in range(args.reps):
                 for conc in CONCURRENCIES:
+                    order = [name for name in block_order(block) if name in variants]
+                    block += 1
                     for name in order:
                         proc, url, tok, tool = variants[name]
                         before = cpu_s(proc.pid)
@@ -254,7 +266,6 @@ def main() -> None:
                         print(f"rep {rep + 1} c={conc:>2} {name}: "
                               f"{len(run['latencies_ms']) / run['elapsed_s']:7.1f} calls/s",
                               flush=True)
-                order = order[1:] + order[:1]
             table = summarize(results)
             sent = sum(len(r["latencies_ms"]) + r["errors"] + conc
                        for (name, conc), runs in results.items() if name == "A" for r in runs)

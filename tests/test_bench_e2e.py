@@ -28,6 +28,18 @@ def test_modes_pass_serve_exactly_the_flags_they_claim() -> None:
     assert off == ["--audit-log", "off", "--metrics-port", "off"]
 
 
+def test_a_and_b_follow_the_heavy_variant_equally_often() -> None:
+    """Over a sitting, A and B each run first (right after the previous block's C) in half the
+    blocks, C always last: neither side of the A/B ratio inherits C's load more than the other."""
+    blocks = [bench_e2e.block_order(n) for n in range(5 * len(bench_e2e.CONCURRENCIES))]
+    assert all(sorted(order) == ["A", "B", "C"] and order[-1] == "C" for order in blocks)
+    first = [order[0] for order in blocks]
+    assert abs(first.count("A") - first.count("B")) <= 1
+    for conc in range(len(bench_e2e.CONCURRENCIES)):  # and at each concurrency too
+        at_conc = first[conc::len(bench_e2e.CONCURRENCIES)]
+        assert abs(at_conc.count("A") - at_conc.count("B")) <= 1
+
+
 def test_audit_and_metric_counts(tmp_path: Path) -> None:
     audit = tmp_path / "a.out"
     audit.write_text(
