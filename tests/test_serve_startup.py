@@ -231,3 +231,26 @@ def test_the_api_key_signers_a_process_keeps_are_bounded(
     kept = [identity[3][1] for identity in ociconfig._api_key_signers]
     assert kept == [str(key_file.with_name("copy1.pem").resolve()),
                     str(key_file.with_name("copy2.pem").resolve())]
+
+
+def test_a_key_file_gone_between_the_check_and_the_load_is_reported_not_kept(
+    sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key file removed after the profile was checked: nothing is kept for it, and the SDK's
+    loader says what is wrong (a UserError, not a traceback)."""
+    from oci_mcp_cli.core import ociconfig
+    from oci_mcp_cli.core.errors import UserError
+
+    assert ociconfig._api_key_identity({"key_file": str(Path(sandbox.state_dir) / "gone")}) == ()
+    config = dict(ociconfig.load_oci_auth(sandbox.config_file, sandbox.profile).config)
+    monkeypatch.setattr(ociconfig, "_api_key_signers", type(ociconfig._api_key_signers)())
+    real_identity = ociconfig._api_key_identity
+
+    def removed_meanwhile(cfg: dict[str, Any]) -> tuple[Any, ...]:
+        Path(cfg["key_file"]).expanduser().unlink()
+        return real_identity(cfg)
+
+    monkeypatch.setattr(ociconfig, "_api_key_identity", removed_meanwhile)
+    with pytest.raises(UserError, match="not a usable private key"):
+        ociconfig._api_key_signer(config, str(sandbox.config_file), sandbox.profile)
+    assert not ociconfig._api_key_signers

@@ -163,7 +163,7 @@ def _api_key_signer(config: dict[str, Any], file: str, prof: str) -> Any:
         what = f"key_file {key_file}"
     identity = _api_key_identity(config)
     with _api_key_signers_lock:
-        signer = _api_key_signers.get(identity)
+        signer = _api_key_signers.get(identity) if identity else None
         if signer is not None:
             _api_key_signers.move_to_end(identity)
             return signer
@@ -174,10 +174,11 @@ def _api_key_signer(config: dict[str, Any], file: str, prof: str) -> Any:
             f"{what} of profile [{prof}] is not a usable private key: {exc}",
             hint="point key_file at the API key's PEM private key (set pass_phrase if it has one)",
         ) from exc
-    with _api_key_signers_lock:
-        _api_key_signers[identity] = signer
-        while len(_api_key_signers) > API_KEY_SIGNERS_KEPT:
-            _api_key_signers.popitem(last=False)
+    if identity:
+        with _api_key_signers_lock:
+            _api_key_signers[identity] = signer
+            while len(_api_key_signers) > API_KEY_SIGNERS_KEPT:
+                _api_key_signers.popitem(last=False)
     return signer
 
 
@@ -190,7 +191,8 @@ _api_key_signers_lock = threading.Lock()
 
 def _api_key_identity(config: dict[str, Any]) -> tuple[Any, ...]:
     """What an API-key signer is built from: the profile's ids, its key (the file's identity and
-    version, or a digest of inline content) and a digest of its pass phrase."""
+    version, or a digest of inline content) and a digest of its pass phrase. Empty (not kept)
+    when the key file cannot be looked at: the SDK's loader then reports why."""
     def digest(value: Any) -> str | None:
         return None if value is None else hashlib.sha256(str(value).encode()).hexdigest()
 
@@ -199,7 +201,10 @@ def _api_key_identity(config: dict[str, Any]) -> tuple[Any, ...]:
         key = ("content", digest(config["key_content"]))
     else:
         path = Path(str(config.get("key_file", ""))).expanduser().resolve()
-        st = path.stat()
+        try:
+            st = path.stat()
+        except OSError:
+            return ()
         key = ("file", str(path), st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
     return (config.get("tenancy"), config.get("user"), config.get("fingerprint"), key,
             digest(config.get("pass_phrase")))
