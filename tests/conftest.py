@@ -64,6 +64,7 @@ LONGEST_FILES = (
 )
 
 
+@pytest.hookimpl(optionalhook=True)  # a run without xdist (`-p no:xdist`) has no such hook
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """``-n auto``: two workers per core this process may run on."""
     return WORKERS_PER_CORE * len(os.sched_getaffinity(0))

@@ -34,3 +34,18 @@ def test_the_longest_files_come_first_in_the_listed_order() -> None:
 def test_auto_starts_two_workers_per_usable_core(pytestconfig: pytest.Config) -> None:
     cores = len(os.sched_getaffinity(0))
     assert conftest.pytest_xdist_auto_num_workers(pytestconfig) == 2 * cores
+
+
+def test_the_suite_still_runs_without_xdist() -> None:
+    """`-p no:xdist` (a serial run, a debugger) must not meet an unknown-hook error from the
+    conftest's xdist hook."""
+    import subprocess
+    import sys
+
+    here = Path(__file__).resolve()
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "no:cacheprovider",
+         f"{here}::test_every_file_scheduled_first_exists"],
+        capture_output=True, text=True, timeout=120, cwd=here.parent.parent,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
