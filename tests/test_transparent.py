@@ -186,6 +186,32 @@ def test_env_without_a_running_sandbox_is_a_clear_error(tmp_path: Path) -> None:
     assert "no sandbox is running on the state dir" in result.stderr
 
 
+def test_a_stale_record_of_a_stopped_sandbox_is_a_clear_error(tsb: Sandbox, tmp_path: Path) -> None:
+    """A ``running.json`` left behind by a sandbox that no longer answers (killed with -9) is
+    refused by its health check, with the fix; the check asks the recorded listener itself, not
+    a proxy the environment names (here a dead one)."""
+    from oci_mcp_cli.core.ports import free_port
+    from oci_mcp_cli.sandbox.runner import RUNNING_FILE
+
+    live = json.loads((tsb.state_dir / RUNNING_FILE).read_text())
+    dead_proxy = {"HTTP_PROXY": f"http://127.0.0.1:{free_port()}", "NO_PROXY": ""}
+    dead_proxy |= {key.lower(): value for key, value in dead_proxy.items()}
+    ok = subprocess.run([*CLI, "sandbox", "env", "--state-dir", str(tsb.state_dir), "--json"],
+                        capture_output=True, text=True, timeout=60,
+                        env={**os.environ, **dead_proxy})
+    assert ok.returncode == 0, ok.stderr
+
+    stale = tmp_path / "stale"
+    stale.mkdir()
+    (stale / RUNNING_FILE).write_text(json.dumps({**live, "url": f"http://127.0.0.1:{free_port()}"}))
+    result = subprocess.run([*CLI, "sandbox", "exec", "--state-dir", str(stale), "--", "true"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "does not answer: it is no longer running" in result.stderr
+    assert f"oci-mcp sandbox --state-dir {stale}" in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr
+
+
 # --- code we did not write ---------------------------------------------------------------------
 
 SDK_SCRIPT = """
