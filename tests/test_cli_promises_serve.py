@@ -131,12 +131,36 @@ def test_port_different_from_server_url_is_warned_once(tmp_path: Path, sb: Sandb
 
 
 def test_same_port_as_server_url_is_not_warned(tmp_path: Path, sb: Sandbox) -> None:
+    """A server started as in production (no FASTMCP_TEST_MODE, which the suite sets): no
+    warning of any kind."""
+    port = free_port()
+    env = write_env(tmp_path / ".env", sb.domains[0]["url"], f"http://127.0.0.1:{port}")
+    log = tmp_path / "serve.log"
+    production = {k: v for k, v in os.environ.items() if k != "FASTMCP_TEST_MODE"}
+    with log.open("w") as sink, serve_process(
+        f"http://127.0.0.1:{port}", "--env-file", str(env), "--port", str(port),
+        "--storage-dir", str(tmp_path / "oauth"), stdout=sink, stderr=subprocess.STDOUT,
+        env=production,
+    ):
+        pass
+    said = log.read_text()
+    assert "warning:" not in said.lower() and "FASTMCP_TEST_MODE" not in said, said
+
+
+def test_fastmcp_test_mode_is_warned_once(tmp_path: Path, sb: Sandbox) -> None:
+    """FastMCP's test switch (10 PBKDF2 rounds for the token signing key) on a server: one
+    warning line that names it and says to unset it; the server still serves."""
+    from oci_mcp_cli.server.app import TEST_MODE_WARNING
+
     port = free_port()
     env = write_env(tmp_path / ".env", sb.domains[0]["url"], f"http://127.0.0.1:{port}")
     log = tmp_path / "serve.log"
     with log.open("w") as sink, serve_process(
         f"http://127.0.0.1:{port}", "--env-file", str(env), "--port", str(port),
         "--storage-dir", str(tmp_path / "oauth"), stdout=sink, stderr=subprocess.STDOUT,
+        env={**os.environ, "FASTMCP_TEST_MODE": "yes"},
     ):
         pass
-    assert "warning:" not in log.read_text()
+    lines = [line for line in log.read_text().splitlines() if "FASTMCP_TEST_MODE" in line]
+    assert len(lines) == 1 and "WARNING" in lines[0], lines
+    assert lines[0].endswith(TEST_MODE_WARNING) and "unset it" in TEST_MODE_WARNING

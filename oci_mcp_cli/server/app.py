@@ -282,6 +282,7 @@ def run_server(
 
     prefetch = Prefetch(settings).start()  # while the imports below run (server/startup.py)
     configure_logging(settings.log_level, settings.secrets, settings.log_format)
+    warn_of_test_mode()
     exporting = tracing.install_from_env(default_replica())  # OTEL_* (docs/operations.md)
     metrics = None
     try:
@@ -314,6 +315,24 @@ def run_server(
             exporting.close()  # (when the lifespan never ran) flushes the spans still queued
     if not server.started:
         raise SystemExit(3)  # uvicorn's STARTUP_FAILURE; it logged why
+
+
+TEST_MODE_WARNING = (
+    "FASTMCP_TEST_MODE is set: FastMCP derives the signing key of the tokens this server issues "
+    "with 10 PBKDF2 rounds instead of 1,000,000 — a switch for test suites; unset it on any "
+    "server people sign in to"
+)
+
+
+def warn_of_test_mode() -> None:
+    """Log :data:`TEST_MODE_WARNING` when ``FASTMCP_TEST_MODE`` is on (read as FastMCP reads it).
+    A warning, not a refusal: test suites (this project's among them) start servers in it."""
+    import logging
+
+    from oci_mcp_cli.server.startup import fastmcp_test_mode
+
+    if fastmcp_test_mode():
+        logging.getLogger("oci_mcp.server").warning(TEST_MODE_WARNING)
 
 
 #: Net new container objects between two generation-0 collections in ``serve`` (Python's is 700).
