@@ -130,6 +130,28 @@ def test_port_different_from_server_url_is_warned_once(tmp_path: Path, sb: Sandb
     ]
 
 
+def test_warnings_in_a_json_log_are_json_records(tmp_path: Path, sb: Sandbox) -> None:
+    """``--log-format json``: the start-up warnings (here the port mismatch) are JSON records
+    like the rest of standard error, which stays one object per line for a log shipper."""
+    import json
+
+    url_port, port = free_port(), free_port()
+    env = write_env(tmp_path / ".env", sb.domains[0]["url"], f"http://127.0.0.1:{url_port}")
+    log = tmp_path / "serve.log"
+    with log.open("w") as sink, serve_process(
+        f"http://127.0.0.1:{port}", "--env-file", str(env), "--port", str(port),
+        "--storage-dir", str(tmp_path / "oauth"), "--log-format", "json", "--audit-log", "off",
+        stdout=subprocess.DEVNULL, stderr=sink,
+    ):
+        pass
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    mismatch = [r for r in records if r["message"].startswith(f"serving on port {port}")]
+    assert len(mismatch) == 1, records
+    assert mismatch[0]["level"] == "WARNING" and mismatch[0]["logger"] == "oci_mcp.server"
+    assert set(mismatch[0]) == {"time", "level", "logger", "message"}
+    assert any(r["message"].startswith("starting http://") for r in records), records
+
+
 def test_same_port_as_server_url_is_not_warned(tmp_path: Path, sb: Sandbox) -> None:
     """A server started as in production (no FASTMCP_TEST_MODE, which the suite sets): no
     warning of any kind."""

@@ -28,3 +28,17 @@ def test_no_password_no_warning(tmp_path: Path, url: str) -> None:
     done = run_cli("serve", "--env-file", str(tmp_path / ".env"), "--storage", url)
     assert "visible to other users" not in done.stderr
     assert done.returncode == 2
+
+
+def test_the_warning_is_a_json_record_with_a_json_log(tmp_path: Path) -> None:
+    """``--log-format json``: the warning is a JSON record on standard error, like the log."""
+    import json
+
+    done = run_cli("serve", "--env-file", str(tmp_path / ".env"), "--log-format", "json",
+                   "--storage", f"redis://:{SECRET}@127.0.0.1:9/0")
+    first = done.stderr.splitlines()[0]
+    record = json.loads(first)
+    assert record["level"] == "WARNING" and record["logger"] == "oci_mcp.server"
+    assert record["message"].startswith("the password in --storage is visible to other users")
+    assert SECRET not in done.stdout + done.stderr
+    assert done.returncode == 2

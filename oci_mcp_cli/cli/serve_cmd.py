@@ -218,8 +218,13 @@ def serve(
     from oci_mcp_cli.server.config import load_settings, port_mismatch_warning
     from oci_mcp_cli.server.storage import storage_password
 
+    json_log = log_format.lower() == "json"
+
+    def warn(line: str) -> None:
+        start_up_warning(line, json_log=json_log)
+
     if storage_password(storage):  # --storage has no envvar: it was typed on the command line
-        err.print(STORAGE_PASSWORD_ON_COMMAND_LINE, markup=False)
+        warn(STORAGE_PASSWORD_ON_COMMAND_LINE)
 
     settings = run(
         load_settings,
@@ -250,7 +255,7 @@ def serve(
     )
     warning = port_mismatch_warning(settings, port)
     if warning:
-        err.print(warning, markup=False)
+        warn(warning)
     # Bind before the slow part (app import, domain discovery): a busy port fails at once.
     sock = run(bind_socket, settings.host, settings.port)
     try:
@@ -259,7 +264,7 @@ def serve(
         sock.close()
         raise
     if metrics_warning:
-        err.print(metrics_warning, markup=False)
+        warn(metrics_warning)
     try:
         user_app = None
         if app_spec:
@@ -295,3 +300,19 @@ def serve(
             err.print(line, markup=False)
 
     run(run_server, settings, user_app, built, sock, metrics_sock)
+
+
+def start_up_warning(line: str, *, json_log: bool) -> None:
+    """One of ``serve``'s warnings before logging is set up, on standard error: as written, or
+    with ``--log-format json`` a record as the server's JSON log writes it (level WARNING, the
+    ``warning:`` prefix dropped), so that standard error stays one JSON object per line."""
+    if not json_log:
+        err.print(line, markup=False)
+        return
+    import sys
+
+    from oci_mcp_cli.server.logs import log_record_line
+
+    message = line.removeprefix("warning: ")
+    sys.stderr.write(log_record_line("oci_mcp.server", "WARNING", message) + "\n")
+    sys.stderr.flush()

@@ -99,18 +99,28 @@ class JsonFormatter(logging.Formatter):
     (the message as the redacting filter left it)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        import datetime as dt
-        import json
+        return _json_line(record.created, record.levelname, record.name, record.getMessage())
 
-        stamp = dt.datetime.fromtimestamp(record.created, dt.UTC)
-        return json.dumps(
-            {
-                "time": stamp.isoformat(timespec="milliseconds"),
-                "level": record.levelname,
-                "logger": record.name,
-                "message": record.getMessage(),
-            }
-        )
+
+def log_record_line(logger: str, level: str, message: str) -> str:
+    """A JSON log line as :class:`JsonFormatter` writes it, for lines written before logging is
+    configured (``serve``'s start-up warnings)."""
+    return _json_line(time.time(), level, logger, message)
+
+
+def _json_line(created: float, level: str, logger: str, message: str) -> str:
+    import datetime as dt
+    import json
+
+    stamp = dt.datetime.fromtimestamp(created, dt.UTC)
+    return json.dumps(
+        {
+            "time": stamp.isoformat(timespec="milliseconds"),
+            "level": level,
+            "logger": logger,
+            "message": message,
+        }
+    )
 
 
 def configure_logging(
