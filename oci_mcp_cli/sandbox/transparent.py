@@ -52,7 +52,7 @@ def _answers(url: str) -> bool:
 
     ``http.client``, not httpx: ``sandbox exec`` wraps every command it runs, and importing httpx
     and building its TLS context was a third of the wrapper's start (docs/benchmarks.md, "The
-    suite (stop 22)"); no proxy is consulted, as before (``trust_env=False``).
+    suite: what every child process paid"); no proxy is consulted, as before.
     """
     import http.client
     from urllib.parse import urlsplit
