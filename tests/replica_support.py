@@ -8,9 +8,9 @@ installs them, so their absence there is a broken pipeline, not an optional feat
 
 from __future__ import annotations
 
+import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +20,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from conftest import need_tool
@@ -46,10 +45,19 @@ def _eventually(predicate: Any, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+def listens(pid: int, port: int) -> bool:
+    """Whether process ``pid`` itself holds a listening TCP socket on ``port`` (``/proc``): a
+    port merely open could be another process's."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+            inodes.add(fields[9])
+    try:
+        links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+    except OSError:  # the process is gone
+        return False
+    return any(link == f"socket:[{inode}]" for link in links for inode in inodes)
 
 
 # --- Redis -----------------------------------------------------------------------------------
@@ -176,8 +184,9 @@ class HAProxy:
             self.proc = subprocess.Popen(
                 [self.binary, "-db", "-f", str(self.config)], stdout=log, stderr=log
             )
-        _eventually(lambda: port_open(self.port) or self.proc.poll() is not None, 20, "haproxy")
-        assert self.proc.poll() is None, self.log.read_text()
+        proc = self.proc
+        _eventually(lambda: proc.poll() is not None or listens(proc.pid, self.port), 20, "haproxy")
+        assert proc.poll() is None, self.log.read_text()  # e.g. its port was taken meanwhile
         return self
 
     def stop(self) -> None:
@@ -306,7 +315,18 @@ def cluster(tmp: Path, replicas: int = 3, *extra: str) -> Iterator[Cluster]:
     (started in parallel, each confirmed by its /health)."""
     from serve_support import provisioned_sandbox
 
-    with provisioned_sandbox(tmp) as (sb, env_file, server_url), RedisServer(tmp / "redis") as rs:
+    from oci_mcp_cli.core.ports import reserve_port, socket_port
+
+    # The proxy's port (MCP_SERVER_URL's) stays held by this process until HAProxy binds it:
+    # released at provisioning, another test's free port could take it while the replicas start
+    # (seen once: haproxy exited with "Address already in use" and /health answered elsewhere).
+    hold = reserve_port()
+    port = socket_port(hold)
+    with (
+        hold,
+        provisioned_sandbox(tmp, port) as (sb, env_file, server_url),
+        RedisServer(tmp / "redis") as rs,
+    ):
         args = serve_args(env_file, rs.url, *extra)
         nodes = [
             Replica(f"r{i}", free_port(), args, tmp / f"replica-{i}.log") for i in range(replicas)
@@ -316,8 +336,7 @@ def cluster(tmp: Path, replicas: int = 3, *extra: str) -> Iterator[Cluster]:
                 node.launch()
             for node in nodes:
                 node.wait_ready()
-            port = urlsplit(server_url).port
-            assert port is not None
+            hold.close()
             with HAProxy(tmp, port, [n.port for n in nodes]) as proxy:
                 _eventually(lambda: _proxy_healthy(server_url), 20, "the proxy's /health")
                 c = Cluster(sb, env_file, server_url, rs, nodes, proxy, tmp)

@@ -31,16 +31,19 @@ READY_TIMEOUT_S = 60
 
 
 @contextmanager
-def provisioned_sandbox(tmp: Path) -> Iterator[tuple[Any, Path, str]]:
+def provisioned_sandbox(
+    tmp: Path, server_port: int | None = None
+) -> Iterator[tuple[Any, Path, str]]:
     """A running sandbox in ``tmp/sandbox`` that init provisioned into ``tmp/.env`` for a server
-    on a free loopback port; yields ``(sandbox, env_file, server_url)``."""
+    on ``server_port`` (default: a free loopback port); yields ``(sandbox, env_file,
+    server_url)``."""
     from oci_mcp_cli.core.ports import free_port
     from oci_mcp_cli.sandbox import Sandbox
     from oci_mcp_cli.testing.provision import provision
 
     with Sandbox(state_dir=tmp / "sandbox") as sb:
         env_file = tmp / ".env"
-        server_url = f"http://127.0.0.1:{free_port()}"
+        server_url = f"http://127.0.0.1:{server_port or free_port()}"
         provision(sb, env_file, server_url)
         yield sb, env_file, server_url
 
