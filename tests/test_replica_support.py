@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from replica_support import HAProxy, listens
 
-from oci_mcp_cli.core.ports import reserve_port, socket_port
+from oci_mcp_cli.core.ports import free_port, reserve_port, socket_port
 
 
 def test_haproxy_on_a_taken_port_fails_at_start_with_its_reason(tmp_path: Path) -> None:
@@ -25,9 +25,7 @@ def test_haproxy_on_a_taken_port_fails_at_start_with_its_reason(tmp_path: Path) 
 
 def test_haproxy_holds_its_own_port(tmp_path: Path) -> None:
     with reserve_port() as backend:
-        held = reserve_port()
-        port = socket_port(held)
-        held.close()
+        port = free_port()
         with HAProxy(tmp_path, port, [socket_port(backend)]) as proxy:
             assert proxy.proc is not None and listens(proxy.proc.pid, port)
             assert not listens(proxy.proc.pid, socket_port(backend))
