@@ -373,3 +373,25 @@ def test_serve_collects_young_objects_in_larger_batches(tmp_path: Path) -> None:
 
 if __name__ == "__main__":  # pragma: no cover - by hand: python tests/test_perf_properties.py
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+# --- the MCP endpoint is the first route tried ------------------------------------------------
+
+
+def test_the_mcp_route_is_tried_first_and_every_other_route_still_answers(tmp_path: Path) -> None:
+    """Starlette tries routes in order, one regex match each; FastMCP lists the OAuth proxy's
+    routes before ``/mcp``, so every MCP request paid for all of them. ``http_app`` moves
+    ``/mcp`` to the front; no other route serves that path, so every request keeps its route."""
+    with provisioned_sandbox(tmp_path) as (_sb, env_file, server_url):
+        settings = load_settings(env_file, storage_dir=tmp_path / "oauth", log_level="WARNING")
+        with ServerThread(settings) as server, httpx.Client(timeout=60) as http:
+            routes = server.app.router.routes
+            assert routes[0].path == "/mcp"
+            assert sum(getattr(route, "path", None) == "/mcp" for route in routes) == 1
+            assert len(routes) > 5  # the OAuth proxy's routes are all still there
+            unauthenticated = http.post(f"{server_url}/mcp", json={})
+            assert unauthenticated.status_code == 401
+            assert "resource_metadata" in unauthenticated.headers["www-authenticate"]
+            for path in ("/.well-known/oauth-authorization-server", "/health"):
+                assert http.get(f"{server_url}{path}").status_code == 200, path
+            assert http.get(f"{server_url}/no-such-route").status_code == 404

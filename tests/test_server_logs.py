@@ -53,6 +53,38 @@ def test_ordinary_prose_is_left_alone() -> None:
         assert redacting.redact(text) == text
 
 
+def _every_pattern(text: str) -> str:
+    """The redaction with every pattern run on every text (before the substring tests)."""
+    from oci_mcp_cli.core.redact import redact as redact_jwts
+    from oci_mcp_cli.server.logs import PARAM_RE, PROSE_RE
+
+    text = redact_jwts(text)
+    text = PARAM_RE.sub(r"\1=[redacted]", text)
+    return PROSE_RE.sub(r"\1[redacted]", text)
+
+
+def test_the_substring_tests_before_each_pattern_change_no_result() -> None:
+    """``RedactingFilter.redact`` runs a pattern only on text holding its literal part; on any
+    text the result is what running every pattern gives — case variants and the non-ASCII
+    letters Python's IGNORECASE folds to ASCII (``İ``, ``ı``, ``ſ``, the Kelvin sign) included."""
+    jwt = "eyJhbGciOi.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+    fragments = [
+        *(template % args for template, args in FASTMCP_LINES),
+        f"Bearer {jwt}", "GET /auth/callback?code=abc123&state=xyz789", "password=hunter22",
+        "TRANSACTION: q9K3vZ_x7Lm2", "Authorization Code expired: Zx8-Yw7_Vu6", "xcode=keep",
+        "tranſaction q9K3vZ_x7Lm2", "authorİzation code: Zx8-Yw7_Vu6",
+        "authorızation code: 12345678",
+        "\u212aey transaction ID: q9K3vZ_x7Lm2", "tool call user=alice tool=t outcome=ok ms=5",
+        "Code=upper-case-is-not-a-param", "",
+    ]
+    redacting = RedactingFilter()
+    for first in fragments:
+        for second in fragments:
+            text = f"{first} {second}"
+            assert redacting.redact(text) == _every_pattern(text), text
+    assert "q9K3vZ_x7Lm2" not in redacting.redact("tranſaction q9K3vZ_x7Lm2")
+
+
 def test_duplicate_filter_drops_only_fastmcps_traceback_free_tool_error_line() -> None:
     dup = DuplicateToolErrorFilter()
 
@@ -159,3 +191,22 @@ def test_a_tool_call_is_one_line_and_every_other_request_keeps_its_access_line(
     assert every.count('"POST /mcp HTTP/1.1" 200') == 2, every
     access = r'INFO oci_mcp\.access: 127\.0\.0\.1:\d+ - "GET /health HTTP/1\.1" 200'
     assert re.search(access, default)
+
+
+def test_the_client_id_memo_answers_per_token() -> None:
+    """``mcp_client_id`` remembers the client of each access token (a client sends the same one
+    with every call): two clients' tokens keep their own ids, and a token without one is None."""
+    import base64
+    import json
+
+    from oci_mcp_cli.server.logs import CLIENT_ID_MEMO_SIZE, _client_id_of
+
+    def token(claims: dict[str, Any]) -> str:
+        payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+        return f"eyJhbGciOiJIUzI1NiJ9.{payload}.c2ln"
+
+    first, second = token({"client_id": "client-1"}), token({"client_id": "client-2"})
+    for _ in range(2):
+        assert (_client_id_of(first), _client_id_of(second)) == ("client-1", "client-2")
+    assert _client_id_of(token({"sub": "x"})) is None and _client_id_of("not-a-jwt") is None
+    assert _client_id_of.cache_info().maxsize == CLIENT_ID_MEMO_SIZE  # bounded

@@ -153,6 +153,7 @@ def http_app(settings: ServerSettings, mcp: Any) -> Any:
         ),
     )
     remember_host_origin_verdicts(app)  # FastMCP's check, once per (Host, Origin) seen
+    route_mcp_first(app)
     store = getattr(mcp.auth, "_client_storage", None)  # FastMCP's name for client_storage
     if store is not None:
         _gate_storage(app, store, settings)
@@ -166,6 +167,17 @@ def http_app(settings: ServerSettings, mcp: Any) -> Any:
 
         app.add_middleware(TraceContext)  # outermost: a client's traceparent parents it all
     return app
+
+
+def route_mcp_first(app: Any) -> None:
+    """Move the ``/mcp`` route to the front of ``app``'s routes: Starlette tries routes in order
+    (a regex match each), and FastMCP lists the OAuth proxy's ten or so before it, so every MCP
+    request paid for them. No other route serves that path, so no request changes its route."""
+    routes = app.router.routes
+    for index, route in enumerate(routes):
+        if getattr(route, "path", None) == MCP_PATH:
+            routes.insert(0, routes.pop(index))
+            return
 
 
 def on_shutdown(app: Any, action: Callable[[], None]) -> None:

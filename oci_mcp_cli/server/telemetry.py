@@ -64,7 +64,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -284,14 +284,13 @@ class Telemetry:
         if not self.active:
             yield record
             return
-        attributes = {
+        with self._span(f"{service}/{operation}", lambda: {
             "rpc.system": "oci",
             "rpc.service": service,
             "rpc.method": operation,
             "cloud.provider": "oracle_cloud",
             "cloud.region": region,
-        }
-        with self._span(f"{service}/{operation}", attributes, client=True) as span:
+        }, client=True) as span:
             record.time = time.time()
             start = time.perf_counter()
             try:
@@ -335,8 +334,9 @@ class Telemetry:
             yield fields
             return
         name = f"{kind} {fields['operation']}" if kind == STORAGE else kind
-        attributes = {f"oci_mcp.{k}": v for k, v in fields.items() if k != "user" and v}
-        with self._span(name, attributes) as span:
+        with self._span(
+            name, lambda: {f"oci_mcp.{k}": v for k, v in fields.items() if k != "user" and v}
+        ) as span:
             fields["time"] = time.time()
             start = time.perf_counter()
             try:
@@ -368,18 +368,23 @@ class Telemetry:
         span = self.tracer.start_span(f"tool_call {tool}", attributes={"gen_ai.tool.name": tool})
         return span, _CALL_SPAN.set((span, parent))
 
-    @contextmanager
     def _span(
-        self, name: str, attributes: Mapping[str, Any], *, client: bool = False
-    ) -> Iterator[Any]:
-        """A span (the current one while it runs) when a tracer is set, else None: a child of
-        the current span, or of the tool call's span when the current one is the span the
-        call started under. Exceptions are not recorded as events (their messages might carry
-        what must not leave the process): the caller marks a failure with
-        :func:`_span_failed` (status and ``error.type``) from its record."""
+        self, name: str, attributes: Callable[[], Mapping[str, Any]], *, client: bool = False
+    ) -> AbstractContextManager[Any]:
+        """A span (the current one while it runs) when a tracer is set, else None (a shared
+        null context: nothing is built, ``attributes()`` is not called): a child of the
+        current span, or of the tool call's span when the current one is the span the call
+        started under. Exceptions are not recorded as events (their messages might carry what
+        must not leave the process): the caller marks a failure with :func:`_span_failed`
+        (status and ``error.type``) from its record."""
         if self.tracer is None:
-            yield None
-            return
+            return _NO_SPAN
+        return self._live_span(name, attributes(), client=client)
+
+    @contextmanager
+    def _live_span(
+        self, name: str, attributes: Mapping[str, Any], *, client: bool
+    ) -> Iterator[Any]:
         from opentelemetry import trace
 
         context = None
@@ -398,6 +403,8 @@ class Telemetry:
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+_NO_SPAN: AbstractContextManager[Any] = nullcontext()  # stateless: shared by every thread
 
 
 def _span_failed(span: Any, error_type: str) -> None:
