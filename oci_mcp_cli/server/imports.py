@@ -13,8 +13,13 @@ fails until the process restarts. Three layers keep that from happening:
   after it);
 - :func:`install_import_guard`: a first import of ``oci`` or any package under it (a user's
   ``--app`` tool writing ``from oci.core import ComputeClient`` in the function, the SDK's own
-  lazy ``oci.<service>`` attribute) runs under one process-wide lock, so such imports are
-  serialized; an import of a module that is already loaded takes no lock;
+  lazy ``oci.<service>`` attribute, ``importlib.import_module``) runs under one process-wide
+  lock, so such imports are serialized, and a thread that meets a guarded module another thread
+  is still importing waits for that whole import. The guard wraps the import system's steps for
+  a module that is not loaded (or not finished) yet: an import of a loaded module — about a
+  hundred per tool call, in FastMCP, anyio and our own function bodies — runs none of its code.
+  (Until stop 23 it replaced ``builtins.__import__``: a Python call on every import statement,
+  ≈ 280 000 instructions per tool call.);
 - :func:`purge_orphans`: when an import fails anyway, the submodules it left behind without
   their parent are dropped, so the next import runs cleanly instead of binding a broken parent;
   the call fails with :func:`import_fault_error` (a server fault, "try again").
@@ -22,9 +27,9 @@ fails until the process restarts. Three layers keep that from happening:
 
 from __future__ import annotations
 
-import builtins
 import contextlib
-import importlib.util
+import importlib
+import importlib._bootstrap as _bootstrap
 import logging
 import re
 import sys
@@ -57,7 +62,9 @@ IMPORT_WAIT_S = 30.0
 
 _LOCK = threading.RLock()
 _ROOTS: set[str] = set()  # the guarded top-level packages (GUARDED_ROOTS once installed)
-_ORIGINAL_IMPORT: Any = None
+# The import system's own functions the guard wraps (``importlib._bootstrap``; CPython's import
+# statement calls them by name on that module, so the wrappers apply everywhere).
+_ORIGINAL: dict[str, Any] = {}
 _INSTALL_LOCK = threading.Lock()
 _MODULE_IN_MESSAGE = re.compile(r"'([A-Za-z_][\w.]*)'")
 
@@ -75,81 +82,47 @@ def serialized() -> Iterator[None]:
             _LOCK.release()
 
 
-def _absolute(name: str, globals_: Any, level: int) -> str:
-    if level == 0:
-        return name
-    package = (globals_ or {}).get("__package__") or (globals_ or {}).get("__name__") or ""
-    try:
-        return importlib.util.resolve_name("." * level + name, package)
-    except (ImportError, ValueError):
-        return ""
+def _guarded(name: str) -> bool:
+    return name.partition(".")[0] in _ROOTS
 
 
-def _needs_import(name: str, fromlist: Iterable[str] | None) -> bool:
-    """False when ``import name`` / ``from name import …`` finds everything loaded already
-    (``__dict__`` only: ``hasattr`` would run the SDK's lazy ``__getattr__``)."""
-    module = sys.modules.get(name)
-    if module is None or getattr(getattr(module, "__spec__", None), "_initializing", False):
-        return True
-    names = vars(module)
-    return any(item != "*" and item not in names for item in fromlist or ())
-
-
-def _guarded_import(
-    name: str,
-    globals: Any = None,  # noqa: A002 - builtins.__import__'s own parameter names
-    locals: Any = None,  # noqa: A002
-    fromlist: Any = (),
-    level: int = 0,
-) -> Any:
-    if level == 0:
-        root = name.partition(".")[0]
-    else:  # a relative import cannot leave its package: its root is the importer's
-        package = (globals or {}).get("__package__") or (globals or {}).get("__name__") or ""
-        root = package.partition(".")[0]
-    if root not in _ROOTS:  # every import of any other package, per call: no name resolution
-        return _ORIGINAL_IMPORT(name, globals, locals, fromlist, level)
-    target = _absolute(name, globals, level)
-    if not target or not _needs_import(target, fromlist):
-        return _ORIGINAL_IMPORT(name, globals, locals, fromlist, level)
+def _guarded_find_and_load(name: str, import_: Any) -> Any:
+    """``importlib._bootstrap._find_and_load``: what an import statement, ``__import__`` and
+    ``importlib.import_module`` call for a module that is not loaded yet (``name`` absolute).
+    For the guarded packages it runs under the guard's lock, taken before Python's per-module
+    lock, so two threads never take the SDK's module locks in opposite orders; a failure drops
+    the half-imported modules."""
+    if not _guarded(name):
+        return _ORIGINAL["find_and_load"](name, import_)
     with serialized():
         try:
-            return _ORIGINAL_IMPORT(name, globals, locals, fromlist, level)
+            return _ORIGINAL["find_and_load"](name, import_)
         except BaseException:
-            purge_orphans({root})
+            purge_orphans({name.partition(".")[0]})
             raise
 
 
-def _guard_lazy_attributes(module: Any) -> None:
-    """Serialize a package's lazy ``__getattr__`` loader (the SDK's ``oci.core`` attribute
-    imports ``oci.core`` through ``importlib.import_module``, past ``builtins.__import__``)."""
-    lazy = vars(module).get("__getattr__")
-    if lazy is None or getattr(lazy, "oci_mcp_guarded", False):
-        return
-    prefix = module.__name__ + "."
-
-    def __getattr__(attribute: str) -> Any:
-        if prefix + attribute in sys.modules:
-            return lazy(attribute)
-        with serialized():
-            return lazy(attribute)
-
-    __getattr__.oci_mcp_guarded = True  # type: ignore[attr-defined]
-    module.__getattr__ = __getattr__
+def _guarded_lock_unlock_module(name: str) -> Any:
+    """``importlib._bootstrap._lock_unlock_module``: what an import calls for a module another
+    thread is still executing. For the guarded packages it first waits for the guard's lock —
+    held by that thread until its whole import (the package and the submodules it asked for)
+    is done — so no thread goes on with a package whose submodules are still loading."""
+    if not _guarded(name):
+        return _ORIGINAL["lock_unlock_module"](name)
+    with serialized():
+        return _ORIGINAL["lock_unlock_module"](name)
 
 
 def install_import_guard(roots: Iterable[str] = GUARDED_ROOTS) -> None:
     """Serialize first imports of the packages ``roots`` (default: the SDK) in this process
     (idempotent; never removed)."""
-    global _ORIGINAL_IMPORT
     with _INSTALL_LOCK:
-        if _ORIGINAL_IMPORT is None:
-            _ORIGINAL_IMPORT = builtins.__import__
-            builtins.__import__ = _guarded_import
+        if not _ORIGINAL:
+            _ORIGINAL["find_and_load"] = _bootstrap._find_and_load  # type: ignore[attr-defined]
+            _ORIGINAL["lock_unlock_module"] = _bootstrap._lock_unlock_module  # type: ignore[attr-defined]
+            _bootstrap._find_and_load = _guarded_find_and_load  # type: ignore[attr-defined]
+            _bootstrap._lock_unlock_module = _guarded_lock_unlock_module  # type: ignore[attr-defined]
         _ROOTS.update(roots)
-        for root in _ROOTS:
-            if root in sys.modules:
-                _guard_lazy_attributes(sys.modules[root])
 
 
 def warm_imports(extra: Iterable[str] = ()) -> None:
@@ -169,7 +142,6 @@ def warm_imports(extra: Iterable[str] = ()) -> None:
                     f"({type(exc).__name__}: {exc})",
                     hint="reinstall oci-mcp's dependencies, e.g. pip install --force-reinstall oci",
                 ) from exc
-    install_import_guard()  # now that ``oci`` is loaded: its lazy attributes too
 
 
 def purge_orphans(roots: Iterable[str]) -> list[str]:
