@@ -434,7 +434,8 @@ def test_storage_health_and_latency_follow_a_redis_outage(tmp_path: Path) -> Non
 
 
 def test_open_sessions_gauge_counts_open_mcp_sessions(tmp_path: Path) -> None:
-    """Two users open an MCP session each (raw ``initialize``): the gauge says 2."""
+    """Two users open an MCP session each (raw ``initialize``): the gauge says 2; one closes
+    it (``DELETE``): the next scrape says 1, with no request in between."""
     from oauth_flow import password
     from serve_support import initialize, sign_in
 
@@ -449,4 +450,9 @@ def test_open_sessions_gauge_counts_open_mcp_sessions(tmp_path: Path) -> None:
             ids.append(answer.headers.get("mcp-session-id"))
         assert all(ids) and len(set(ids)) == 2
         text = httpx.get(st.server.metrics_url, timeout=10).text
-    assert samples(text, "oci_mcp_open_sessions") == {(): 2.0}
+        assert samples(text, "oci_mcp_open_sessions") == {(): 2.0}
+        closed = http.delete(f"{base}/mcp", headers={
+            "Authorization": f"Bearer {login.access_token}", "mcp-session-id": ids[-1]})
+        assert closed.status_code == 200, closed.text
+        text = httpx.get(st.server.metrics_url, timeout=10).text
+    assert samples(text, "oci_mcp_open_sessions") == {(): 1.0}

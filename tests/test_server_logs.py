@@ -210,3 +210,18 @@ def test_the_client_id_memo_answers_per_token() -> None:
         assert (_client_id_of(first), _client_id_of(second)) == ("client-1", "client-2")
     assert _client_id_of(token({"sub": "x"})) is None and _client_id_of("not-a-jwt") is None
     assert _client_id_of.cache_info().maxsize == CLIENT_ID_MEMO_SIZE  # bounded
+
+
+def test_the_text_formatter_writes_what_loggings_own_writes() -> None:
+    """``TextFormatter`` formats a second's date and time once; every line is still exactly what
+    ``logging.Formatter(FORMAT)`` writes (across second boundaries, back and forth), and the
+    per-request loggers' records carry no caller (nothing prints it)."""
+    from oci_mcp_cli.server.logs import FORMAT, LOGGER, TextFormatter
+
+    ours, theirs = TextFormatter(), logging.Formatter(FORMAT)
+    for created in (1796600000.001, 1796600000.999, 1796600001.0, 1796600000.5, 1796603600.25):
+        record = logging.LogRecord("oci_mcp.server", logging.INFO, __file__, 1, "x=%s", (1,), None)
+        record.created, record.msecs = created, (created - int(created)) * 1000
+        assert ours.format(record) == theirs.format(record)
+    assert ours.formatTime(record, "%H") == theirs.formatTime(record, "%H")
+    assert LOGGER.findCaller()[:2] == ("(unknown file)", 0)

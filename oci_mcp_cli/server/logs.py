@@ -113,6 +113,36 @@ class DuplicateToolErrorFilter(logging.Filter):
         )
 
 
+class TextFormatter(logging.Formatter):
+    """:data:`FORMAT`, with the date and time of one second formatted once: the same text as
+    ``logging.Formatter``'s, without a ``time.strftime`` for every line."""
+
+    def __init__(self) -> None:
+        super().__init__(FORMAT)
+        self._second: tuple[int, str] = (-1, "")  # one tuple: threads read it whole
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        cached = self._second
+        if cached[0] != second:
+            stamp = time.strftime(self.default_time_format, self.converter(record.created))
+            cached = self._second = (second, stamp)
+        msec = self.default_msec_format
+        return msec % (cached[1], record.msecs) if msec else cached[1]
+
+
+def _no_caller(stack_info: bool = False, stacklevel: int = 1) -> tuple[str, int, str, None]:
+    """``Logger.findCaller`` for the per-request loggers: no formatter of ours prints the
+    caller, and finding it walks the stack (several calls per log line)."""
+    return "(unknown file)", 0, "(unknown function)", None
+
+
+for _logger in (LOGGER, ACCESS_LOGGER):
+    _logger.findCaller = _no_caller  # type: ignore[method-assign]
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: ``time`` (ISO 8601 UTC), ``level``, ``logger``, ``message``
     (the message as the redacting filter left it)."""
@@ -150,7 +180,7 @@ def configure_logging(
     import fastmcp  # noqa: F401  (it installs its own handlers on import; replace them below)
 
     handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(FORMAT))
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     handler.addFilter(DuplicateToolErrorFilter())
     handler.addFilter(RedactingFilter(secrets))
     root = logging.getLogger()

@@ -588,12 +588,17 @@ class SessionCap:
         self.sessions: dict[str, _Session] = {}
         self.opening: dict[str, int] = {}  # per user: admitted opens not yet answered
         self.telemetry = telemetry or DISABLED
+        self._manager: Any = None  # the session manager, once a request has shown it
         if telemetry is not None:
             telemetry.gauges.sessions = self
 
     def open_sessions(self) -> int:
-        """MCP sessions open now (all users)."""
-        return len(self.sessions)
+        """MCP sessions open now (all users): those the session manager still serves (read
+        from the metrics listener's thread: copies, no change to the bookkeeping)."""
+        if self._manager is None:
+            return len(self.sessions)
+        live = self._manager._server_instances
+        return sum(1 for sid in list(self.sessions) if sid in live)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"].rstrip("/") != self.path or self.per_user < 1:
@@ -604,7 +609,7 @@ class SessionCap:
         if user is None or manager is None:
             await self.app(scope, receive, send)
             return
-        self._forget_ended(manager)
+        self._manager = manager
         sid = _header(scope, b"mcp-session-id")
         if sid is None and scope["method"] == "POST" and _may_open_session(scope):
             await self._open(user, manager, scope, receive, send)
@@ -623,7 +628,9 @@ class SessionCap:
 
     async def _open(self, user: str, manager: Any, scope: Any, receive: Any, send: Any) -> None:
         """Admit (ending an idle session when the user is at the limit) or refuse one
-        session-opening request of ``user``."""
+        session-opening request of ``user``. The sessions the manager ended are forgotten
+        first — here, not on every request: the sweep reads every tracked session."""
+        self._forget_ended(manager)
         admitted, victim = self._admit(user)
         if not admitted:
             self.telemetry.event(SESSION_CAP, user=user, limit=self.per_user)
