@@ -67,12 +67,11 @@ def sent_to(st: ServerStack, path: str) -> list[int]:
 
 
 def pool_threads(st: ServerStack, tool: str) -> int:
-    """Threads the server's pool of ``tool`` ever started (``ThreadPoolExecutor._threads``:
-    the stdlib keeps every worker it started there)."""
+    """Threads the server's pool of ``tool`` ever started (``server/pools.py``)."""
     from oci_mcp_cli.server.clients import runtime_of
 
     assert st.server is not None
-    return len(runtime_of(st.server.mcp).pool(tool)._threads)
+    return runtime_of(st.server.mcp).pool(tool).threads
 
 
 def test_one_users_failing_operation_never_refuses_another_user_or_operation(

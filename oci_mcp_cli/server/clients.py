@@ -38,13 +38,13 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from oci_mcp_cli.server.breakers import BreakerBoard, sdk_strategy
 from oci_mcp_cli.server.config import DEFAULT_TOOL_TIMEOUT_S, ServerSettings
+from oci_mcp_cli.server.pools import LifoPool
 from oci_mcp_cli.server.signers import (
     SignerCache,
     deadline_scope,
@@ -128,7 +128,7 @@ class Runtime:
     clients: ClientPool = field(default_factory=ClientPool)
     breakers: BreakerBoard = field(default_factory=BreakerBoard)
     telemetry: Telemetry = field(default_factory=Telemetry)
-    _pools: dict[str, ThreadPoolExecutor] = field(default_factory=dict, repr=False)
+    _pools: dict[str, LifoPool] = field(default_factory=dict, repr=False)
     _busy: dict[str, int] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -150,14 +150,12 @@ class Runtime:
         with self._lock:
             self._busy[name] -= 1
 
-    def pool(self, name: str) -> ThreadPoolExecutor:
-        """The bounded thread pool of one tool (created on first use)."""
+    def pool(self, name: str) -> LifoPool:
+        """The bounded thread pool of one tool (created on first use; ``server/pools.py``)."""
         with self._lock:
             pool = self._pools.get(name)
             if pool is None:
-                pool = ThreadPoolExecutor(
-                    max_workers=self.settings.oci_workers, thread_name_prefix=f"oci-{name}"
-                )
+                pool = LifoPool(self.settings.oci_workers, thread_name_prefix=f"oci-{name}")
                 self._pools[name] = pool
             return pool
 
@@ -178,7 +176,7 @@ class Runtime:
             pools = list(self._pools.values())
             self._pools.clear()
         for pool in pools:
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown(cancel_futures=True)
         self.signers.clear()
         self.clients.close()
 
