@@ -18,8 +18,8 @@ fails until the process restarts. Three layers keep that from happening:
   is still importing waits for that whole import. The guard wraps the import system's steps for
   a module that is not loaded (or not finished) yet: an import of a loaded module — about a
   hundred per tool call, in FastMCP, anyio and our own function bodies — runs none of its code.
-  (Until stop 23 it replaced ``builtins.__import__``: a Python call on every import statement,
-  ≈ 280 000 instructions per tool call.);
+  (until stop 23 it replaced ``builtins.__import__``: a Python call on every import statement,
+  ≈ 280 000 instructions per tool call);
 - :func:`purge_orphans`: when an import fails anyway, the submodules it left behind without
   their parent are dropped, so the next import runs cleanly instead of binding a broken parent;
   the call fails with :func:`import_fault_error` (a server fault, "try again").
