@@ -50,13 +50,37 @@ class Principal:
     domain_guid: str | None = None
 
 
+def split_http_list(value: str) -> list[str]:
+    """``urllib.request.parse_http_list(value)``, the same list, without its loop over every
+    character when ``value`` has no backslash and its quotes pair up (always, for a header the
+    SDK signs): a session token makes the ``Authorization`` header ≈ 2.4 KB, which took the
+    character loop ≈ 190 µs per request. Anything else goes to ``parse_http_list`` itself."""
+    segments = value.split('"')
+    if "\\" in value or len(segments) % 2 == 0:  # escapes, or a quote left open
+        return parse_http_list(value)
+    parts: list[str] = []
+    part = ""
+    for index, segment in enumerate(segments):
+        if index % 2:  # inside quotes: commas do not split
+            part += f'"{segment}"'
+            continue
+        pieces = segment.split(",")
+        part += pieces[0]
+        for piece in pieces[1:]:
+            parts.append(part)
+            part = piece
+    if part:
+        parts.append(part)
+    return [part.strip() for part in parts]
+
+
 def parse_authorization(value: str) -> dict[str, str]:
     """Parse ``Signature k="v",k2="v2"`` (any parameter order) into a dict."""
     scheme, _, rest = value.strip().partition(" ")
     if scheme.lower() != "signature" or not rest:
         raise NotAuthenticated("the Authorization header does not use the Signature scheme")
     params: dict[str, str] = {}
-    for item in parse_http_list(rest):
+    for item in split_http_list(rest):
         key, sep, raw = item.strip().partition("=")
         if not sep:
             raise NotAuthenticated(f"malformed Signature parameter {item!r}")
