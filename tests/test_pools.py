@@ -5,6 +5,7 @@ exceptions reach the Future), and a shutdown that strands nothing."""
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import CancelledError, wait
 
 import pytest
@@ -90,22 +91,40 @@ def _voluntary_switches(thread: threading.Thread) -> int:
     raise AssertionError("no voluntary_ctxt_switches")
 
 
+def _all_idle(pool: LifoPool, count: int) -> bool:
+    """Readiness: ``count`` workers are back on the idle stack (each then parks on its inbox)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with pool._lock:
+            if len(pool._idle) == count:
+                return True
+        time.sleep(0.001)
+    return False
+
+
 @pytest.mark.skipif(not hasattr(threading, "get_native_id"), reason="needs native thread ids")
 def test_a_job_wakes_only_the_worker_that_runs_it() -> None:
     """Four idle workers, a hundred jobs one after the other: one worker runs them all and the
-    other three never wake (``ThreadPoolExecutor``'s idle workers share one queue, and every
-    job woke a second one for nothing: 3.2 against 2.1 voluntary switches per job, measured)."""
+    other three stay asleep (``ThreadPoolExecutor``'s idle workers share one queue, and every
+    job woke a second one for nothing: 3.2 against 2.1 voluntary switches per job, measured).
+
+    A worker back on the idle stack may still be on its way to park (one switch), or waiting for
+    the GIL on the way (one more): at most two switches each are that, not a wake per job."""
     pool = LifoPool(4, "w")
     gate = threading.Event()
     try:
         started = [pool.submit(gate.wait, 10) for _ in range(4)]
         gate.set()
         wait(started, timeout=10)
+        assert _all_idle(pool, 4)
         workers = [t for t in threading.enumerate() if t.name.startswith("w_")]
         assert len(workers) == 4
         before = {t.name: _voluntary_switches(t) for t in workers}
         ran = {pool.submit(lambda: threading.current_thread().name).result(5) for _ in range(100)}
-        woken = {t.name for t in workers if _voluntary_switches(t) != before[t.name]}
-        assert len(ran) == 1 and woken == ran, (ran, woken)
+        switches = {t.name: _voluntary_switches(t) - before[t.name] for t in workers}
+        assert len(ran) == 1, ran
+        (runner,) = ran
+        assert switches[runner] > 0, switches
+        assert all(n <= 2 for name, n in switches.items() if name != runner), switches
     finally:
         pool.shutdown()
