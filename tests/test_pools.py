@@ -24,6 +24,35 @@ def test_one_call_at_a_time_keeps_using_one_warm_thread() -> None:
         pool.shutdown()
 
 
+def test_a_worker_is_idle_again_before_its_caller_learns_the_result() -> None:
+    """The next job submitted the moment a result is known (here from the Future's own done
+    callback, which runs as the result is set) finds the worker that just finished: no second
+    thread. Before, the worker went back on the idle stack only after settling the Future, and
+    every such job started a new thread."""
+    pool = LifoPool(4, "r")
+    names: list[str] = []
+    done = threading.Event()
+
+    def chain(remaining: int) -> None:
+        future = pool.submit(lambda: threading.current_thread().name)
+
+        def next_job(finished: object) -> None:
+            names.append(future.result())
+            if remaining > 1:
+                chain(remaining - 1)
+            else:
+                done.set()
+
+        future.add_done_callback(next_job)
+
+    try:
+        chain(20)
+        assert done.wait(10)
+        assert set(names) == {"r_0"} and pool.threads == 1, (set(names), pool.threads)
+    finally:
+        pool.shutdown()
+
+
 def test_the_pool_is_bounded_and_queued_work_runs_when_a_worker_frees() -> None:
     pool = LifoPool(2, "b")
     gate, running = threading.Event(), threading.Semaphore(0)

@@ -17,6 +17,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
+from functools import partial
 from queue import SimpleQueue
 from typing import Any
 
@@ -87,21 +88,33 @@ class LifoPool:
         job = worker.inbox.get()
         while job is not None:
             future, fn, args = job
+            settle: Callable[[], None] | None = None
             if future.set_running_or_notify_cancel():
                 try:
                     result = fn(*args)
                 except BaseException as exc:  # as ThreadPoolExecutor: the caller decides
-                    future.set_exception(exc)
+                    settle = partial(future.set_exception, exc)
                 else:
-                    future.set_result(result)
-            del job, future, fn, args  # nothing of a finished call stays referenced
-            job = self._next(worker)
+                    settle = partial(future.set_result, result)
+                    del result
+            # Back on the idle stack *before* the caller learns the result: a caller that
+            # submits its next job at once finds this warm worker, not an empty stack and a
+            # new thread.
+            parked, job = self._next(worker)
+            if settle is not None:
+                settle()
+            del future, fn, args, settle  # nothing of a finished call stays referenced
+            if parked:
+                job = worker.inbox.get()
 
-    def _next(self, worker: _Worker) -> _Job | None:
+    def _next(self, worker: _Worker) -> tuple[bool, _Job | None]:
+        """``(False, job)`` for a job that waited for a worker, ``(False, None)`` when the pool
+        is closed, else ``(True, None)``: parked on the idle stack, the next job comes through
+        the worker's inbox."""
         with self._lock:
             if self._waiting:
-                return self._waiting.popleft()
+                return False, self._waiting.popleft()
             if self._closed:
-                return None
+                return False, None
             self._idle.append(worker)
-        return worker.inbox.get()
+        return True, None
