@@ -30,7 +30,6 @@ leaves the signer cache or is revalidated, its clients are dropped.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import functools
 import threading
@@ -44,7 +43,7 @@ from typing import Any, TypeVar
 
 from oci_mcp_cli.server.breakers import BreakerBoard, sdk_strategy
 from oci_mcp_cli.server.config import DEFAULT_TOOL_TIMEOUT_S, ServerSettings
-from oci_mcp_cli.server.pools import LifoPool
+from oci_mcp_cli.server.pools import JobTimedOut, LifoPool, call_in
 from oci_mcp_cli.server.signers import (
     SignerCache,
     deadline_scope,
@@ -129,26 +128,13 @@ class Runtime:
     breakers: BreakerBoard = field(default_factory=BreakerBoard)
     telemetry: Telemetry = field(default_factory=Telemetry)
     _pools: dict[str, LifoPool] = field(default_factory=dict, repr=False)
-    _busy: dict[str, int] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def busy(self, name: str) -> int:
         """Calls of one tool running or queued in its pool (diagnostics and tests)."""
         with self._lock:
-            return self._busy.get(name, 0)
-
-    def submit(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
-        """Submit blocking work to the pool of tool ``name``; a ``concurrent.futures.Future``."""
-        pool = self.pool(name)
-        with self._lock:
-            self._busy[name] = self._busy.get(name, 0) + 1
-        future = pool.submit(fn, *args)
-        future.add_done_callback(lambda _: self._done(name))
-        return future
-
-    def _done(self, name: str) -> None:
-        with self._lock:
-            self._busy[name] -= 1
+            pool = self._pools.get(name)
+        return 0 if pool is None else pool.pending
 
     def pool(self, name: str) -> LifoPool:
         """The bounded thread pool of one tool (created on first use; ``server/pools.py``)."""
@@ -377,15 +363,10 @@ async def run_bounded(name: str, fn: Callable[..., Any], *args: Any, **kwargs: A
     timeout = runtime.settings.tool_timeout
     with deadline_scope(timeout) as deadline:
         context = contextvars.copy_context()
-        future = runtime.submit(name, context.run, _in_worker, fn, args, kwargs)
-        waiter = asyncio.wrap_future(future)
-        done, _ = await asyncio.wait({waiter}, timeout=max(0.0, deadline - time.monotonic()))
-        if not done:
-            waiter.cancel()  # also cancels the work if it is still queued
-            raise timeout_error(name, timeout)
+        pool, left = runtime.pool(name), max(0.0, deadline - time.monotonic())
         try:
-            return waiter.result()
-        except DeadlineExceeded:
+            return await call_in(pool, left, context.run, _in_worker, fn, args, kwargs)
+        except (JobTimedOut, DeadlineExceeded):  # the wait or the work's own steps
             raise timeout_error(name, timeout) from None
 
 

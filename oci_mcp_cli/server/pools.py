@@ -8,11 +8,13 @@ call at a time: 6 futex waits per call against 3 for anyio's workers). Here each
 queue of its own and the most recently idle one gets the next job — the scheme of anyio's
 worker threads: one wake per job, and a steady load keeps using the same warm threads.
 Same contract as ``ThreadPoolExecutor.submit``: a ``concurrent.futures.Future``, and cancelling
-it before the job starts means the job never runs.
+it before the job starts means the job never runs. ``call_in`` is how the event loop awaits a
+job: its wait armed first, the hand-over last, so the woken worker finds the GIL free.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -44,6 +46,7 @@ class LifoPool:
         self._idle: list[_Worker] = []  # a stack: the most recently idle worker is last
         self._waiting: deque[_Job] = deque()  # jobs that came while every worker was busy
         self._started = 0
+        self._pending = 0  # jobs handed over and not finished (running or waiting)
         self._closed = False
 
     @property
@@ -51,12 +54,24 @@ class LifoPool:
         """Worker threads started so far (never more than ``max_workers``)."""
         return self._started
 
+    @property
+    def pending(self) -> int:
+        """Jobs running or waiting for a worker."""
+        return self._pending
+
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
         future: Future = Future()
+        self.start(future, fn, *args)
+        return future
+
+    def start(self, future: Future, fn: Callable[..., Any], *args: Any) -> None:
+        """``submit`` with the caller's own ``future``, so that it can set up its waiting
+        (callbacks, a timer) before the job is handed over (``call_in``)."""
         job: _Job = (future, fn, args)
         with self._lock:
             if self._closed:
                 raise RuntimeError("cannot schedule new work after shutdown")
+            self._pending += 1
             if self._idle:
                 worker = self._idle.pop()
             elif self._started < self.max_workers:
@@ -66,9 +81,8 @@ class LifoPool:
                 threading.Thread(target=self._work, args=(worker,), name=name, daemon=True).start()
             else:
                 self._waiting.append(job)
-                return future
+                return
         worker.inbox.put(job)
-        return future
 
     def shutdown(self, cancel_futures: bool = True) -> None:
         """No new work; jobs not started yet are cancelled (``cancel_futures``), idle workers
@@ -78,6 +92,7 @@ class LifoPool:
             waiting = list(self._waiting) if cancel_futures else []
             if cancel_futures:
                 self._waiting.clear()
+                self._pending -= len(waiting)
             idle, self._idle = self._idle, []
         for future, _, _ in waiting:
             future.cancel()
@@ -112,9 +127,37 @@ class LifoPool:
         is closed, else ``(True, None)``: parked on the idle stack, the next job comes through
         the worker's inbox."""
         with self._lock:
+            self._pending -= 1
             if self._waiting:
                 return False, self._waiting.popleft()
             if self._closed:
                 return False, None
             self._idle.append(worker)
         return True, None
+
+
+class JobTimedOut(TimeoutError):
+    """``call_in``'s wait ended at its timeout (not a ``TimeoutError`` the job raised)."""
+
+
+async def call_in(pool: LifoPool, timeout: float, fn: Callable[..., Any], *args: Any) -> Any:
+    """Await ``fn(*args)`` run by ``pool``, at most ``timeout`` seconds (then ``JobTimedOut``,
+    and the job never runs if it has not started).
+
+    Everything the wait needs (the asyncio future, the timer) is set up before the job is
+    handed over, so the hand-over is the last thing the event loop does before it waits. A
+    worker woken while the loop still runs Python finds the GIL taken: it wakes only to wait
+    for it, and is woken a second time when the loop lets go (measured: 1.7 voluntary switches
+    of the worker per job with the wait set up after the hand-over, 1.0 with it before; at one
+    call at a time that is latency)."""
+    work: Future = Future()
+    waiter = asyncio.wrap_future(work)  # cancelled at the timeout: so is the job, if queued
+    timer = asyncio.timeout(timeout)
+    try:
+        async with timer:
+            pool.start(work, fn, *args)
+            return await waiter
+    except TimeoutError:
+        if timer.expired():
+            raise JobTimedOut(f"no result within {timeout:g}s") from None
+        raise
