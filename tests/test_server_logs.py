@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -225,3 +226,26 @@ def test_the_text_formatter_writes_what_loggings_own_writes() -> None:
         assert ours.format(record) == theirs.format(record)
     assert ours.formatTime(record, "%H") == theirs.formatTime(record, "%H")
     assert LOGGER.findCaller()[:2] == ("(unknown file)", 0)
+
+
+def test_records_skip_the_thread_and_process_fields_no_format_of_ours_prints() -> None:
+    """``configure_logging`` stops collecting a record's thread, process and process name (more
+    than half of building a record); both formats still write every line (in a child: the
+    switches are process-wide)."""
+    script = (
+        "import logging, sys\n"
+        "from oci_mcp_cli.server.logs import configure_logging, LOGGER\n"
+        "for fmt in ('text', 'json'):\n"
+        "    configure_logging('INFO', log_format=fmt)\n"
+        "    record = LOGGER.makeRecord('n', logging.INFO, 'f', 1, 'x=%s', (1,), None)\n"
+        "    assert (record.thread, record.process, record.processName) == (None, None, None)\n"
+        "    LOGGER.info('tool call user=%s tool=%s', 'alice', 'whoami')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 2 and all("tool call user=alice tool=whoami" in line for line in lines)
+    assert lines[1].startswith("{") and '"level": "INFO"' in lines[1]

@@ -196,6 +196,10 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    # No format of ours prints a record's thread, process or process name; collecting them
+    # (``threading.current_thread()``, ``os.getpid()``, multiprocessing's current process) is
+    # more than half of a record's construction (3.6 → 1.6 µs, measured), on every record.
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     for name in ("fastmcp", "mcp", "uvicorn", "uvicorn.access", "uvicorn.error", "httpx", "oci"):
         logger = logging.getLogger(name)
         logger.handlers.clear()
