@@ -8,8 +8,8 @@ installs them, so their absence there is a broken pipeline, not an optional feat
 
 from __future__ import annotations
 
+import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -28,7 +28,7 @@ from oci_mcp_cli.core.ports import free_port
 
 READY_TIMEOUT_S = 60
 POLL_S = 0.05  # readiness poll interval
-TOOL_LINE = re.compile(r"tool call user=(\S+) tool=(\S+) outcome=(\S+)")
+TOOL_CALL_EVENT = '{"event":"tool_call",'  # how a replica's audit line of a tool call starts
 
 
 def require_binary(name: str) -> str:
@@ -210,8 +210,8 @@ class HAProxy:
 
 @dataclass
 class Replica:
-    """One ``oci-mcp serve`` process on its own port; its stderr goes to ``log`` (appended to
-    across restarts)."""
+    """One ``oci-mcp serve`` process on its own port; its standard error and output (the audit
+    trail) go to ``log`` (appended to across restarts)."""
 
     name: str
     port: int
@@ -285,11 +285,14 @@ class Cluster:
         return {r.name: len(r.log_text()) for r in self.replicas}
 
     def tool_calls(self, since: dict[str, int] | None = None) -> dict[str, Counter[str]]:
-        """Per replica: tool-call lines per user (the ``sub``) logged since ``since``."""
+        """Per replica: tool calls per user (the token's ``sub``) since ``since``, from the
+        replica's audit trail (on its standard output, in the same log)."""
         found: dict[str, Counter[str]] = {}
         for replica in self.replicas:
             text = replica.log_text()[(since or {}).get(replica.name, 0):]
-            found[replica.name] = Counter(m.group(1) for m in TOOL_LINE.finditer(text))
+            events = [json.loads(line) for line in text.splitlines()
+                      if line.startswith(TOOL_CALL_EVENT)]
+            found[replica.name] = Counter(event["user"] for event in events)
         return found
 
     def grants(self, grant_type: str) -> int:

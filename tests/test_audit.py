@@ -193,11 +193,25 @@ def test_audit_output_holds_no_token_secret_password_or_argument_value(served: S
 
 
 def test_json_log_format_is_one_object_per_line(served: Served) -> None:
+    """Every line a JSON object; a failed call's line is in it with its error (one that ended
+    well is recorded by its audit event alone: its line is DEBUG while the audit is on)."""
+
+    async def call() -> tuple[bool, Any]:
+        async with bearer_client(served.url, served.sb, "alice", served.tmp / "cache") as client:
+            assert (await call_tool(client, "whoami", {}))[0]
+            unseen = "ocid1.compartment.oc1..aaaaaaaa" + "1" * 52
+            return await call_tool(client, "list_buckets", {"compartment_id": unseen})
+
+    assert not anyio.run(call)[0]
     lines = [line for line in served.log.read_text().splitlines() if line.strip()]
     records = [json.loads(line) for line in lines]  # every line parses
     assert records and all(set(r) == {"time", "level", "logger", "message"} for r in records)
-    assert any(re.match(r"tool call user=alice tool=whoami outcome=ok", r["message"])
-               for r in records), "GUARANTEE log-json: the call line is in the JSON log"
+    assert any(re.match(r"tool call user=alice tool=list_buckets outcome=error .* error=\S",
+                        r["message"]) and r["level"] == "INFO" for r in records
+               ), "GUARANTEE log-json: the call line is in the JSON log"
+    assert not any(re.match(r"tool call user=\S+ tool=\S+ outcome=ok", r["message"])
+                   for r in records)
+    assert tool_calls(read_audit(served.audit), user="alice", tool="whoami", outcome="ok")
     assert secret_problems(served.log.read_text(), env_secrets(served.env_file)) == []
 
 

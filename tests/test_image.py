@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import ssl
 import subprocess
@@ -206,7 +207,13 @@ def test_a_new_wheel_reuses_the_dependencies_layer(built: Built, built_wheel: Pa
 
 REPLICAS = 2
 CONTAINERS = Path(__file__).parent / "containers"
-TOOL_LINE = "tool call user=alice tool=whoami outcome=ok"
+# How a replica's log shows alice's whoami: its audit event (on standard output, the default),
+# which stands for a call that ended well (its `tool call` line is DEBUG while the audit is on).
+TOOL_CALL = re.compile(r'\{"event":"tool_call",.*"user":"alice",.*"tool":"whoami","outcome":"ok"')
+
+
+def whoami_calls(log: str) -> int:
+    return len(TOOL_CALL.findall(log))
 CADDYFILE = """\
 # The tests' TLS front (tests/test_image.py): the rendered Caddyfile asks for an ACME
 # certificate for a public name; here the name is loopback, so Caddy's own CA issues it.
@@ -414,10 +421,10 @@ def test_the_compose_stack_serves_through_the_tls_front_and_survives_a_replica(
             call(True)  # sign in through the front
             # round robin: a bounded number of cached-token calls reaches every replica
             for _ in range(8):
-                if all(TOOL_LINE in stack.logs(s) for s in servers):
+                if all(whoami_calls(stack.logs(s)) for s in servers):
                     break
                 call(False)
-            assert all(TOOL_LINE in stack.logs(s) for s in servers), "a replica got no tool call"
+            assert all(whoami_calls(stack.logs(s)) for s in servers), "a replica got no tool call"
             for service in servers:  # compose's healthcheck, run by podman
                 check = stack.podman.run("healthcheck", "run", stack.container(service),
                                          check=False)
@@ -426,11 +433,11 @@ def test_the_compose_stack_serves_through_the_tls_front_and_survives_a_replica(
             # front routes around it (every /health through it answers: readiness, not a
             # sleep), cached-token calls go on without a new sign-in.
             stack.podman.run("kill", stack.container(servers[0]))
-            survivor = stack.logs(servers[1]).count(TOOL_LINE)
+            survivor = whoami_calls(stack.logs(servers[1]))
             assert poll_until(lambda: all(front_healthy() for _ in range(2 * REPLICAS)),
                               timeout=READY_TIMEOUT_S, interval=0.5)
             for _ in range(3):
                 call(False)
-            assert stack.logs(servers[1]).count(TOOL_LINE) > survivor
+            assert whoami_calls(stack.logs(servers[1])) > survivor
         finally:
             stack.down()

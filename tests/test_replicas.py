@@ -2,7 +2,7 @@
 (round robin per request, no sticky sessions, ``X-Forwarded-For``), on the sandbox: clients
 sign in and call through the proxy while replicas are killed and restarted. docs/scale-out.md.
 
-The replicas are subprocesses; each one's log (``tool call user=…`` lines) says which replica
+The replicas are subprocesses; each one's audit trail (``tool_call`` events) says which replica
 served which call, the sandbox request log says how many sign-ins, refreshes and token
 exchanges the identity domain saw.
 """

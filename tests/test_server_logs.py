@@ -3,6 +3,7 @@ authorization codes redacted in FastMCP's prose log lines too (at DEBUG)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -156,42 +157,53 @@ def _one_session(base: str, token: str) -> None:
         assert http.get(f"{base}/health").status_code == 200
 
 
-def test_a_tool_call_is_one_line_and_every_other_request_keeps_its_access_line(
+def test_a_tool_call_is_one_record_and_every_other_request_keeps_its_access_line(
     tmp_path: Path,
 ) -> None:
-    """`serve` at its default INFO: a tool call's request is logged once, by its `tool call`
-    line (not also by uvicorn's access line: two lines per call cost ~4 % of a call's CPU,
-    docs/benchmarks.md); every other request — initialize, the notification, a 401, /health —
-    keeps uvicorn's access line (method, path, status). `--access-log` brings uvicorn's line
-    back for every request, the tool call's included."""
+    """`serve` at its default INFO: a tool call's request is recorded once (not also by
+    uvicorn's access line: two lines per call cost ~4 % of a call's CPU, docs/benchmarks.md) —
+    by its audit event while the audit trail is on (the default: the event, which has the
+    client's address too, stands for it, and the call's `tool call` line is DEBUG), by its
+    INFO `tool call` line with `--audit-log off`. Every other request — initialize, the
+    notification, a 401, /health — keeps uvicorn's access line (method, path, status).
+    `--access-log` brings uvicorn's line back for every request, the tool call's included."""
+    modes: tuple[tuple[str, ...], ...] = ((), ("--audit-log", "off"), ("--access-log",))
     with provisioned_sandbox(tmp_path) as (sb, env_file, server_url):
         port = server_url.rsplit(":", 1)[1]
         env = {**os.environ, "FASTMCP_HOME": str(tmp_path / "fastmcp-home")}
         logs = {}
-        for mode in ((), ("--access-log",)):
-            log = logs[mode] = tmp_path / f"serve{len(mode)}.log"
+        for number, mode in enumerate(modes):
+            log = logs[mode] = tmp_path / f"serve{number}.log"
             with log.open("w") as sink, serve_process(
                 server_url, "--env-file", str(env_file), "--port", port, "--metrics-port",
                 "off", "--storage-dir", str(tmp_path / "oauth"), *mode, stdout=sink,
                 stderr=sink, env=env,
             ):
-                if not mode:
+                if not number:
                     with httpx.Client(timeout=30) as http:
                         token = sign_in(http, server_url, server_url, "alice",
                                         password(sb, "alice")).access_token
                 _one_session(server_url, token)
-    default, every = (logs[m].read_text() for m in ((), ("--access-log",)))
-    for text in (default, every):
-        assert len(re.findall(r"INFO oci_mcp\.server: tool call user=\S+ tool=whoami "
-                              r"outcome=ok ms=\d+ client=127\.0\.0\.1:\d+$", text, re.M)) == 1
+    audited, unaudited, every = (logs[m].read_text() for m in modes)
+    call_line = (r"INFO oci_mcp\.server: tool call user=\S+ tool=whoami outcome=ok ms=\d+ "
+                 r"client=127\.0\.0\.1:\d+$")
+    assert len(re.findall(call_line, unaudited, re.M)) == 1, unaudited
+    for text in (audited, every):
+        assert not re.search(r"tool call user=", text), text
+        events = [json.loads(line) for line in text.splitlines()
+                  if line.startswith('{"event":"tool_call"')]
+        assert [(e["tool"], e["outcome"]) for e in events] == [("whoami", "ok")], events
+        assert re.fullmatch(r"127\.0\.0\.1:\d+", events[0]["client_address"]), events
+    for text in (audited, unaudited, every):
         assert '"POST /mcp HTTP/1.1" 202' in text  # the notification
         assert '"POST /mcp HTTP/1.1" 401' in text
         assert '"GET /health HTTP/1.1" 200' in text
     # initialize, and — only with --access-log — the tool call
-    assert default.count('"POST /mcp HTTP/1.1" 200') == 1, default
+    assert audited.count('"POST /mcp HTTP/1.1" 200') == 1, audited
+    assert unaudited.count('"POST /mcp HTTP/1.1" 200') == 1, unaudited
     assert every.count('"POST /mcp HTTP/1.1" 200') == 2, every
     access = r'INFO oci_mcp\.access: 127\.0\.0\.1:\d+ - "GET /health HTTP/1\.1" 200'
-    assert re.search(access, default)
+    assert re.search(access, audited)
 
 
 def test_the_client_id_memo_answers_per_token() -> None:

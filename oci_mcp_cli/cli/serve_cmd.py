@@ -142,7 +142,8 @@ def serve(
         typer.Option(
             "--audit-log",
             help="The audit trail, one JSON object per tool call and security event: a file "
-            "(appended, 0600), - for standard output, or off.",
+            "(appended, 0600), - for standard output, or off. While it is on, a tool call that "
+            "ended well is recorded by its event alone (its `tool call` log line is DEBUG).",
         ),
     ] = "-",
     log_format: Annotated[
@@ -153,8 +154,8 @@ def serve(
         typer.Option(
             "--access-log/--no-access-log",
             help="uvicorn's access line for every request, tool calls included (default: a "
-            "tool call's request is logged once, by its `tool call` line; every other request "
-            "gets the access line).",
+            "tool call's request is recorded once, by its audit event or its `tool call` line; "
+            "every other request gets the access line).",
         ),
     ] = False,
     metrics_port: Annotated[

@@ -50,6 +50,7 @@ def tool_call_fields(record: ToolCallRecord) -> dict[str, Any]:
         "user_ocid": record.user_ocid,
         "domain": record.domain,
         "client_id": record.client_id,
+        "client_address": record.client_address,
         "tool": record.tool,
         "outcome": record.outcome,
         "reason": record.reason,
@@ -76,6 +77,8 @@ def oci_request_fields(record: OciRequestRecord) -> dict[str, Any]:
 
 class AuditSink:
     """JSON lines on ``stream`` (see the module docstring)."""
+
+    records_calls = True  # every tool call has its event: the call's log line steps back
 
     def __init__(self, stream: IO[str], *, label: str, owned: bool = False) -> None:
         self.stream, self.label, self._owned = stream, label, owned

@@ -212,9 +212,11 @@ def tool_call_middleware(telemetry: Telemetry | None = None) -> Any:
     """A FastMCP middleware: one ``tool call: user=… tool=… outcome=… ms=… client=…`` line per
     call, which also stands for the call's HTTP request (:class:`RequestLog`), with
     ``error=…`` when it failed (INFO for expected errors, WARNING for timeouts and
-    outages); the call reported to ``telemetry`` (``server/telemetry.py``: its outcome one of
-    ``OUTCOMES``), and the call's deadline (``--tool-timeout``) around every tool, the user's
-    own included (``server/clients.py``: ``call_scope``)."""
+    outages; a call that ended well is logged at DEBUG while the audit trail records every
+    call, its event standing for it); the call reported to ``telemetry``
+    (``server/telemetry.py``: its outcome one of ``OUTCOMES``), and the call's deadline
+    (``--tool-timeout``) around every tool, the user's own included (``server/clients.py``:
+    ``call_scope``)."""
     from fastmcp.server.middleware import Middleware
 
     from oci_mcp_cli.server.telemetry import DISABLED
@@ -230,8 +232,11 @@ def tool_call_middleware(telemetry: Telemetry | None = None) -> Any:
             tool = getattr(context.message, "name", "?")
             arguments = getattr(context.message, "arguments", None)
             peer = cover_access_line()
-            with hub.tool_call(tool, access, arguments, mcp_client_id) as call:
-                return await _logged_call(context, call_next, tool, user, call, peer)
+            address = None if peer == "-" else peer
+            with hub.tool_call(tool, access, arguments, mcp_client_id, address) as call:
+                return await _logged_call(
+                    context, call_next, tool, user, call, peer, quiet_ok=hub.records_calls
+                )
 
     return ToolCallLog()
 
@@ -340,10 +345,19 @@ def _client_id_of(token: str) -> str | None:
 
 
 async def _logged_call(
-    context: Any, call_next: Any, tool: str, user: str, call: Any, peer: str = "-"
+    context: Any,
+    call_next: Any,
+    tool: str,
+    user: str,
+    call: Any,
+    peer: str = "-",
+    *,
+    quiet_ok: bool = False,
 ) -> Any:
     """Run one call under its deadline; log its line (``peer``: the client address) and set
-    ``call.outcome``."""
+    ``call.outcome``. ``quiet_ok``: the audit trail records every call, so a call that ended
+    well is logged at DEBUG — one record per call in the operator's stream, as for every other
+    request (``RequestLog``); a failed one keeps its line and its error at INFO or WARNING."""
     from oci_mcp_cli.server.clients import call_scope, timeout_error
 
     start = time.perf_counter()
@@ -387,7 +401,8 @@ async def _logged_call(
                 error,
             )
         else:
-            LOGGER.info(
+            LOGGER.log(
+                logging.DEBUG if quiet_ok and outcome == "ok" else logging.INFO,
                 "tool call user=%s tool=%s outcome=%s ms=%.0f client=%s",
                 user,
                 tool,

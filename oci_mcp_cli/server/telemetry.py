@@ -136,6 +136,7 @@ class ToolCallRecord:
     user_ocid: str | None = None
     domain: str | None = None  # the identity domain (display name, else its GUID)
     client_id: str | None = None  # the MCP client (its OAuth client id at this server)
+    client_address: str | None = None  # its network address (host:port), as the access line
     arguments: dict[str, dict[str, Any]] = field(default_factory=dict)  # name → size, sha256
     outcome: str = "server_fault"  # one of OUTCOMES; the middleware sets it
     reason: str | None = None  # one of REASONS when the failure has one (audit only)
@@ -195,6 +196,14 @@ class Telemetry:
         self._failed_sinks: set[int] = set()
 
     @property
+    def records_calls(self) -> bool:
+        """Whether a sink writes every tool call down (the audit trail)."""
+        for sink in self.sinks:  # noqa: SIM110 - one or two sinks, per call: a plain loop
+            if getattr(sink, "records_calls", False):
+                return True
+        return False
+
+    @property
     def active(self) -> bool:
         """Whether anything listens (a sink or a tracer); False makes every instrumentation
         point a no-op."""
@@ -244,9 +253,11 @@ class Telemetry:
         access: Any = None,
         arguments: Mapping[str, Any] | None = None,
         client_id: Callable[[], str | None] | None = None,
+        client_address: str | None = None,
     ) -> Iterator[ToolCallRecord]:
         """One tool call of the user behind ``access`` (FastMCP's ``AccessToken``);
-        ``client_id()`` names the MCP client (asked only when someone listens)."""
+        ``client_id()`` names the MCP client (asked only when someone listens),
+        ``client_address`` where it called from."""
         record = ToolCallRecord(tool=tool, replica=self.replica, time=0.0)
         if not self.active:
             yield record
@@ -256,6 +267,7 @@ class Telemetry:
             getattr(access, "claims", None) or {}
         )
         record.client_id = client_id() if client_id else getattr(access, "client_id", None)
+        record.client_address = client_address
         record.arguments = argument_digests(arguments or {})
         span = self._call_span(tool)
         token = _CALL.set(record)
