@@ -319,26 +319,23 @@ class Telemetry:
                     call.oci_requests.append(record)  # list.append: safe across worker threads
                 self._deliver("oci_request", record)
 
-    @contextmanager
-    def token_exchange(self, user: str | None) -> Iterator[dict[str, Any]]:
+    # The three below hand out ``_timed``'s context manager itself (no generator of their own
+    # around it: the storage one runs on every HTTP request).
+
+    def token_exchange(self, user: str | None) -> AbstractContextManager[dict[str, Any]]:
         """A token exchange for a new signer (``token_exchange`` event: outcome ok/failed,
         reason, duration)."""
-        with self._timed(TOKEN_EXCHANGE, user=user) as fields:
-            yield fields
+        return self._timed(TOKEN_EXCHANGE, user=user)
 
-    @contextmanager
-    def revalidation(self, user: str | None) -> Iterator[dict[str, Any]]:
+    def revalidation(self, user: str | None) -> AbstractContextManager[dict[str, Any]]:
         """A cached signer's revalidation (``revalidation`` event); the caller sets
         ``fields["outcome"]`` to ``refused`` / ``unavailable`` / ``fail_open`` when it was not
         confirmed."""
-        with self._timed(REVALIDATION, user=user) as fields:
-            yield fields
+        return self._timed(REVALIDATION, user=user)
 
-    @contextmanager
-    def storage(self, operation: str, backend: str) -> Iterator[dict[str, Any]]:
+    def storage(self, operation: str, backend: str) -> AbstractContextManager[dict[str, Any]]:
         """One operation on the OAuth state store's backend (``file`` or ``redis``)."""
-        with self._timed(STORAGE, operation=operation, backend=backend) as fields:
-            yield fields
+        return self._timed(STORAGE, operation=operation, backend=backend)
 
     @contextmanager
     def _timed(self, kind: str, **fields: Any) -> Iterator[dict[str, Any]]:
